@@ -1,0 +1,70 @@
+"""The ``hoplab`` command line: click commands that render results; nothing else.
+
+Subcommands are imported only when they run, so that ``hoplab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+from hoplab import __version__
+
+COMMANDS = {
+    "up": ("hoplab.cli.up", "up", "Start (or reuse) Jupyter on TARGET, tunnel to it, open it."),
+    "ls": ("hoplab.cli.ls", "ls", "List sessions with their live state."),
+    "attach": ("hoplab.cli.attach", "attach", "Tunnel to a running session again."),
+    "logs": ("hoplab.cli.logs", "logs", "Show the remote Jupyter log of a session."),
+    "down": ("hoplab.cli.down", "down", "Stop a session and clean up everything, verified."),
+    "config": ("hoplab.cli.config", "config", "Create or show the profiles file."),
+    "sandbox": ("hoplab.cli.sandbox", "sandbox", "A real local cluster to try hoplab on."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr, _ = entry
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hoplab")
+@click.option("--debug", is_flag=True, help="Log every command hoplab runs (argv only).")
+def cli(debug: bool) -> None:
+    """Jupyter on a remote host or an HPC compute node, one command from your laptop.
+
+    \b
+      hoplab up myserver           Jupyter on a host that ssh reaches, opened in your browser
+      hoplab up cluster --time 2h  on a compute node, through the login node and scheduler
+      hoplab ls                    your sessions and their live state
+      hoplab attach ID             tunnel again after sleep, reboot or on a new laptop
+      hoplab down ID               stop it; nothing is left behind
+
+    TARGET is a profile name (see 'hoplab config init') or anything ssh accepts.
+    """
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from hoplab.cli.render import run_cli
+
+    run_cli(cli)

@@ -1,0 +1,43 @@
+"""Shared rendering: the error handler around every command, and the consoles."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from hoplab.errors import CommandError, HoplabError, JupyterStartError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def run_cli(cli: click.Group) -> None:
+    """Run the click group; turn hoplab errors into a message, a hint and exit code 1."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except HoplabError as exc:
+        render_error(exc)
+        sys.exit(1)
+    except (KeyboardInterrupt, click.Abort):
+        err.print("interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def render_error(exc: HoplabError) -> None:
+    """Print what happened and what to do; never a traceback for expected errors."""
+    err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    if isinstance(exc, JupyterStartError) and exc.log_tail.strip():
+        err.print("[dim]last lines of the Jupyter log:[/]")
+        err.print(exc.log_tail.rstrip(), markup=False, soft_wrap=True)
+    elif isinstance(exc, CommandError) and exc.stderr.strip() and exc.message.find(
+        exc.stderr.strip()
+    ) < 0:
+        err.print(exc.stderr.rstrip(), markup=False, soft_wrap=True)
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)

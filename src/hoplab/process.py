@@ -1,0 +1,130 @@
+"""The one place that runs subprocesses.
+
+Everything hoplab runs (ssh, and through it every remote command) passes through here as an argv
+list: logged with ``shlex.join`` at debug level, bounded by a timeout, and turned into a typed
+:class:`~hoplab.errors.CommandError` carrying argv, exit code, stdout and stderr. Nothing here
+ever logs what goes to a process's standard input, because that is how secrets travel.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINTS = {
+    "ssh": "install the OpenSSH client (Debian/Ubuntu: apt install openssh-client; "
+    "macOS ships it; Windows: enable the OpenSSH Client feature)",
+}
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished process."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@cache
+def require(program: str) -> str:
+    """Return the full path of ``program`` or raise a friendly :class:`CommandNotFoundError`."""
+    path = shutil.which(program)
+    if path is None:
+        raise CommandNotFoundError(
+            program, INSTALL_HINTS.get(program, f"install {program} or add it to PATH")
+        )
+    return path
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input: str | None = None,  # noqa: A002  (mirrors subprocess.run)
+    timeout: float | None = 60.0,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    interactive: bool = False,
+) -> Completed:
+    """Run ``argv`` to completion and capture its output.
+
+    ``interactive`` leaves stdin attached to the terminal so that ssh can ask for a password or
+    a second factor; output is still captured. ``input`` is sent on stdin and never logged.
+    """
+    argv = list(argv)
+    log.debug("run %s", shlex.join(argv))
+    if interactive:
+        stdin = None
+    elif input is None:
+        stdin = subprocess.DEVNULL
+    else:
+        stdin = subprocess.PIPE
+    try:
+        proc = subprocess.run(
+            argv,
+            input=input,
+            stdin=stdin if input is None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=None if env is None else {**os.environ, **env},
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise CommandNotFoundError(argv[0], INSTALL_HINTS.get(argv[0], "")) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeoutError(
+            argv, timeout or 0.0, _text(exc.stdout), _text(exc.stderr)
+        ) from exc
+    done = Completed(argv, proc.returncode, proc.stdout, proc.stderr)
+    if proc.returncode != 0:
+        log.debug("exit %d from %s: %s", proc.returncode, argv[0], proc.stderr.strip())
+        if check:
+            raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)
+    return done
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    detach: bool = False,
+    capture: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[str]:
+    """Start ``argv`` without waiting for it.
+
+    ``detach`` puts it in a new session so that it outlives hoplab and ignores the terminal's
+    Ctrl-C; the caller records its PID and ends it by that PID only.
+    """
+    argv = list(argv)
+    log.debug("spawn %s", shlex.join(argv))
+    pipe = subprocess.PIPE if capture else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=pipe,
+            stderr=pipe,
+            text=True,
+            start_new_session=detach,
+            env=None if env is None else {**os.environ, **env},
+        )
+    except FileNotFoundError as exc:
+        raise CommandNotFoundError(argv[0], INSTALL_HINTS.get(argv[0], "")) from exc
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
