@@ -10,7 +10,7 @@ prints both and exits non-zero; the library never prints. Lower-level errors are
     ├── CommandError              a local program failed (argv, exit code, stdout, stderr)
     │   ├── CommandNotFoundError  the program is not installed
     │   └── CommandTimeoutError   it did not finish in time
-    ├── WaitTimeout               a bounded wait ran out
+    ├── WaitTimeoutError          a bounded wait ran out
     ├── SshError                  ssh could not reach or authenticate to a host
     ├── PortInUseError            the requested local port is taken
     ├── RemoteError               the remote side refused to start Jupyter
@@ -25,7 +25,10 @@ prints both and exits non-zero; the library never prints. Lower-level errors are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class HoplabError(Exception):
@@ -80,6 +83,7 @@ class CommandError(HoplabError):
         returncode: int | None,
         stdout: str,
         stderr: str,
+        *,
         message: str = "",
         hint: str = "",
     ) -> None:
@@ -95,7 +99,7 @@ class CommandNotFoundError(CommandError):
     """The program is not on PATH."""
 
     def __init__(self, program: str, hint: str) -> None:
-        super().__init__([program], None, "", "", f"{program} not found on PATH", hint)
+        super().__init__([program], None, "", "", message=f"{program} not found on PATH", hint=hint)
 
 
 class CommandTimeoutError(CommandError):
@@ -107,14 +111,14 @@ class CommandTimeoutError(CommandError):
             None,
             stdout,
             stderr,
-            f"{argv[0]} did not finish within {timeout:g} s",
-            "the host or the network may be slow or wedged; try again, or check it with "
+            message=f"{argv[0]} did not finish within {timeout:g} s",
+            hint="the host or the network may be slow or wedged; try again, or check it with "
             "'hoplab doctor'",
         )
         self.timeout = timeout
 
 
-class WaitTimeout(HoplabError):
+class WaitTimeoutError(HoplabError):
     """A bounded wait gave up. ``what`` names the thing that never happened."""
 
     def __init__(self, what: str, timeout: float, hint: str = "") -> None:

@@ -13,11 +13,15 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -99,29 +103,34 @@ def spawn(
     argv: Sequence[str],
     *,
     detach: bool = False,
-    capture: bool = True,
+    output: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start ``argv`` without waiting for it.
 
     ``detach`` puts it in a new session so that it outlives hoplab and ignores the terminal's
-    Ctrl-C; the caller records its PID and ends it by that PID only.
+    Ctrl-C; the caller records its PID and ends it by that PID only. Its stdout and stderr go
+    to ``output`` (appended) when given, so a detached process never writes into a dead pipe;
+    otherwise they are pipes for the caller to read.
     """
     argv = list(argv)
     log.debug("spawn %s", shlex.join(argv))
-    pipe = subprocess.PIPE if capture else subprocess.DEVNULL
+    sink = None if output is None else output.open("a", encoding="utf-8")
     try:
         return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=pipe,
-            stderr=pipe,
+            stdout=subprocess.PIPE if sink is None else sink,
+            stderr=subprocess.PIPE if sink is None else sink,
             text=True,
             start_new_session=detach,
             env=None if env is None else {**os.environ, **env},
         )
     except FileNotFoundError as exc:
         raise CommandNotFoundError(argv[0], INSTALL_HINTS.get(argv[0], "")) from exc
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 def _text(data: str | bytes | None) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from hoplab.errors import WaitTimeout
+from hoplab.errors import WaitTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 T = TypeVar("T")
 
@@ -31,9 +33,9 @@ def wait_until(
 ) -> T:
     """Call ``predicate`` until it returns something truthy, and return that.
 
-    Waits with exponential backoff between calls and never past ``timeout`` seconds; then raises
-    :class:`WaitTimeout` naming ``what``. The predicate is always called at least once, and once
-    more right at the deadline, so a slow first call cannot waste the whole budget.
+    Waits with exponential backoff between calls and never past ``timeout`` seconds; then
+    raises :class:`WaitTimeoutError` naming ``what``. The predicate is always called at least
+    once, and once more right at the deadline, so a slow first call cannot waste the budget.
     """
     deadline = time.monotonic() + timeout
     for delay in backoff(initial, factor, cap):
@@ -42,6 +44,6 @@ def wait_until(
             return result
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WaitTimeout(what, timeout, hint)
+            raise WaitTimeoutError(what, timeout, hint)
         time.sleep(min(delay, remaining))
     raise AssertionError("unreachable")  # pragma: no cover

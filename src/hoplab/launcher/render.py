@@ -1,0 +1,167 @@
+"""Render the remote scripts: quoted settings on top, a static body from ``sh/`` below.
+
+Every value that reaches the remote shell goes through :func:`shlex.quote`, one assignment per
+line. The only unquoted text is what the user wrote as a shell line on purpose (``--setup``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+
+SOCKET = "socket"
+TCP = "tcp"
+
+
+@cache
+def _body(name: str) -> str:
+    script = files("hoplab.launcher").joinpath("sh").joinpath(f"{name}.sh")
+    return script.read_text(encoding="utf-8")
+
+
+def assignments(**values: str) -> str:
+    """``NAME='value'`` lines, each value quoted for the remote shell."""
+    return "\n".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+
+def remote_path(path: str) -> str:
+    """Quote a remote path, keeping a leading ``~/`` meaning the remote home."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """How to prepare the shell before Jupyter: modules, conda or venv, then setup lines."""
+
+    modules: tuple[str, ...] = ()
+    conda: str | None = None
+    venv: str | None = None
+    setup: tuple[str, ...] = field(default_factory=tuple)
+    workdir: str | None = None
+
+    def describe(self) -> str:
+        """What was activated, for the "jupyter not found" message."""
+        parts = [f"module {name}" for name in self.modules]
+        if self.conda:
+            parts.append(f"conda env {self.conda}")
+        if self.venv:
+            parts.append(f"venv {self.venv}")
+        if self.setup:
+            parts.append(f"{len(self.setup)} setup line(s)")
+        return ", ".join(parts) or "nothing (no --conda, --venv or --module given)"
+
+    def activation(self) -> str:
+        """Shell lines that activate the environment, failing with a clear reason."""
+        lines: list[str] = []
+        for name in self.modules:
+            quoted = shlex.quote(name)
+            lines.append(
+                f"module load {quoted} || fail env {shlex.quote(f'module load {name} failed')}"
+            )
+        if self.conda:
+            quoted = shlex.quote(self.conda)
+            lines += [
+                "command -v conda >/dev/null 2>&1 || fail env 'conda not found on PATH'",
+                'eval "$(conda shell.posix hook)" || fail env "conda shell hook failed"',
+                (
+                    f"conda activate {quoted} || "
+                    f"fail env {shlex.quote(f'conda activate {self.conda} failed')}"
+                ),
+            ]
+        if self.venv:
+            activate = remote_path(self.venv.rstrip("/") + "/bin/activate")
+            lines.append(
+                f". {activate} || fail env {shlex.quote(f'cannot activate venv {self.venv}')}"
+            )
+        lines += list(self.setup)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything the launcher needs, none of it secret."""
+
+    session_id: str
+    app: str = "lab"
+    environment: Environment = field(default_factory=Environment)
+    listen: str = SOCKET
+    ip: str = "127.0.0.1"
+    jupyter_args: tuple[str, ...] = ()
+
+
+def launcher(spec: LaunchSpec, header: str = "") -> str:
+    """The launcher script. ``header`` goes first (a scheduler's directives)."""
+    settings = assignments(
+        HOPLAB_ID=spec.session_id,
+        HOPLAB_APP=spec.app,
+        HOPLAB_LISTEN=spec.listen,
+        HOPLAB_IP=spec.ip,
+        HOPLAB_TRIED=spec.environment.describe(),
+    )
+    workdir = spec.environment.workdir
+    if workdir:
+        settings += f"\nHOPLAB_WORKDIR={remote_path(workdir)}"
+    if spec.jupyter_args:
+        settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
+    else:
+        settings += "\nset --"
+    body = _body("launcher").replace("#@ACTIVATE@", spec.environment.activation())
+    return "\n".join(part for part in ("#!/bin/sh", header, settings, body) if part)
+
+
+def _script(body: str, **values: str) -> str:
+    return "\n".join((assignments(**values), _body("common"), body))
+
+
+def prepare(spec: LaunchSpec, token: str, *, start: bool, header: str = "") -> str:
+    """Create the session directory, write the token (0600) and the launcher; maybe start it.
+
+    The token travels inside this script on ssh's stdin, as a here-document: it never appears
+    in any argv, on either side.
+    """
+    end = f"HOPLAB_{secrets.token_hex(8)}"
+    parts = [
+        _script(_body("prepare"), HOPLAB_ID=spec.session_id),
+        f"tr -d '\\n' > \"$dir/token\" <<'{end}'\n{token}\n{end}",
+        f"cat > \"$dir/launch.sh\" <<'{end}'\n{launcher(spec, header)}\n{end}",
+        'chmod 700 "$dir/launch.sh"',
+    ]
+    if start:
+        parts.append(_body("start"))
+    return "\n".join(parts) + "\n"
+
+
+def wait(session_id: str, seconds: float) -> str:
+    """Wait remotely, up to ``seconds``, for the handshake or a failure."""
+    return _script(
+        _body("wait"), HOPLAB_ID=session_id, HOPLAB_WAIT_CS=str(max(1, int(seconds * 100)))
+    )
+
+
+def check(sessions: list[tuple[str, int | None, str | None]]) -> str:
+    """Report on each ``(id, pid, socket)``: process alive, socket present, directory present."""
+    calls = [shlex.join(["check", sid, str(pid or ""), sock or ""]) for sid, pid, sock in sessions]
+    return "\n".join((_script(_body("check")), *calls))
+
+
+def stop(sessions: list[tuple[str, int | None, str | None]]) -> str:
+    """Stop each ``(id, pid, socket)`` and remove what it left, reporting what remains."""
+    calls = [shlex.join(["stop", sid, str(pid or ""), sock or ""]) for sid, pid, sock in sessions]
+    return "\n".join((_script(_body("stop")), *calls))
+
+
+def log(session_id: str, *, lines: int, follow: bool) -> str:
+    """Print (or follow) the session's Jupyter log."""
+    return _script(
+        _body("log"),
+        HOPLAB_ID=session_id,
+        HOPLAB_LINES=str(lines),
+        HOPLAB_FOLLOW="yes" if follow else "no",
+    )

@@ -1,0 +1,22 @@
+# Shared by every remote script hoplab sends (POSIX sh). Values arrive as quoted assignments
+# above this line; nothing here is ever built from unquoted input.
+sessions="$HOME/.hoplab/sessions"
+
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+    [ -n "$1" ] || return 1
+    s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    case $s in Z*|'') return 1 ;; esac
+    return 0
+}
+
+# nap: one step of a bounded backoff (50 ms, 100 ms, then 200 ms); `waited` counts centiseconds.
+cs=5
+waited=0
+nap() {
+    sleep "0.$(printf '%02d' "$cs")"
+    waited=$((waited + cs))
+    if [ "$cs" -lt 20 ]; then cs=$((cs * 2)); fi
+}
+
+say() { printf 'HOPLAB %s\n' "$*"; }

@@ -1,0 +1,9 @@
+# Create the private session directory; the token and the launcher follow as here-documents.
+set -eu
+umask 077
+mkdir -p "$sessions"
+chmod 700 "$HOME/.hoplab" "$sessions"
+dir="$sessions/$HOPLAB_ID"
+mkdir "$dir" "$dir/runtime"
+say dir "$dir"
+say host "$(hostname)"

@@ -1,0 +1,30 @@
+# stop ID PID SOCKET: TERM Jupyter, KILL it (and its kernels) after a bounded wait, remove the
+# socket and the session directory; then say what is left, so the caller can verify each step.
+stop() {
+    id=$1 pid=$2 sock=$3
+    dir="$sessions/$id"
+    if alive "$pid"; then
+        case $(ps -o args= -p "$pid" 2>/dev/null) in
+            *jupyter*)
+                kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
+                kill -TERM "$pid" 2>/dev/null
+                cs=5 waited=0
+                while alive "$pid" && [ "$waited" -lt 1000 ]; do nap; done
+                if alive "$pid"; then
+                    say "$id" killed
+                    kill -KILL "$pid" $kids 2>/dev/null
+                    cs=5 waited=0
+                    while alive "$pid" && [ "$waited" -lt 300 ]; do nap; done
+                fi ;;
+            *) say "$id" not-jupyter ;;
+        esac
+    fi
+    if alive "$pid" && ps -o args= -p "$pid" 2>/dev/null | grep -q jupyter; then
+        say "$id" still-running
+    fi
+    if [ -n "$sock" ]; then rm -f "$sock"; fi
+    if [ -n "$sock" ] && [ -e "$sock" ]; then say "$id" socket-left; fi
+    rm -rf "$dir"
+    if [ -e "$dir" ]; then say "$id" dir-left; fi
+    say "$id" done
+}

@@ -1,0 +1,25 @@
+# Wait (bounded) until the session is ready, has failed, or the budget is spent; say which.
+dir="$sessions/$HOPLAB_ID"
+while :; do
+    state=none
+    if [ -f "$dir/status" ]; then read -r state detail < "$dir/status" || state=none; fi
+    if [ "$state" = failed ]; then
+        say failed "$detail"
+        cat "$dir/error" 2>/dev/null
+        exit 0
+    fi
+    pid=$(cat "$dir/pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ -s "$dir/runtime/jpserver-$pid.json" ]; then
+        say ready "$pid"
+        cat "$dir/runtime/jpserver-$pid.json"
+        exit 0
+    fi
+    if [ -n "$pid" ] && ! alive "$pid"; then
+        say exited "$pid"
+        tail -n 20 "$dir/jupyter.log" 2>/dev/null
+        exit 0
+    fi
+    if [ ! -d "$dir" ]; then say gone; exit 0; fi
+    if [ "$waited" -ge "$HOPLAB_WAIT_CS" ]; then say waiting "$state"; exit 0; fi
+    nap
+done

@@ -1,0 +1,1 @@
+"""Driving the system OpenSSH client: argv building, ControlMaster, forwards, remote scripts."""

@@ -1,0 +1,102 @@
+"""No multiplexing: a fresh ssh for every command and one ssh process per forward.
+
+For clients without ControlMaster (Windows' OpenSSH) and ``--no-mux``. Each forward's ssh runs
+detached with its PID recorded, so a detached session keeps its tunnel and ``down`` ends exactly
+that process.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+from typing import TYPE_CHECKING
+
+from hoplab import process
+from hoplab.errors import PortInUseError
+from hoplab.paths import private_dir, state_dir
+from hoplab.ssh.ports import LOOPBACK, port_is_free
+from hoplab.ssh.target import raise_for_ssh, ssh_error
+from hoplab.ssh.transport import Forward, Transport
+from hoplab.waiting import wait_until
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from hoplab.process import Completed
+
+FORWARD_READY_TIMEOUT = 60.0
+
+
+class DirectTransport(Transport):
+    """Every remote command authenticates on its own; forwards are separate ssh processes."""
+
+    multiplexed = False
+    interactive = False
+
+    def _ssh(self, *args: str) -> list[str]:
+        batch = "no" if self.interactive else "yes"
+        return [*self.target.argv("-o", "ControlMaster=no", "-o", f"BatchMode={batch}"), *args]
+
+    def connect(self, *, interactive: bool) -> None:
+        self.interactive = interactive
+        done = process.run(
+            self._ssh("true"),
+            check=False,
+            timeout=300 if interactive else 60,
+            interactive=interactive,
+        )
+        raise_for_ssh(self.target, done, always=True)
+
+    def run(self, script: str, *, timeout: float = 60.0) -> Completed:
+        done = process.run(self._ssh("sh", "-s"), input=script, check=False, timeout=timeout)
+        raise_for_ssh(self.target, done)
+        return done
+
+    def stream(self, script: str) -> subprocess.Popen[str]:
+        return process.spawn(self._ssh("sh", "-c", shlex.quote(script)))
+
+    def forward(self, local_port: int, remote: str) -> Forward:
+        if not port_is_free(local_port):
+            raise PortInUseError(local_port)
+        spec = Forward(local_port, remote).spec
+        log_path = private_dir(state_dir() / "forwards") / f"{local_port}.log"
+        log_path.unlink(missing_ok=True)
+        proc = process.spawn(
+            [*self.target.argv("-o", "ControlMaster=no", "-o", "BatchMode=yes", "-N", "-L", spec)],
+            detach=True,
+            output=log_path,
+        )
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                return True
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                return probe.connect_ex((LOOPBACK, local_port)) == 0
+
+        wait_until(listening, FORWARD_READY_TIMEOUT, what=f"ssh to listen on port {local_port}")
+        if proc.returncode is not None:
+            stderr = log_path.read_text(encoding="utf-8", errors="replace")
+            if "Address already in use" in stderr or "cannot listen" in stderr:
+                raise PortInUseError(local_port)
+            raise ssh_error(self.target, stderr)
+        return Forward(local_port, remote, proc.pid)
+
+    def cancel(self, forward: Forward) -> None:
+        if forward.pid is not None and is_our_forward(forward):
+            os.kill(forward.pid, signal.SIGTERM)
+
+    def close(self) -> None:
+        """Nothing is shared, so nothing to close."""
+
+
+def is_our_forward(forward: Forward) -> bool:
+    """Whether ``forward.pid`` is still the ssh process holding exactly this forward.
+
+    PIDs are reused; checking the command line keeps hoplab from signalling a stranger.
+    """
+    if forward.pid is None:
+        return False
+    done = process.run(["ps", "-o", "args=", "-p", str(forward.pid)], check=False, timeout=10)
+    return done.returncode == 0 and forward.spec in done.stdout and "ssh" in done.stdout

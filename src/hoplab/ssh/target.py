@@ -1,0 +1,106 @@
+"""An ssh destination with its jump chain and config file, and the argv that reaches it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hoplab.errors import SshError
+
+if TYPE_CHECKING:
+    from hoplab.process import Completed
+
+# Options every hoplab ssh call carries. Keepalives let a dead path be noticed within ~45 s;
+# ExitOnForwardFailure makes a forward that cannot bind an error instead of a silent no-op.
+COMMON_OPTIONS = (
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=3",
+    "-o",
+    "ExitOnForwardFailure=yes",
+    "-o",
+    "ConnectTimeout=20",
+)
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where ssh goes: ``destination`` through ``jumps`` (in order), read with ``config_file``."""
+
+    destination: str
+    jumps: tuple[str, ...] = ()
+    config_file: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The chain as a person reads it: ``gateway → login01``."""
+        return " → ".join((*self.jumps, self.destination))
+
+    @property
+    def key(self) -> str:
+        """A short stable name for this chain (ControlPath file name, reuse lookups)."""
+        raw = "\0".join((self.config_file or "", *self.jumps, self.destination))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def argv(self, *options: str) -> list[str]:
+        """``ssh [-F config] [-J hops] COMMON options... destination`` (command not included)."""
+        argv = ["ssh"]
+        if self.config_file:
+            argv += ["-F", self.config_file]
+        if self.jumps:
+            argv += ["-J", ",".join(self.jumps)]
+        return [*argv, *COMMON_OPTIONS, *options, self.destination]
+
+
+# ssh's own words, and what a researcher can do about each.
+HINTS = (
+    (
+        "Could not resolve hostname",
+        (
+            "check the host name, or the alias in your ssh config "
+            "('ssh -G HOST' shows what ssh resolves it to)"
+        ),
+    ),
+    (
+        "Connection refused",
+        "nothing accepts ssh there: check the host and port, and that sshd runs",
+    ),
+    (
+        "No route to host",
+        (
+            "the host is not reachable from here: do you need --jump (a login or "
+            "gateway host) or a VPN?"
+        ),
+    ),
+    ("timed out", "the host did not answer: check the network, VPN, or --jump"),
+    (
+        "Permission denied",
+        (
+            "authentication failed: load your key with 'ssh-add', check the user "
+            "name (user@host), or try 'ssh HOST' by hand; hoplab uses your ssh config as it is"
+        ),
+    ),
+    (
+        "Host key verification failed",
+        (
+            "the host key is unknown or changed: connect once with "
+            "plain 'ssh HOST' to check and accept it"
+        ),
+    ),
+    ("UNPROTECTED PRIVATE KEY", "your private key file is readable by others: chmod 600 it"),
+)
+
+
+def ssh_error(target: SshTarget, stderr: str) -> SshError:
+    """Turn ssh's stderr (exit 255) into an :class:`SshError` with a hint."""
+    hint = next((text for needle, text in HINTS if needle in stderr), "")
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("Warning:")]
+    return SshError(target.label, "\n".join(lines[-3:]), hint)
+
+
+def raise_for_ssh(target: SshTarget, done: Completed, *, always: bool = False) -> None:
+    """Raise when ssh itself failed (exit 255), or on any failure when ``always``."""
+    if done.returncode == 255 or (always and done.returncode != 0):
+        raise ssh_error(target, done.stderr)

@@ -1,0 +1,84 @@
+"""How hoplab talks to a target: one interface, two implementations.
+
+:class:`~hoplab.ssh.mux.MuxTransport` keeps one authenticated ControlMaster per target chain and
+runs everything through it (one password or 2FA prompt, ~11 ms a command).
+:class:`~hoplab.ssh.direct.DirectTransport` makes a new connection for each command and one ssh
+process per forward, for clients without ControlMaster (Windows' OpenSSH) or ``--no-mux``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hoplab.ssh.ports import LOOPBACK
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from hoplab.process import Completed
+    from hoplab.ssh.target import SshTarget
+
+
+@dataclass(frozen=True)
+class Forward:
+    """``127.0.0.1:local_port`` on this machine carried to ``remote`` (a socket path or host:port).
+
+    ``pid`` is the ssh process holding it when it is not on a shared master.
+    """
+
+    local_port: int
+    remote: str
+    pid: int | None = None
+
+    @property
+    def spec(self) -> str:
+        return f"{LOOPBACK}:{self.local_port}:{self.remote}"
+
+
+class Transport(ABC):
+    """Remote scripts and local forwards for one :class:`SshTarget`."""
+
+    multiplexed: bool
+
+    def __init__(self, target: SshTarget) -> None:
+        self.target = target
+
+    @abstractmethod
+    def connect(self, *, interactive: bool) -> None:
+        """Authenticate (prompting in the terminal when ``interactive``) or raise SshError."""
+
+    @abstractmethod
+    def run(self, script: str, *, timeout: float = 60.0) -> Completed:
+        """Run a POSIX sh ``script`` (sent on stdin, never in argv) and return its output.
+
+        Raises SshError when ssh itself fails; the script's own exit code is the caller's.
+        """
+
+    @abstractmethod
+    def stream(self, script: str) -> subprocess.Popen[str]:
+        """Start ``script`` remotely and hand back the process to read its stdout as it comes."""
+
+    @abstractmethod
+    def forward(self, local_port: int, remote: str) -> Forward:
+        """Carry 127.0.0.1:``local_port`` to ``remote``; PortInUseError if the port is taken."""
+
+    @abstractmethod
+    def cancel(self, forward: Forward) -> None:
+        """Remove ``forward``; a forward that is already gone is not an error."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the shared connection, if there is one."""
+
+
+def open_transport(target: SshTarget, *, multiplex: bool = True) -> Transport:
+    """The right transport for ``target``: multiplexed unless asked not to or unsupported."""
+    from hoplab.ssh.direct import DirectTransport
+    from hoplab.ssh.mux import MuxTransport
+
+    if multiplex and os.name != "nt":
+        return MuxTransport(target)
+    return DirectTransport(target)
