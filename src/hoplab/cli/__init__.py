@@ -35,7 +35,8 @@ class LazyGroup(click.Group):
             return None
         module_name, attr, _ = entry
         command = getattr(importlib.import_module(module_name), attr)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}.{attr} is not a click command")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

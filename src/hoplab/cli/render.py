@@ -35,9 +35,11 @@ def render_error(exc: HoplabError) -> None:
     if isinstance(exc, JupyterStartError) and exc.log_tail.strip():
         err.print("[dim]last lines of the Jupyter log:[/]")
         err.print(exc.log_tail.rstrip(), markup=False, soft_wrap=True)
-    elif isinstance(exc, CommandError) and exc.stderr.strip() and exc.message.find(
-        exc.stderr.strip()
-    ) < 0:
+    elif (
+        isinstance(exc, CommandError)
+        and exc.stderr.strip()
+        and exc.message.find(exc.stderr.strip()) < 0
+    ):
         err.print(exc.stderr.rstrip(), markup=False, soft_wrap=True)
     if exc.hint:
         err.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)

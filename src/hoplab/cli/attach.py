@@ -1,0 +1,65 @@
+"""``hoplab attach SESSION``."""
+
+from __future__ import annotations
+
+import click
+
+from hoplab.cli.common import (
+    ProgressLines,
+    interactive,
+    open_browser,
+    print_json,
+    signals_raise,
+)
+from hoplab.cli.render import err, out
+
+
+@click.command()
+@click.argument("session_id", metavar="SESSION")
+@click.option("--port", type=click.IntRange(1, 65535), help="Local port [default: the old one].")
+@click.option("--no-browser", is_flag=True, help="Do not open the browser.")
+@click.option("--detach", is_flag=True, help="Return once the tunnel answers.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (implies --detach)."
+)
+def attach(
+    session_id: str, port: int | None, no_browser: bool, detach: bool, as_json: bool
+) -> None:
+    """Tunnel to a running session again: after sleep, a reboot, or on a new laptop.
+
+    Rebuilds the ssh connection and the forward as needed, proves Jupyter answers, and
+    opens the browser. SESSION is an id from 'hoplab ls' (a unique prefix is enough).
+    """
+    from hoplab.sessions.attach import attach as reattach
+    from hoplab.sessions.store import SessionStore
+
+    store = SessionStore()
+    with signals_raise(KeyboardInterrupt):
+        result = reattach(
+            session_id,
+            store,
+            port=port,
+            detach=detach or as_json,
+            interactive=interactive(),
+            progress=ProgressLines(quiet=as_json),
+        )
+    if as_json:
+        print_json(
+            "attach",
+            {
+                "session": result.session.public(),
+                "url": result.url,
+                "port_changed": result.port_changed,
+            },
+        )
+        return
+    if result.port_changed:
+        err.print("[yellow]the local port changed; use the new URL[/]")
+    out.print(result.url, soft_wrap=True)
+    if not no_browser:
+        open_browser(result.session)
+    if detach:
+        return
+    from hoplab.cli.foreground import stay_attached
+
+    stay_attached(result.session, store)

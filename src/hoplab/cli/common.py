@@ -1,0 +1,114 @@
+"""What several commands share: the store, progress lines, the browser, JSON output."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from hoplab.cli.render import err, out
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rich.status import Status
+
+    from hoplab.sessions.model import Session
+    from hoplab.sessions.progress import Step
+
+JSON_VERSION = 1
+
+
+def interactive() -> bool:
+    """Whether ssh may ask the user for a password or a second factor."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+class ProgressLines:
+    """Shows each step as a line with its time, with a spinner while a step runs."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._status: Status | None = None
+
+    def __call__(self, step: Step) -> None:
+        if self.quiet:
+            return
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if not step.done:
+            # No spinner while connecting: ssh may be asking for a password in this terminal.
+            if err.is_terminal and step.name != "connect":
+                self._status = err.status(step.message)
+                self._status.start()
+            return
+        err.print(f"[green]✓[/] {step.message} [dim]({step.seconds:.2f} s)[/]")
+
+
+def print_json(kind: str, payload: dict[str, Any]) -> None:
+    """Versioned JSON on stdout, one object per command."""
+    out.print_json(json.dumps({"version": JSON_VERSION, "kind": kind, **payload}))
+
+
+def open_browser(session: Session) -> None:
+    """Open the session in the local browser without putting the token in any argv.
+
+    Like Jupyter itself, write a 0600 redirect page in our private state directory and open
+    that file; the browser reads the token from the file, not from its command line.
+    """
+    import webbrowser
+    from html import escape
+
+    from hoplab.paths import private_dir, state_dir, write_private
+
+    url = session.url(with_token=True)
+    if url is None:
+        return
+    page = private_dir(state_dir() / "open") / f"{session.id}.html"
+    write_private(
+        page,
+        '<!DOCTYPE html><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={escape(url)}">'
+        f'<p>Opening Jupyter… <a href="{escape(url)}">continue</a></p>',
+    )
+    if not webbrowser.open(page.as_uri()):
+        err.print("[yellow]could not open a browser; open the URL above yourself[/]")
+
+
+class Detach(Exception):  # noqa: N818  (a signal turned into control flow, not an error)
+    """Raised in the main thread when the terminal goes away or we are asked to terminate."""
+
+
+@contextmanager
+def signals_raise(exception: type[BaseException]) -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``exception`` for the duration of the block."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise exception(signal.Signals(signum).name)
+
+    names = ("SIGTERM", "SIGHUP")
+    previous = {
+        name: signal.signal(getattr(signal, name), handler)
+        for name in names
+        if hasattr(signal, name)
+    }
+    try:
+        yield
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
+
+
+def age(created: float) -> str:
+    seconds = max(0, int(time.time() - created))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

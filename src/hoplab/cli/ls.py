@@ -1,0 +1,57 @@
+"""``hoplab ls``."""
+
+from __future__ import annotations
+
+import click
+
+from hoplab.cli.common import age, print_json
+from hoplab.cli.render import out
+
+STATE_STYLE = {
+    "ready": "green",
+    "detached": "cyan",
+    "starting": "yellow",
+    "lost": "red",
+    "failed": "red",
+    "stopped": "dim",
+}
+
+
+@click.command()
+@click.option("--all", "-a", "everything", is_flag=True, help="Include stopped, failed and lost.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
+def ls(everything: bool, as_json: bool) -> None:
+    """List sessions with their live state.
+
+    Each live session is checked on its host (Jupyter process alive, socket present), one
+    command per host over the shared connection; the ones that died are marked lost.
+    """
+    from rich.table import Table
+
+    from hoplab.sessions.listing import list_sessions
+    from hoplab.sessions.store import SessionStore
+
+    rows = list_sessions(SessionStore(), everything=everything)
+    if as_json:
+        sessions = [{**row.session.public(), "note": row.note} for row in rows]
+        print_json("ls", {"sessions": sessions})
+        return
+    if not rows:
+        out.print("no sessions" + ("" if everything else " (--all shows finished ones)"))
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "TARGET", "STATE", "HOST", "URL", "AGE", "NOTE"):
+        table.add_column(column)
+    for row in rows:
+        session = row.session
+        state = session.shown_state.value
+        table.add_row(
+            session.id,
+            session.target,
+            f"[{STATE_STYLE.get(state, '')}]{state}[/]",
+            session.remote_host or "",
+            session.url(with_token=False) or "",
+            age(session.created),
+            row.note or (session.error or "" if not session.state.is_live else ""),
+        )
+    out.print(table)

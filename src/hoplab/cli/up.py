@@ -1,0 +1,136 @@
+"""``hoplab up TARGET``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hoplab.cli.common import (
+    ProgressLines,
+    interactive,
+    open_browser,
+    print_json,
+    signals_raise,
+)
+from hoplab.cli.render import err, out
+
+
+@click.command()
+@click.argument("target")
+@click.option(
+    "-p", "--profile", help="Use this profile (default: TARGET, if a profile has that name)."
+)
+@click.option(
+    "--jump", "-J", multiple=True, help="ProxyJump hop before TARGET (repeatable, in order)."
+)
+@click.option(
+    "--ssh-config",
+    type=click.Path(dir_okay=False),
+    help="ssh config file passed as -F to every ssh call [env: HOPLAB_SSH_CONFIG].",
+)
+@click.option("--conda", help="conda environment to activate before Jupyter.")
+@click.option("--venv", help="virtualenv directory to activate before Jupyter.")
+@click.option("--module", multiple=True, help="Environment module to load (repeatable).")
+@click.option("--setup", multiple=True, help="Shell line to run before Jupyter (repeatable).")
+@click.option("--workdir", help="Directory Jupyter starts in [default: remote home].")
+@click.option("--app", type=click.Choice(["lab", "notebook"]), help="Front end [default: lab].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Local port [default: a free one].")
+@click.option(
+    "--no-mux", is_flag=True, default=None, help="One ssh connection per command and forward."
+)
+@click.option("--no-browser", is_flag=True, default=None, help="Do not open the browser.")
+@click.option(
+    "--start-timeout", type=click.IntRange(5), help="Seconds to wait for Jupyter [default: 120]."
+)
+@click.option(
+    "--detach", is_flag=True, help="Return once ready; the tunnel stays up in the background."
+)
+@click.option("--new", is_flag=True, help="Start another session even if one runs on TARGET.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (implies --detach)."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Say where each setting came from.")
+def up(
+    target: str,
+    profile: str | None,
+    no_mux: bool | None,
+    no_browser: bool | None,
+    detach: bool,
+    new: bool,
+    as_json: bool,
+    verbose: bool,
+    **values: Any,
+) -> None:
+    """Start Jupyter on TARGET, tunnel to it, and open it in your browser.
+
+    TARGET is a profile name or anything ssh accepts (user@host, an ~/.ssh/config alias).
+    hoplab authenticates once, starts Jupyter on a private Unix socket, forwards a local
+    port on 127.0.0.1 to it, and waits until Jupyter really answers. If TARGET already has
+    a live session, hoplab attaches to it instead (--new starts another).
+
+    \b
+    Examples:
+      hoplab up myserver --venv ~/envs/jupyter
+      hoplab up node001 --jump login01 --workdir ~/project
+      hoplab up mylab --detach --json
+    """
+    from hoplab import config
+    from hoplab.launcher.render import Environment
+    from hoplab.paths import config_file
+    from hoplab.sessions.store import SessionStore
+    from hoplab.sessions.up import UpRequest
+    from hoplab.sessions.up import up as start
+    from hoplab.ssh.target import SshTarget
+
+    command_line = dict(values)
+    command_line["mux"] = False if no_mux else None
+    command_line["browser"] = False if no_browser else None
+    resolved = config.resolve(target, command_line, config.load(config_file()), profile=profile)
+    if verbose:
+        for name, setting in resolved.settings.items():
+            if setting.value not in (None, ()):
+                err.print(f"[dim]{name} = {setting.value!r}  ({setting.source})[/]")
+    ssh_config = resolved["ssh_config"]
+    request = UpRequest(
+        target=SshTarget(
+            resolved.destination,
+            tuple(resolved["jump"]),
+            str(Path(ssh_config).expanduser()) if ssh_config else None,
+        ),
+        label=target,
+        app=resolved["app"],
+        environment=Environment(
+            modules=tuple(resolved["module"]),
+            conda=resolved["conda"],
+            venv=resolved["venv"],
+            setup=tuple(resolved["setup"]),
+            workdir=resolved["workdir"],
+        ),
+        multiplex=resolved["mux"],
+        port=resolved["port"],
+        new=new,
+        detach=detach or as_json,
+        interactive=interactive(),
+        start_timeout=float(resolved["start_timeout"]),
+    )
+    store = SessionStore()
+    with signals_raise(KeyboardInterrupt):
+        result = start(request, store, ProgressLines(quiet=as_json))
+    if as_json:
+        print_json(
+            "up", {"session": result.session.public(), "url": result.url, "reused": result.reused}
+        )
+        return
+    if result.reused:
+        err.print(f"reusing session [bold]{result.session.id}[/] (--new starts another)")
+    out.print(result.url, soft_wrap=True)
+    if resolved["browser"]:
+        open_browser(result.session)
+    if request.detach:
+        err.print(f"detached; 'hoplab down {result.session.id}' stops it")
+        return
+    from hoplab.cli.foreground import stay_attached
+
+    stay_attached(result.session, store)

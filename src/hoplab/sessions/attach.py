@@ -1,0 +1,110 @@
+"""``hoplab attach``: tunnel to a running session again, proving it answers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hoplab.errors import HoplabError, PortInUseError, SessionStateError
+from hoplab.sessions import remote, tunnel
+from hoplab.sessions.cleanup import session_forward
+from hoplab.sessions.model import SessionState
+from hoplab.sessions.progress import Progress, silent, step
+from hoplab.ssh.transport import open_transport
+
+if TYPE_CHECKING:
+    from hoplab.sessions.model import Session
+    from hoplab.sessions.store import SessionStore
+    from hoplab.ssh.transport import Transport
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    """The session, its URL with the token, and whether the local port changed."""
+
+    session: Session
+    url: str
+    port_changed: bool
+
+
+def attach(
+    session_id: str,
+    store: SessionStore,
+    *,
+    port: int | None = None,
+    detach: bool = False,
+    interactive: bool = False,
+    progress: Progress = silent,
+) -> AttachResult:
+    """Reconnect the master and forward as needed, then prove Jupyter answers."""
+    session = store.get(session_id)
+    if not session.state.is_live or session.remote is None:
+        raise SessionStateError(
+            f"session {session.id} is {session.state.value}; nothing to attach to",
+            f"start a new one with 'hoplab up {session.target}'",
+        )
+    transport = open_transport(session.ssh_target, multiplex=session.multiplex)
+    old_port = session.local_port
+    if port is None and old_port is not None and _answers(session):
+        progress_note = f"tunnel on 127.0.0.1:{old_port} still answers"
+        with step(progress, "tunnel", progress_note):
+            pass
+    else:
+        with step(progress, "connect", f"connecting to {session.ssh_target.label}"):
+            transport.connect(interactive=interactive)
+        _require_alive(transport, session, store)
+        with step(progress, "tunnel", "opening the tunnel") as note:
+            _reforward(transport, session, port)
+            store.save(session)
+            tunnel.prove_ready(session)
+            note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
+    session.state = SessionState.DETACHED if detach else SessionState.READY
+    session.attached_pid = None if detach else os.getpid()
+    store.save(session)
+    url = session.url(with_token=True)
+    if url is None:  # pragma: no cover - a port was set above
+        raise HoplabError("internal error: attached session without a port")
+    return AttachResult(session, url, port_changed=session.local_port != old_port)
+
+
+def _answers(session: Session) -> bool:
+    if session.local_port is None:
+        return False
+    code = tunnel.status_code(session.local_port, session.base_url, session.token, timeout=2)
+    return code == 200
+
+
+def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:
+    seen = remote.check(transport, [session]).get(session.id)
+    if seen is None or not seen.alive:
+        forward = session_forward(session)
+        if forward is not None:
+            transport.cancel(forward)
+        session.state = SessionState.LOST
+        session.error = "Jupyter is no longer running on the remote side"
+        session.attached_pid = None
+        store.save(session)
+        raise SessionStateError(
+            f"session {session.id} is gone: Jupyter no longer runs on {session.remote_host}",
+            f"start a new one with 'hoplab up {session.target}'",
+        )
+
+
+def _reforward(transport: Transport, session: Session, port: int | None) -> None:
+    """Forward again: the asked port, else the old one when free (or still ours), else any."""
+    if session.remote is None:  # pragma: no cover - checked by the caller
+        raise HoplabError(f"session {session.id} has no remote endpoint")
+    old = session_forward(session)
+    wanted = port if port is not None else session.local_port
+    if old is not None and not transport.multiplexed and old.local_port != wanted:
+        transport.cancel(old)
+    try:
+        forward = tunnel.open_forward(transport, session.remote, wanted)
+    except PortInUseError:
+        if port is not None:
+            raise
+        if old is not None and not transport.multiplexed:
+            transport.cancel(old)
+        forward = tunnel.open_forward(transport, session.remote, None)
+    session.local_port, session.forward_pid = forward.local_port, forward.pid

@@ -1,0 +1,36 @@
+"""``hoplab logs``: the remote Jupyter log of a session."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hoplab.sessions import remote
+from hoplab.ssh.transport import open_transport
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hoplab.sessions.store import SessionStore
+
+
+def read_log(session_id: str, store: SessionStore, *, lines: int, interactive: bool) -> str:
+    session = store.get(session_id)
+    transport = open_transport(session.ssh_target, multiplex=session.multiplex)
+    transport.connect(interactive=interactive)
+    return remote.read_log(transport, session.id, lines=lines)
+
+
+def follow_log(
+    session_id: str, store: SessionStore, *, lines: int, interactive: bool
+) -> Iterator[str]:
+    """Lines as Jupyter writes them; ends when the remote log ends or the caller stops."""
+    session = store.get(session_id)
+    transport = open_transport(session.ssh_target, multiplex=session.multiplex)
+    transport.connect(interactive=interactive)
+    proc = remote.follow_log(transport, session.id, lines=lines)
+    try:
+        if proc.stdout is not None:
+            yield from proc.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,124 @@
+"""A session as hoplab records it locally, and its states."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from hoplab.ssh.target import SshTarget
+
+
+class SessionState(str, Enum):
+    """Where a session is in its life. READY and DETACHED differ only by a foreground client."""
+
+    STARTING = "starting"
+    READY = "ready"
+    DETACHED = "detached"
+    STOPPED = "stopped"
+    LOST = "lost"
+    FAILED = "failed"
+
+    @property
+    def is_live(self) -> bool:
+        return self in {SessionState.STARTING, SessionState.READY, SessionState.DETACHED}
+
+
+APP_PATHS = {"lab": "lab", "notebook": "tree"}
+
+
+@dataclass
+class Session:
+    """One Jupyter server that hoplab started, and how to reach it."""
+
+    id: str
+    target: str
+    destination: str
+    jumps: tuple[str, ...]
+    ssh_config: str | None
+    multiplex: bool
+    app: str
+    token: str = field(repr=False)
+    state: SessionState = SessionState.STARTING
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    scheduler: str = "none"
+    remote_dir: str | None = None
+    remote_host: str | None = None
+    remote: str | None = None
+    socket: str | None = None
+    jupyter_pid: int | None = None
+    base_url: str = "/"
+    local_port: int | None = None
+    forward_pid: int | None = None
+    attached_pid: int | None = None
+    error: str | None = None
+
+    @property
+    def ssh_target(self) -> SshTarget:
+        return SshTarget(self.destination, self.jumps, self.ssh_config)
+
+    @property
+    def target_key(self) -> str:
+        return f"{self.ssh_target.key}:{self.app}"
+
+    def url(self, *, with_token: bool) -> str | None:
+        """The local URL; with the token only when it is shown to the user as the result."""
+        if self.local_port is None:
+            return None
+        url = f"http://127.0.0.1:{self.local_port}{self.base_url}{APP_PATHS[self.app]}"
+        return f"{url}?token={self.token}" if with_token else url
+
+    @property
+    def shown_state(self) -> SessionState:
+        """READY while a foreground hoplab holds the session, DETACHED otherwise."""
+        if self.state in {SessionState.READY, SessionState.DETACHED}:
+            attached = self.attached_pid is not None and pid_alive(self.attached_pid)
+            return SessionState.READY if attached else SessionState.DETACHED
+        return self.state
+
+    def public(self) -> dict[str, Any]:
+        """The documented JSON shape (``--json``); never the token."""
+        return {
+            "id": self.id,
+            "target": self.target,
+            "destination": self.ssh_target.label,
+            "state": self.shown_state.value,
+            "app": self.app,
+            "scheduler": self.scheduler,
+            "host": self.remote_host,
+            "listen": "socket" if self.socket else ("tcp" if self.remote else None),
+            "url": self.url(with_token=False),
+            "local_port": self.local_port,
+            "jupyter_pid": self.jupyter_pid,
+            "multiplex": self.multiplex,
+            "created": self.created,
+            "error": self.error,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["jumps"] = list(self.jumps)
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Session:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["state"] = SessionState(values["state"])
+        values["jumps"] = tuple(values.get("jumps", ()))
+        return cls(**values)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a local process exists (signal 0 sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

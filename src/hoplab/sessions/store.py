@@ -1,0 +1,113 @@
+"""Sessions in SQLite (WAL): 0600 file in a 0700 directory, with a schema version."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from hoplab.errors import SessionNotFoundError, StateStoreError
+from hoplab.paths import private_dir, state_dir
+from hoplab.sessions.model import Session
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    target_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_target ON sessions (target_key, state);
+"""
+
+
+class SessionStore:
+    """The local registry of sessions. Every write is one transaction."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or state_dir() / "sessions.db"
+        private_dir(self.path.parent)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.path.chmod(0o600)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"{self.path} was written by a newer hoplab (schema {version})",
+                    "upgrade hoplab: pip install -U hoplab",
+                )
+            self._db.executescript(SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("SELECT count(*) FROM sessions").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._broken(exc) from exc
+
+    def _broken(self, exc: sqlite3.Error) -> StateStoreError:
+        return StateStoreError(
+            f"the session database {self.path} is unreadable ({exc})",
+            f"move it aside to start a fresh one: mv {self.path} {self.path}.broken "
+            "(running sessions keep running; their remote directories are ~/.hoplab/sessions/)",
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save(self, session: Session) -> None:
+        """Insert or update ``session``."""
+        session.updated = time.time()
+        try:
+            self._db.execute(
+                "INSERT INTO sessions (id, target_key, state, created, data) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "target_key = excluded.target_key, state = excluded.state, data = excluded.data",
+                (
+                    session.id,
+                    session.target_key,
+                    session.state.value,
+                    session.created,
+                    json.dumps(session.to_record()),
+                ),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise self._broken(exc) from exc
+
+    def _select(self, where: str = "", params: tuple[str, ...] = ()) -> list[Session]:
+        query = f"SELECT data FROM sessions {where} ORDER BY created"  # noqa: S608  (constant clauses)
+        try:
+            rows = self._db.execute(query, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._broken(exc) from exc
+        return [Session.from_record(json.loads(row[0])) for row in rows]
+
+    def all(self) -> list[Session]:
+        return self._select()
+
+    def live(self) -> list[Session]:
+        return self._select("WHERE state IN ('starting', 'ready', 'detached')")
+
+    def live_for(self, target_key: str) -> list[Session]:
+        return self._select(
+            "WHERE target_key = ? AND state IN ('starting', 'ready', 'detached')", (target_key,)
+        )
+
+    def get(self, session_id: str) -> Session:
+        """The session with this id, or the only one whose id starts with it."""
+        matches = self._select("WHERE id LIKE ? || '%'", (session_id,))
+        exact = [session for session in matches if session.id == session_id]
+        if exact:
+            return exact[0]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise SessionNotFoundError(session_id)
+        raise SessionNotFoundError(f"{session_id} (ambiguous: {len(matches)} sessions match)")

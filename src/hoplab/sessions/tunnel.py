@@ -1,0 +1,61 @@
+"""The local end: a forward on 127.0.0.1, and proof that Jupyter answers through it."""
+
+from __future__ import annotations
+
+import http.client
+from typing import TYPE_CHECKING
+
+from hoplab.errors import HoplabError, PortInUseError
+from hoplab.ssh.ports import LOOPBACK, free_port
+from hoplab.waiting import wait_until
+
+if TYPE_CHECKING:
+    from hoplab.sessions.model import Session
+    from hoplab.ssh.transport import Forward, Transport
+
+PORT_ATTEMPTS = 5
+READY_TIMEOUT = 30.0
+
+
+def status_code(port: int, base_url: str, token: str, *, timeout: float = 5.0) -> int | None:
+    """``GET {base_url}api/status`` with the token through the tunnel; None if no answer."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request(
+            "GET", f"{base_url}api/status", headers={"Authorization": f"token {token}"}
+        )
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def open_forward(transport: Transport, remote: str, wanted: int | None) -> Forward:
+    """Forward a local port to ``remote``: ``wanted`` exactly, or a free one (retrying races)."""
+    if wanted is not None:
+        return transport.forward(wanted, remote)
+    for _ in range(PORT_ATTEMPTS):
+        try:
+            return transport.forward(free_port(), remote)
+        except PortInUseError:
+            continue
+    raise HoplabError(f"could not find a free local port in {PORT_ATTEMPTS} tries")
+
+
+def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until /api/status answers 200 through the forward; a 403 is a wrong token at once."""
+    port = session.local_port
+    if port is None:
+        raise HoplabError(f"session {session.id} has no local port")
+
+    def answered() -> int | None:
+        code = status_code(port, session.base_url, session.token)
+        if code == 403:
+            raise HoplabError(
+                f"Jupyter on {session.remote_host} refused the session token",
+                f"another server may be answering; stop it with 'hoplab down {session.id}'",
+            )
+        return code if code == 200 else None
+
+    wait_until(answered, timeout, what="Jupyter to answer /api/status through the tunnel")

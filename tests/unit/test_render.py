@@ -1,0 +1,89 @@
+"""The remote scripts: quoting, secrets, and that hostile values stay data."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hoplab.launcher import handshake, render
+from hoplab.launcher.render import Environment, LaunchSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+HOSTILE = [
+    "a b",
+    "it's",
+    'say "hi"',
+    "x; touch /tmp/pwned-hoplab",
+    "$(touch /tmp/pwned-hoplab)",
+    "`touch /tmp/pwned-hoplab`",
+    "line\nsecond",
+]
+
+
+def test_token_only_in_heredoc() -> None:
+    token = "f" * 48
+    script = render.prepare(LaunchSpec("abc123"), token, start=True)
+    assert script.count(token) == 1
+    launcher = render.launcher(LaunchSpec("abc123"))
+    assert token not in launcher
+    assert "JUPYTER_TOKEN_FILE" in launcher
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_stay_data(value: str, tmp_path: Path) -> None:
+    """Run the settings block in a real sh: every value comes back exactly, nothing runs."""
+    marker = tmp_path / "ran"
+    spec = LaunchSpec(
+        "abc123", environment=Environment(workdir=value.replace("/tmp/pwned-hoplab", str(marker)))
+    )
+    text = render.launcher(spec)
+    settings = text.split('dir="$HOME')[0]
+    probe = settings + '\nprintf "%s" "$HOPLAB_WORKDIR"\n'
+    done = subprocess.run(["sh", "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout == value.replace("/tmp/pwned-hoplab", str(marker))
+    assert not marker.exists()
+
+
+def test_home_relative_paths() -> None:
+    assert render.remote_path("~/data dir") == "\"$HOME\"/'data dir'"
+    assert render.remote_path("~") == '"$HOME"'
+    assert render.remote_path("/abs") == "/abs"
+
+
+def test_activation_quotes_names() -> None:
+    env = Environment(modules=("py; rm -rf ~",), conda="my env", venv="~/v")
+    lines = env.activation()
+    assert "module load 'py; rm -rf ~'" in lines
+    assert "conda activate 'my env'" in lines
+    assert '. "$HOME"/v/bin/activate' in lines
+
+
+def test_scripts_parse_in_sh() -> None:
+    for script in (
+        render.prepare(LaunchSpec("id1", environment=Environment(modules=("m",))), "t", start=True),
+        render.wait("id1", 3),
+        render.check([("id1", 12, "/tmp/x.sock"), ("id2", None, None)]),
+        render.stop([("id1", 12, "/tmp/x.sock")]),
+        render.log("id1", lines=5, follow=False),
+    ):
+        subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+
+
+def test_handshake_parsing() -> None:
+    reply = handshake.first_reply('noise\nHOPLAB ready 42\n{"pid": 42, "sock": "/tmp/s"}')
+    assert reply.kind == "ready"
+    info = handshake.server_info(reply.payload)
+    assert info is not None
+    assert (info.pid, info.socket, info.remote) == (42, "/tmp/s", "/tmp/s")
+    tcp = handshake.server_info('{"pid": 7, "sock": "", "hostname": "10.0.0.5", "port": 4321}')
+    assert tcp is not None
+    assert tcp.remote == "10.0.0.5:4321"
+    assert handshake.server_info('{"pid": 7, "so') is None
+    assert handshake.values("HOPLAB dir /home/u/x y\nHOPLAB pid 5") == {
+        "dir": "/home/u/x y",
+        "pid": "5",
+    }
