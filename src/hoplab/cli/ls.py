@@ -18,13 +18,14 @@ STATE_STYLE = {
 
 
 @click.command()
-@click.option("--all", "-a", "everything", is_flag=True, help="Include stopped, failed and lost.")
+@click.option("--all", "-a", "everything", is_flag=True, help="Include stopped and failed sessions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
 def ls(everything: bool, as_json: bool) -> None:
     """List sessions with their live state.
 
     Each live session is checked on its host (Jupyter process alive, socket present), one
-    command per host over the shared connection; the ones that died are marked lost.
+    command per host over the shared connection; the ones that died are marked lost and
+    stay listed until 'hoplab down' removes what they left.
     """
     from rich.table import Table
 

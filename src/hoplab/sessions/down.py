@@ -34,8 +34,8 @@ class DownResult:
 def down(
     session_ids: list[str], store: SessionStore, *, every: bool = False, interactive: bool = False
 ) -> list[DownResult]:
-    """Stop the named sessions (or every live one), grouped so each target is reached once."""
-    sessions = store.live() if every else [store.get(sid) for sid in session_ids]
+    """Stop the named sessions (or every live or lost one), reaching each target once."""
+    sessions = store.unfinished() if every else [store.get(sid) for sid in session_ids]
     results: list[DownResult] = []
     ordered = sorted(sessions, key=lambda s: (s.ssh_target.key, s.multiplex))
     for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):

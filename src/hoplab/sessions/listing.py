@@ -26,7 +26,7 @@ class Row:
 
 
 def list_sessions(store: SessionStore, *, everything: bool = False) -> list[Row]:
-    """Every live session, checked through its master (plus finished ones with ``everything``).
+    """Live and lost sessions, checked through their master (all of them with ``everything``).
 
     A session whose Jupyter is gone becomes ``lost`` and its forward is removed. A host that
     cannot be reached leaves the record as it was: unreachable is not dead.
@@ -38,7 +38,7 @@ def list_sessions(store: SessionStore, *, everything: bool = False) -> list[Row]
         batch = [s for s in group if not _starting_in_foreground(s)]
         if batch:
             notes.update(_reconcile(batch, store, multiplex=multiplex))
-    sessions = store.all() if everything else store.live()
+    sessions = store.all() if everything else store.unfinished()
     return [Row(s, notes.get(s.id, "")) for s in sessions]
 
 

@@ -93,6 +93,7 @@ class Session:
             "url": self.url(with_token=False),
             "local_port": self.local_port,
             "jupyter_pid": self.jupyter_pid,
+            "forward_pid": self.forward_pid,
             "multiplex": self.multiplex,
             "created": self.created,
             "error": self.error,

@@ -95,6 +95,10 @@ class SessionStore:
     def live(self) -> list[Session]:
         return self._select("WHERE state IN ('starting', 'ready', 'detached')")
 
+    def unfinished(self) -> list[Session]:
+        """Live sessions and lost ones, whose remote leftovers ``down`` still has to remove."""
+        return self._select("WHERE state IN ('starting', 'ready', 'detached', 'lost')")
+
     def live_for(self, target_key: str) -> list[Session]:
         return self._select(
             "WHERE target_key = ? AND state IN ('starting', 'ready', 'detached')", (target_key,)

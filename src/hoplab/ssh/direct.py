@@ -98,5 +98,7 @@ def is_our_forward(forward: Forward) -> bool:
     """
     if forward.pid is None:
         return False
-    done = process.run(["ps", "-o", "args=", "-p", str(forward.pid)], check=False, timeout=10)
+    done = process.run(
+        ["ps", "-ww", "-o", "args=", "-p", str(forward.pid)], check=False, timeout=10
+    )
     return done.returncode == 0 and forward.spec in done.stdout and "ssh" in done.stdout

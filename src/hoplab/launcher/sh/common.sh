@@ -20,3 +20,6 @@ nap() {
 }
 
 say() { printf 'HOPLAB %s\n' "$*"; }
+
+# command_of PID: the full command line (-ww: procps cuts it at 80 columns when piped).
+command_of() { ps -ww -o args= -p "$1" 2>/dev/null || ps -o args= -p "$1" 2>/dev/null; }

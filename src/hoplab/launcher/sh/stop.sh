@@ -4,7 +4,7 @@ stop() {
     id=$1 pid=$2 sock=$3
     dir="$sessions/$id"
     if alive "$pid"; then
-        case $(ps -o args= -p "$pid" 2>/dev/null) in
+        case $(command_of "$pid") in
             *jupyter*)
                 kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
                 kill -TERM "$pid" 2>/dev/null
@@ -19,7 +19,7 @@ stop() {
             *) say "$id" not-jupyter ;;
         esac
     fi
-    if alive "$pid" && ps -o args= -p "$pid" 2>/dev/null | grep -q jupyter; then
+    if alive "$pid" && command_of "$pid" | grep -q jupyter; then
         say "$id" still-running
     fi
     if [ -n "$sock" ]; then rm -f "$sock"; fi

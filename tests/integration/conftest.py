@@ -1,0 +1,135 @@
+"""Fixtures for end-to-end tests: an isolated laptop (state, runtime, config) on the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hoplab.waiting import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hoplab.testing.info import SandboxInfo
+
+
+# The hosts that the plain-ssh session tests start Jupyter on.
+PLAIN_HOSTS = ("login01", "node001")
+
+
+@dataclass
+class Laptop:
+    """Runs the real ``hoplab`` CLI as a separate process, isolated from the user's own state."""
+
+    sandbox: SandboxInfo
+    env: dict[str, str]
+    home: Path
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "hoplab", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"hoplab {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    def json(self, *args: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.run(*args, "--json").stdout)
+        return result
+
+    def up(self, host: str, *args: str) -> dict[str, Any]:
+        """``up --json`` (detached) with the sandbox's Jupyter venv."""
+        return self.json("up", host, "--venv", str(self.sandbox.jupyter_venv), *args)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hoplab", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return list(self.json("ls", "--all")["sessions"])
+
+    def remote_jupyters(self, host: str) -> list[str]:
+        """Command lines of the Jupyter servers that hoplab started on ``host`` (zombies aside).
+
+        hoplab's launcher passes ``--ServerApp.sock=`` or ``--ServerApp.ip=``; that tells its
+        servers apart from any other Jupyter the test user runs.
+        """
+        script = 'ps -u "$(id -u)" -o pid= -o stat= -o args=\n'
+        done = self.sandbox.run_as_user(host, script)
+        return [
+            line
+            for line in done.stdout.splitlines()
+            if "--ServerApp." in line and not line.split()[1].startswith("Z")
+        ]
+
+
+def listening_ssh_ports() -> list[str]:
+    """Local listening TCP sockets owned by ssh processes (forwards), as ``addr:port``."""
+    done = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True)
+    return [line.split()[3] for line in done.stdout.splitlines() if '"ssh"' in line]
+
+
+@pytest.fixture
+def laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
+    """A fresh laptop per test; afterwards every session is downed and nothing may be left."""
+    base = Path(tempfile.mkdtemp(prefix="hl-"))  # short: ControlPath sockets live here
+    base.chmod(0o700)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HOPLAB_", "SSH_AUTH_SOCK", "COLUMNS"))
+    }
+    env.update(
+        HOPLAB_STATE_DIR=str(base / "state"),
+        HOPLAB_RUNTIME_DIR=str(base / "rt"),
+        HOPLAB_CONFIG=str(base / "config.toml"),
+        HOPLAB_SSH_CONFIG=str(sandbox.ssh_config),
+        COLUMNS="200",
+    )
+    machine = Laptop(sandbox, env, base)
+    yield machine
+    machine.run("down", "--all", check=False)
+    for host in PLAIN_HOSTS:
+        assert machine.remote_jupyters(host) == [], f"Jupyter left running on {host}"
+    masters = base / "rt" / "cm"
+    for socket_path in masters.glob("*") if masters.exists() else []:
+        subprocess.run(
+            [
+                "ssh",
+                "-F",
+                str(sandbox.ssh_config),
+                "-o",
+                f"ControlPath={socket_path}",
+                "-O",
+                "exit",
+                "x",
+            ],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+    wait_until(lambda: not listening_ssh_ports(), 10, what="every local forward to close")
