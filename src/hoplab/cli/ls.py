@@ -18,7 +18,7 @@ STATE_STYLE = {
 
 
 @click.command()
-@click.option("--all", "-a", "everything", is_flag=True, help="Include stopped and failed sessions.")
+@click.option("--all", "-a", "everything", is_flag=True, help="Include stopped and failed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
 def ls(everything: bool, as_json: bool) -> None:
     """List sessions with their live state.

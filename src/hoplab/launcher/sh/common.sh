@@ -10,13 +10,14 @@ alive() {
     return 0
 }
 
-# nap: one step of a bounded backoff (50 ms, 100 ms, then 200 ms); `waited` counts centiseconds.
-cs=5
+# nap: one step of a bounded backoff (20, 40, 80, then 100 ms); `waited` counts centiseconds.
+cs=2
 waited=0
 nap() {
-    sleep "0.$(printf '%02d' "$cs")"
+    if [ "$cs" -ge 10 ]; then sleep 0.1; else sleep "0.0$cs"; fi
     waited=$((waited + cs))
-    if [ "$cs" -lt 20 ]; then cs=$((cs * 2)); fi
+    if [ "$cs" -lt 10 ]; then cs=$((cs * 2)); fi
+    if [ "$cs" -gt 10 ]; then cs=10; fi
 }
 
 say() { printf 'HOPLAB %s\n' "$*"; }

@@ -8,12 +8,12 @@ stop() {
             *jupyter*)
                 kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
                 kill -TERM "$pid" 2>/dev/null
-                cs=5 waited=0
+                cs=2 waited=0
                 while alive "$pid" && [ "$waited" -lt 1000 ]; do nap; done
                 if alive "$pid"; then
                     say "$id" killed
                     kill -KILL "$pid" $kids 2>/dev/null
-                    cs=5 waited=0
+                    cs=2 waited=0
                     while alive "$pid" && [ "$waited" -lt 300 ]; do nap; done
                 fi ;;
             *) say "$id" not-jupyter ;;
