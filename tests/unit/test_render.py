@@ -87,3 +87,36 @@ def test_handshake_parsing() -> None:
         "dir": "/home/u/x y",
         "pid": "5",
     }
+
+
+@pytest.mark.parametrize(
+    ("installed", "app", "expected"),
+    [
+        ({"jupyter_server": "2.21.1"}, "lab", "yes"),
+        ({"jupyter_server": "1.9.0"}, "lab", "yes"),
+        ({"jupyter_server": "1.8.2"}, "lab", "no"),
+        ({"jupyter_server": "2.21.1", "notebook": "7.4.0"}, "notebook", "yes"),
+        ({"jupyter_server": "2.21.1", "notebook": "6.5.7"}, "notebook", "no"),
+    ],
+)
+def test_socket_support_follows_installed_versions(
+    tmp_path: Path, installed: dict[str, str], app: str, expected: str
+) -> None:
+    """A venv-shaped prefix whose dist-info names say which versions are installed."""
+    prefix = tmp_path / "env"
+    (prefix / "bin").mkdir(parents=True)
+    python = prefix / "bin" / "python"
+    python.write_text("#!/bin/sh\nexit 1\n")  # the check must not need to run Python here
+    python.chmod(0o755)
+    jupyter = prefix / "bin" / f"jupyter-{app}"
+    jupyter.write_text(f"#!{python}\n")
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    for name, version in installed.items():
+        (site / f"{name}-{version}.dist-info").mkdir(parents=True)
+    done = subprocess.run(
+        ["sh", "-c", render.socket_check(str(jupyter), app)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == expected

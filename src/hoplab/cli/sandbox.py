@@ -104,7 +104,7 @@ def _print_usage(info: SandboxInfo) -> None:
 
 
 def _profiles_toml(info: SandboxInfo) -> str:
-    """Two ready profiles: Jupyter straight on a node, and through SLURM from login01."""
+    """Ready profiles: Jupyter on a compute node through login01, and on login01 itself."""
     venv, config = json.dumps(str(info.jupyter_venv)), json.dumps(str(info.ssh_config))
     return "\n".join(
         [
@@ -113,10 +113,9 @@ def _profiles_toml(info: SandboxInfo) -> str:
             f"ssh_config = {config}",
             f"venv = {venv}",
             "",
-            "[profiles.sandbox-slurm]",
+            "[profiles.sandbox-login]",
             f"host = {json.dumps(info.login_host)}",
             f"ssh_config = {config}",
-            'scheduler = "slurm"',
             f"venv = {venv}",
         ]
     )

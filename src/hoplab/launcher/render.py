@@ -112,8 +112,18 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
     else:
         settings += "\nset --"
-    body = _body("launcher").replace("#@ACTIVATE@", spec.environment.activation())
+    body = (
+        _body("launcher")
+        .replace("#@ACTIVATE@", spec.environment.activation())
+        .replace("#@VERSIONS@", _body("versions"))
+    )
     return "\n".join(part for part in ("#!/bin/sh", header, settings, body) if part)
+
+
+def socket_check(jupyter: str, app: str) -> str:
+    """The launcher's socket-support check on its own, printing yes or no (for tests)."""
+    settings = assignments(bin=jupyter, HOPLAB_APP=app)
+    return "\n".join((settings, _body("versions"), 'echo "$sock_ok"'))
 
 
 def _script(body: str, **values: str) -> str:

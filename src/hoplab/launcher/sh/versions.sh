@@ -1,0 +1,29 @@
+# Sets sock_ok=yes|no for the Jupyter at $bin and the front end $HOPLAB_APP.
+# Unix sockets need jupyter_server >= 1.9 (and notebook >= 7 for the notebook front end).
+# Read the installed versions from the dist-info names beside the interpreter (no Python start,
+# which would delay Jupyter); ask Python only when the layout is not the usual one.
+py=python3
+IFS= read -r first < "$bin" || first=
+case $first in
+    '#!'*/python*) candidate=${first#??}; candidate=${candidate%% *}
+                   if [ -x "$candidate" ]; then py=$candidate; fi ;;
+esac
+version_of() {  # version_of DIST: "major minor", or nothing
+    for info in "${py%/bin/*}"/lib/python3*/site-packages/"$1"-*.dist-info; do
+        [ -d "$info" ] || continue
+        v=${info##*/"$1"-}; v=${v%.dist-info}
+        printf '%s %s\n' "${v%%.*}" "$(printf '%s' "${v#*.}" | sed 's/[^0-9].*//')"
+        return 0
+    done
+    HOPLAB_DIST="$1" "$py" -c 'import os
+from importlib.metadata import version
+print(*version(os.environ["HOPLAB_DIST"]).split(".")[:2])' 2>/dev/null
+}
+at_least() {  # at_least "major minor" MAJOR MINOR
+    set -- $1 "$2" "$3"
+    [ $# -eq 4 ] && { [ "$1" -gt "$3" ] || { [ "$1" -eq "$3" ] && [ "$2" -ge "$4" ]; }; }
+}
+sock_ok=no
+if at_least "$(version_of jupyter_server)" 1 9; then
+    if [ "$HOPLAB_APP" = lab ] || at_least "$(version_of notebook)" 7 0; then sock_ok=yes; fi
+fi

@@ -1,0 +1,50 @@
+"""A real cluster on one machine, for hoplab's tests and for ``hoplab sandbox``.
+
+Network namespaces ``login01``, ``node001`` and ``node002`` (the laptop is the root namespace),
+a real OpenSSH sshd in each, munge and SLURM (slurmctld on login01, slurmd on the nodes), test
+users with keys, and a Jupyter venv every user can run. The nodes are reachable only through
+login01, as on a real HPC site. Linux and root only; TESTBED.md has the facts it builds on.
+
+    from hoplab.testing import Sandbox
+    info = Sandbox().up()          # start, or reuse a healthy running one
+    info.run_as_user("node001", "hostname")
+    Sandbox().down()               # idempotent; leaves no process, namespace or route
+
+The names below are imported on first use: the pytest plugin loads this package in every
+pytest run wherever hoplab is installed, including on systems without fcntl or pwd.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hoplab.testing.cluster import DaemonStatus, Sandbox, SandboxStatus, TeardownReport
+    from hoplab.testing.info import SandboxInfo
+    from hoplab.testing.tools import missing_requirements
+
+__all__ = [
+    "DaemonStatus",
+    "Sandbox",
+    "SandboxInfo",
+    "SandboxStatus",
+    "TeardownReport",
+    "missing_requirements",
+]
+
+_HOMES = {
+    "DaemonStatus": "cluster",
+    "Sandbox": "cluster",
+    "SandboxStatus": "cluster",
+    "TeardownReport": "cluster",
+    "SandboxInfo": "info",
+    "missing_requirements": "tools",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

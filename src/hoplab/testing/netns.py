@@ -1,0 +1,185 @@
+"""The sandbox's network: a blackhole for its range, three namespaces, veths and a bridge.
+
+The blackhole comes first and is the safety rule: the root namespace has a default route to the
+outside world, and a packet for a namespace address that is not on a connected veth (a compute
+node, seen from the laptop) would leave the machine through it. With the blackhole it fails at
+once with "No route to host", as it should on a real cluster. The harness refuses to start if
+the range is already routed by anything else: it never touches a network it does not own.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hoplab import process
+from hoplab.errors import SandboxError
+from hoplab.testing.layout import (
+    CLUSTER_ADDRESSES,
+    HARNESS_NETWORK,
+    LAPTOP_ADDRESS,
+    LOGIN,
+    LOGIN_ADDRESS,
+    NAMESPACES,
+    NETNS_DIR,
+    NODES,
+    PREFIX_LENGTH,
+    ROOT_LINK,
+)
+from hoplab.testing.tools import tool
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _ip(*args: str, input: str | None = None, check: bool = True) -> process.Completed:  # noqa: A002
+    return process.run([tool("ip"), *args], input=input, check=check, timeout=30)
+
+
+def _routes_in_range() -> list[dict[str, object]]:
+    done = _ip("-j", "route", "show", "root", HARNESS_NETWORK)
+    routes = json.loads(done.stdout or "[]")
+    assert isinstance(routes, list)
+    return routes
+
+
+def _is_blackhole(route: dict[str, object]) -> bool:
+    return route.get("type") == "unreachable" and route.get("dst") == HARNESS_NETWORK
+
+
+def blackhole_present() -> bool:
+    """True when the unreachable route for the harness range is in place."""
+    return any(_is_blackhole(route) for route in _routes_in_range())
+
+
+def add_blackhole() -> None:
+    """Add ``unreachable 10.201.0.0/16``, or refuse to go on (SandboxError).
+
+    Refuses when any other route or address of the root namespace lies in the range: then the
+    range belongs to someone else on this machine.
+    """
+    foreign = [
+        route
+        for route in _routes_in_range()
+        if not _is_blackhole(route) and route.get("dev") != ROOT_LINK
+    ]
+    addresses = json.loads(_ip("-j", "addr", "show", "to", HARNESS_NETWORK).stdout or "[]")
+    foreign_links = [a.get("ifname") for a in addresses if a.get("ifname") != ROOT_LINK]
+    if foreign or foreign_links:
+        raise SandboxError(
+            f"{HARNESS_NETWORK} is already in use on this machine "
+            f"(routes: {foreign or 'none'}, interfaces: {foreign_links or 'none'})",
+            "the sandbox only runs on a range it owns; free that range first",
+        )
+    if not blackhole_present():
+        done = _ip("route", "add", "unreachable", HARNESS_NETWORK, check=False)
+        if done.returncode != 0 or not blackhole_present():
+            raise SandboxError(
+                f"could not add the blackhole route for {HARNESS_NETWORK}: "
+                f"{done.stderr.strip() or 'route missing after adding it'}",
+                "the sandbox refuses to start without it; run it as root on Linux",
+            )
+
+
+def remove_blackhole() -> bool:
+    """Delete the harness's unreachable route; True if there was one."""
+    if not blackhole_present():
+        return False
+    _ip("route", "del", "unreachable", HARNESS_NETWORK)
+    return True
+
+
+def namespace_exists(name: str) -> bool:
+    """True when ``ip netns`` knows the namespace ``name``."""
+    return (NETNS_DIR / name).exists()
+
+
+def root_link_exists() -> bool:
+    """True when the laptop's end of the veth to login01 exists."""
+    return Path("/sys/class/net", ROOT_LINK).exists()
+
+
+def create_topology() -> None:
+    """Create the namespaces, the laptop <-> login01 veth and login01's bridge to the nodes.
+
+    Four ``ip -batch`` calls (root, login01, each node) keep it fast; ``ip`` fails on the first
+    error, and the caller's finalizer removes whatever was made.
+    """
+    prefix = f"/{PREFIX_LENGTH}"
+    root = [f"netns add {name}" for name in NAMESPACES] + [
+        f"link add {ROOT_LINK} type veth peer name eth0 netns {LOGIN}",
+        f"addr add {LAPTOP_ADDRESS}{prefix} dev {ROOT_LINK}",
+        f"link set {ROOT_LINK} up",
+    ]
+    login = [
+        "link set lo up",
+        f"addr add {LOGIN_ADDRESS}{prefix} dev eth0",
+        "link set eth0 up",
+        "link add br0 type bridge",
+        f"addr add {CLUSTER_ADDRESSES[LOGIN]}{prefix} dev br0",
+        "link set br0 up",
+    ]
+    for node in NODES:
+        port = f"v{node[-3:]}"
+        login += [
+            f"link add {port} type veth peer name eth0 netns {node}",
+            f"link set {port} master br0",
+            f"link set {port} up",
+        ]
+    _ip("-batch", "-", input="\n".join(root) + "\n")
+    _ip("-n", LOGIN, "-batch", "-", input="\n".join(login) + "\n")
+    for node in NODES:
+        lines = [
+            "link set lo up",
+            f"addr add {CLUSTER_ADDRESSES[node]}{prefix} dev eth0",
+            "link set eth0 up",
+        ]
+        _ip("-n", node, "-batch", "-", input="\n".join(lines) + "\n")
+
+
+def delete_topology() -> list[str]:
+    """Delete the veth and every harness namespace that exists; returns the names deleted."""
+    if root_link_exists():
+        _ip("link", "del", ROOT_LINK)
+    deleted = []
+    for name in NAMESPACES:
+        if namespace_exists(name):
+            _ip("netns", "del", name)
+            deleted.append(name)
+    return deleted
+
+
+def in_namespace(name: str, argv: Sequence[str]) -> list[str]:
+    """argv that runs ``argv`` inside the network namespace ``name`` (root only)."""
+    return [tool("nsenter"), f"--net={NETNS_DIR / name}", "--", *argv]
+
+
+def start_daemon(namespace: str, argv: Sequence[str], log: Path) -> int:
+    """Start ``argv`` inside ``namespace`` with its own host name; return the daemon's PID.
+
+    ``nsenter --net`` (not ``ip netns exec``, which remounts /sys and breaks slurmd) and
+    ``unshare --uts`` exec in place, and so does the inner ``sh``, so the PID printed by the
+    launching shell is the daemon's. The launcher runs in a new session and exits at once: the
+    daemon is nobody's child here, survives the CLI that started it, and never turns into a
+    zombie of ours. Its output goes to ``log``.
+    """
+    inner = f"hostname {shlex.quote(namespace)}; exec {shlex.join(argv)}"
+    launcher = [
+        tool("nsenter"),
+        f"--net={NETNS_DIR / namespace}",
+        tool("unshare"),
+        "--uts",
+        "sh",
+        "-c",
+        inner,
+    ]
+    script = f"{shlex.join(launcher)} </dev/null >>{shlex.quote(str(log))} 2>&1 & echo $!"
+    done = process.run([tool("setsid"), "sh", "-c", script], timeout=30)
+    try:
+        return int(done.stdout.strip())
+    except ValueError as exc:
+        raise SandboxError(
+            f"could not start {argv[0]} in {namespace}: launcher printed {done.stdout!r}"
+        ) from exc
