@@ -68,17 +68,13 @@ def run(
     """
     argv = list(argv)
     log.debug("run %s", shlex.join(argv))
-    if interactive:
-        stdin = None
-    elif input is None:
-        stdin = subprocess.DEVNULL
-    else:
-        stdin = subprocess.PIPE
+    # With input, subprocess makes the pipe; interactive leaves the terminal; else nothing.
+    stdin = None if input is not None or interactive else subprocess.DEVNULL
     try:
         proc = subprocess.run(
             argv,
             input=input,
-            stdin=stdin if input is None else None,
+            stdin=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -110,12 +106,15 @@ def spawn(
 
     ``detach`` puts it in a new session so that it outlives hoplab and ignores the terminal's
     Ctrl-C; the caller records its PID and ends it by that PID only. Its stdout and stderr go
-    to ``output`` (appended) when given, so a detached process never writes into a dead pipe;
-    otherwise they are pipes for the caller to read.
+    to ``output`` (appended, mode 0600) when given, so a detached process never writes into a
+    dead pipe; otherwise they are pipes for the caller to read.
     """
     argv = list(argv)
     log.debug("spawn %s", shlex.join(argv))
-    sink = None if output is None else output.open("a", encoding="utf-8")
+    sink = None
+    if output is not None:  # private from the first byte: it may name hosts and paths
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        sink = os.fdopen(fd, "a", encoding="utf-8")
     try:
         return subprocess.Popen(
             argv,

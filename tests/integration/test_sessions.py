@@ -49,6 +49,9 @@ def test_up_ls_attach_logs_down(laptop: Laptop, host: str, mux: bool) -> None:
 
     again = laptop.json("attach", session["id"][:5], "--no-browser")
     assert again["url"] == url
+    for path in (laptop.home / "state").rglob("*"):
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
     log = laptop.run("logs", session["id"], "-n", "50").stdout
     assert "Jupyter Server" in log

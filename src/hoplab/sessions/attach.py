@@ -10,7 +10,7 @@ from hoplab.errors import HoplabError, PortInUseError, SessionStateError
 from hoplab.sessions import remote, tunnel
 from hoplab.sessions.cleanup import session_forward
 from hoplab.sessions.model import SessionState
-from hoplab.sessions.progress import Progress, silent, step
+from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
@@ -47,9 +47,7 @@ def attach(
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     old_port = session.local_port
     if port is None and old_port is not None and _answers(session):
-        progress_note = f"tunnel on 127.0.0.1:{old_port} still answers"
-        with step(progress, "tunnel", progress_note):
-            pass
+        progress(Step("tunnel", f"the tunnel on 127.0.0.1:{old_port} still answers"))
     else:
         with step(progress, "connect", f"connecting to {session.ssh_target.label}"):
             transport.connect(interactive=interactive)

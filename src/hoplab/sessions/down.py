@@ -12,6 +12,7 @@ from hoplab.sessions.cleanup import session_forward
 from hoplab.sessions.model import SessionState
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
+from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from hoplab.sessions.model import Session
@@ -74,8 +75,6 @@ def _down_on(
 
 
 def _forward_gone(port: int) -> bool:
-    from hoplab.waiting import wait_until
-
     try:
         wait_until(lambda: port_is_free(port), 5.0, what=f"port {port} to be released")
     except HoplabError:

@@ -62,7 +62,7 @@ class Session:
 
     @property
     def target_key(self) -> str:
-        return f"{self.ssh_target.key}:{self.app}"
+        return target_key(self.ssh_target, self.app)
 
     def url(self, *, with_token: bool) -> str | None:
         """The local URL; with the token only when it is shown to the user as the result."""
@@ -112,6 +112,11 @@ class Session:
         values["state"] = SessionState(values["state"])
         values["jumps"] = tuple(values.get("jumps", ()))
         return cls(**values)
+
+
+def target_key(target: SshTarget, app: str) -> str:
+    """What makes two sessions interchangeable for reuse: the same ssh chain and front end."""
+    return f"{target.key}:{app}"
 
 
 def pid_alive(pid: int) -> bool:

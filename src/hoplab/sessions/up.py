@@ -12,7 +12,7 @@ from hoplab.launcher.render import Environment, LaunchSpec
 from hoplab.sessions import remote, tunnel
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon
-from hoplab.sessions.model import Session, SessionState
+from hoplab.sessions.model import Session, SessionState, target_key
 from hoplab.sessions.progress import Progress, silent, step
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
@@ -106,17 +106,7 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
 
 def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> AttachResult | None:
     """Attach to a live session of the same target and app, if one still answers."""
-    probe = Session(
-        id="",
-        target=request.label,
-        destination=request.target.destination,
-        jumps=request.target.jumps,
-        ssh_config=request.target.config_file,
-        multiplex=request.multiplex,
-        app=request.app,
-        token="",
-    )
-    for candidate in reversed(store.live_for(probe.target_key)):
+    for candidate in reversed(store.live_for(target_key(request.target, request.app))):
         if candidate.state is SessionState.STARTING:
             continue
         try:
