@@ -69,6 +69,16 @@ class Laptop:
             text=True,
         )
 
+    def masters(self) -> list[Path]:
+        """The ControlMaster sockets of this laptop."""
+        folder = self.home / "rt" / "cm"
+        return sorted(folder.glob("*")) if folder.exists() else []
+
+    def exit_master(self, socket_path: Path) -> None:
+        """Ask the master on ``socket_path`` to exit (as after a crash or a reboot)."""
+        argv = ["ssh", "-F", str(self.sandbox.ssh_config), "-o", f"ControlPath={socket_path}"]
+        subprocess.run([*argv, "-O", "exit", "x"], capture_output=True, check=False, timeout=10)
+
     def sessions(self) -> list[dict[str, Any]]:
         return list(self.json("ls", "--all")["sessions"])
 
@@ -115,21 +125,6 @@ def laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
     machine.run("down", "--all", check=False)
     for host in PLAIN_HOSTS:
         assert machine.remote_jupyters(host) == [], f"Jupyter left running on {host}"
-    masters = base / "rt" / "cm"
-    for socket_path in masters.glob("*") if masters.exists() else []:
-        subprocess.run(
-            [
-                "ssh",
-                "-F",
-                str(sandbox.ssh_config),
-                "-o",
-                f"ControlPath={socket_path}",
-                "-O",
-                "exit",
-                "x",
-            ],
-            capture_output=True,
-            check=False,
-            timeout=10,
-        )
+    for master in machine.masters():
+        machine.exit_master(master)
     wait_until(lambda: not listening_ssh_ports(), 10, what="every local forward to close")

@@ -97,23 +97,9 @@ def test_ls_marks_a_dead_session_lost(laptop: Laptop) -> None:
 
 def test_attach_rebuilds_a_lost_master_and_forward(laptop: Laptop) -> None:
     result = laptop.up("node001")
-    masters = list((laptop.home / "rt" / "cm").glob("*"))
+    masters = laptop.masters()
     assert len(masters) == 1
-    subprocess.run(
-        [
-            "ssh",
-            "-F",
-            str(laptop.sandbox.ssh_config),
-            "-o",
-            f"ControlPath={masters[0]}",
-            "-O",
-            "exit",
-            "x",
-        ],
-        capture_output=True,
-        check=False,
-        timeout=10,
-    )
+    laptop.exit_master(masters[0])
     wait_until(
         lambda: (
             status_code(port_of(result["url"]), "/", token_of(result["url"]), timeout=1) is None

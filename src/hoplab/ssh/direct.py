@@ -8,10 +8,8 @@ that process.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import socket
-from typing import TYPE_CHECKING
 
 from hoplab import process
 from hoplab.errors import PortInUseError
@@ -20,11 +18,6 @@ from hoplab.ssh.ports import LOOPBACK, port_is_free
 from hoplab.ssh.target import raise_for_ssh, ssh_error
 from hoplab.ssh.transport import Forward, Transport
 from hoplab.waiting import wait_until
-
-if TYPE_CHECKING:
-    import subprocess
-
-    from hoplab.process import Completed
 
 FORWARD_READY_TIMEOUT = 60.0
 
@@ -35,27 +28,19 @@ class DirectTransport(Transport):
     multiplexed = False
     interactive = False
 
-    def _ssh(self, *args: str) -> list[str]:
+    def command(self, *args: str) -> list[str]:
         batch = "no" if self.interactive else "yes"
         return [*self.target.argv("-o", "ControlMaster=no", "-o", f"BatchMode={batch}"), *args]
 
     def connect(self, *, interactive: bool) -> None:
         self.interactive = interactive
         done = process.run(
-            self._ssh("true"),
+            self.command("true"),
             check=False,
             timeout=300 if interactive else 60,
             interactive=interactive,
         )
         raise_for_ssh(self.target, done, always=True)
-
-    def run(self, script: str, *, timeout: float = 60.0) -> Completed:
-        done = process.run(self._ssh("sh", "-s"), input=script, check=False, timeout=timeout)
-        raise_for_ssh(self.target, done)
-        return done
-
-    def stream(self, script: str) -> subprocess.Popen[str]:
-        return process.spawn(self._ssh("sh", "-c", shlex.quote(script)))
 
     def forward(self, local_port: int, remote: str) -> Forward:
         if not port_is_free(local_port):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import stat
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,6 @@ from hoplab.ssh.target import raise_for_ssh
 from hoplab.ssh.transport import Forward, Transport
 
 if TYPE_CHECKING:
-    import subprocess
     from pathlib import Path
 
     from hoplab.process import Completed
@@ -75,17 +73,9 @@ class MuxTransport(Transport):
         if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
             path.unlink()
 
-    def _ssh(self, *remote: str) -> list[str]:
+    def command(self, *remote: str) -> list[str]:
         options = ("-o", f"ControlPath={self.control_path}", "-o", "ControlMaster=no")
         return [*self.target.argv(*options, "-o", "BatchMode=yes"), *remote]
-
-    def run(self, script: str, *, timeout: float = 60.0) -> Completed:
-        done = process.run(self._ssh("sh", "-s"), input=script, check=False, timeout=timeout)
-        raise_for_ssh(self.target, done)
-        return done
-
-    def stream(self, script: str) -> subprocess.Popen[str]:
-        return process.spawn(self._ssh("sh", "-c", shlex.quote(script)))
 
     def forward(self, local_port: int, remote: str) -> Forward:
         forward = Forward(local_port, remote)

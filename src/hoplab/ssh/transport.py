@@ -9,11 +9,14 @@ process per forward, for clients without ControlMaster (Windows' OpenSSH) or ``-
 from __future__ import annotations
 
 import os
+import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hoplab import process
 from hoplab.ssh.ports import LOOPBACK
+from hoplab.ssh.target import raise_for_ssh
 
 if TYPE_CHECKING:
     import subprocess
@@ -51,15 +54,21 @@ class Transport(ABC):
         """Authenticate (prompting in the terminal when ``interactive``) or raise SshError."""
 
     @abstractmethod
+    def command(self, *remote: str) -> list[str]:
+        """The ssh argv that runs ``remote`` on the target through this transport."""
+
     def run(self, script: str, *, timeout: float = 60.0) -> Completed:
         """Run a POSIX sh ``script`` (sent on stdin, never in argv) and return its output.
 
         Raises SshError when ssh itself fails; the script's own exit code is the caller's.
         """
+        done = process.run(self.command("sh", "-s"), input=script, check=False, timeout=timeout)
+        raise_for_ssh(self.target, done)
+        return done
 
-    @abstractmethod
     def stream(self, script: str) -> subprocess.Popen[str]:
         """Start ``script`` remotely and hand back the process to read its stdout as it comes."""
+        return process.spawn(self.command("sh", "-c", shlex.quote(script)))
 
     @abstractmethod
     def forward(self, local_port: int, remote: str) -> Forward:
