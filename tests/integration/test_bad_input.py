@@ -132,3 +132,34 @@ def test_missing_workdir(laptop: Laptop) -> None:
     assert (
         row["id"] not in laptop.sandbox.run_as_user("node001", "ls -A ~/.hoplab/sessions\n").stdout
     )
+
+
+def test_unknown_key_is_shown_with_its_table(laptop: Laptop) -> None:
+    """Messages quote TOML tables like [profiles.a]; they must reach the user verbatim."""
+    path = Path(laptop.env["HOPLAB_CONFIG"])
+    path.write_text('[profiles.a]\nhost = "node001"\nvnev = "/typo"\n')
+    stderr = fails(laptop, "up", "a")
+    assert "unknown key in [profiles.a]" in stderr
+    assert "line 3" in stderr
+    assert "vnev" in stderr
+    assert_nothing_left(laptop)
+
+
+def test_a_jump_host_is_needed_and_used(laptop: Laptop) -> None:
+    """A node alias without ProxyJump: unreachable alone, reachable with --jump login01."""
+    sandbox = laptop.sandbox
+    cfg = laptop.home / "ssh_config"
+    cfg.write_text(
+        f"Include {sandbox.ssh_config}\n"
+        f"Host bare-node001\n  HostName {sandbox.addresses['node001']}\n  User {sandbox.user}\n"
+        f"  IdentityFile {sandbox.root_dir}/client/id_ed25519_{sandbox.user}\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {sandbox.known_hosts}\n  BatchMode yes\n"
+    )
+    laptop.env["HOPLAB_SSH_CONFIG"] = str(cfg)
+    venv = str(sandbox.jupyter_venv)
+    stderr = fails(laptop, "up", "bare-node001", "--venv", venv)
+    assert "No route to host" in stderr
+    assert "--jump" in stderr  # the hint names the way out
+    result = laptop.json("up", "bare-node001", "--jump", "login01", "--venv", venv)
+    assert result["session"]["host"] == "node001"
+    assert result["session"]["destination"] == "login01 → bare-node001"

@@ -235,6 +235,50 @@ def test_security_invariants(laptop: Laptop) -> None:
     assert "(command line)" in stderr
 
 
+def test_logs_follow_streams_new_lines(laptop: Laptop) -> None:
+    result = laptop.up("login01")
+    session_id = result["session"]["id"]
+    follower = laptop.spawn("logs", session_id, "-f", "-n", "1")
+    try:
+        assert follower.stdout is not None
+        wait_until(follower.stdout.readline, 30, what="the last log line")
+        # A request with a wrong token makes Jupyter log a new line while we follow.
+        assert status_code(port_of(result["url"]), "/", "wrong-token") == 403
+        line = wait_until(
+            lambda: (
+                (text if "403" in (text := follower.stdout.readline()) else None)
+                if follower.stdout
+                else None
+            ),
+            30,
+            what="the 403 to appear in the followed log",
+        )
+        assert "/api/status" in line
+    finally:
+        follower.terminate()
+        follower.communicate(timeout=30)
+
+
+def test_down_stops_a_jupyter_whose_pid_was_never_recorded(laptop: Laptop) -> None:
+    """An `up` killed between starting Jupyter and recording its PID must not leak it."""
+    from hoplab.launcher import render
+
+    result = laptop.up("node001")
+    session = result["session"]
+    stop = render.stop([(session["id"], None, None)])
+    laptop.sandbox.run_as_user("node001", stop)
+    assert laptop.remote_jupyters("node001") == []
+
+
+def test_config_init_then_show(laptop: Laptop) -> None:
+    laptop.run("config", "init")
+    assert "[defaults]" in Path(laptop.env["HOPLAB_CONFIG"]).read_text()
+    again = laptop.run("config", "init", check=False)
+    assert again.returncode == 1
+    assert "--force" in again.stderr
+    assert laptop.env["HOPLAB_CONFIG"] in laptop.run("config", "show").stdout
+
+
 def test_config_profile_and_sources(laptop: Laptop) -> None:
     Path(laptop.env["HOPLAB_CONFIG"]).write_text(
         '[profiles.sbx]\nhost = "node001"\n'

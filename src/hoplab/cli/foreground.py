@@ -89,6 +89,5 @@ def _ask_and_finish(session: Session, store: SessionStore) -> None:
 def _detach(session: Session, store: SessionStore) -> None:
     current = store.get(session.id)
     if current.state.is_live:
-        current.state = SessionState.DETACHED
-        current.attached_pid = None
+        current.settle(SessionState.DETACHED, current.error)
         store.save(current)

@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from hoplab.errors import CommandError, HoplabError, JupyterStartError
 
@@ -31,15 +32,12 @@ def run_cli(cli: click.Group) -> None:
 
 def render_error(exc: HoplabError) -> None:
     """Print what happened and what to do; never a traceback for expected errors."""
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    # Messages quote user input such as "[profiles.x]": escape it, or rich reads it as markup.
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
     if isinstance(exc, JupyterStartError) and exc.log_tail.strip():
         err.print("[dim]last lines of the Jupyter log:[/]")
         err.print(exc.log_tail.rstrip(), markup=False, soft_wrap=True)
-    elif (
-        isinstance(exc, CommandError)
-        and exc.stderr.strip()
-        and exc.message.find(exc.stderr.strip()) < 0
-    ):
+    elif isinstance(exc, CommandError) and exc.stderr.strip() not in exc.message:
         err.print(exc.stderr.rstrip(), markup=False, soft_wrap=True)
     if exc.hint:
-        err.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+        err.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)

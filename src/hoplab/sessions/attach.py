@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError, SessionStateError
 from hoplab.sessions import remote, tunnel
-from hoplab.sessions.cleanup import session_forward
-from hoplab.sessions.model import SessionState
+from hoplab.sessions.cleanup import mark_lost, session_forward
 from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.transport import open_transport
 
@@ -57,12 +55,8 @@ def attach(
             store.save(session)
             tunnel.prove_ready(session)
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
-    session.state = SessionState.DETACHED if detach else SessionState.READY
-    session.attached_pid = None if detach else os.getpid()
+    url = session.hold(detach=detach)
     store.save(session)
-    url = session.url(with_token=True)
-    if url is None:  # pragma: no cover - a port was set above
-        raise HoplabError("internal error: attached session without a port")
     return AttachResult(session, url, port_changed=session.local_port != old_port)
 
 
@@ -76,13 +70,7 @@ def _answers(session: Session) -> bool:
 def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:
     seen = remote.check(transport, [session]).get(session.id)
     if seen is None or not seen.alive:
-        forward = session_forward(session)
-        if forward is not None:
-            transport.cancel(forward)
-        session.state = SessionState.LOST
-        session.error = "Jupyter is no longer running on the remote side"
-        session.attached_pid = None
-        store.save(session)
+        mark_lost(transport, session, store)
         raise SessionStateError(
             f"session {session.id} is gone: Jupyter no longer runs on {session.remote_host}",
             f"start a new one with 'hoplab up {session.target}'",

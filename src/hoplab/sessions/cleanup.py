@@ -33,6 +33,18 @@ def release(transport: Transport, session: Session) -> list[str]:
     return problems
 
 
+LOST = "Jupyter is no longer running on the remote side"
+
+
+def mark_lost(transport: Transport, session: Session, store: SessionStore) -> None:
+    """Jupyter is gone: drop the forward that led to it and record the session as lost."""
+    forward = session_forward(session)
+    if forward is not None:
+        transport.cancel(forward)
+    session.settle(SessionState.LOST, LOST)
+    store.save(session)
+
+
 def abandon(
     transport: Transport, session: Session, store: SessionStore, cause: BaseException
 ) -> None:
@@ -41,14 +53,13 @@ def abandon(
     A failure while cleaning up is recorded with the session, but never hides ``cause``.
     """
     interrupted = isinstance(cause, KeyboardInterrupt)
-    session.error = "interrupted before ready" if interrupted else str(cause)
+    error = "interrupted before ready" if interrupted else str(cause)
     try:
         problems = release(transport, session)
     except HoplabError as exc:
         log.debug("cleanup of %s failed: %s", session.id, exc)
         problems = [f"cleanup failed: {exc}"]
     if problems:
-        session.error = f"{session.error}; left behind: {', '.join(problems)}"
-    session.state = SessionState.STOPPED if interrupted else SessionState.FAILED
-    session.attached_pid = None
+        error = f"{error}; left behind: {', '.join(problems)}"
+    session.settle(SessionState.STOPPED if interrupted else SessionState.FAILED, error)
     store.save(session)

@@ -63,10 +63,10 @@ def _down_on(
         if forward is not None:
             transport.cancel(forward)
             checks.append(("local forward removed", _forward_gone(forward.local_port)))
-        session.state = SessionState.STOPPED
-        session.attached_pid = None
         failed = [name for name, ok in checks if not ok]
-        session.error = f"down could not verify: {', '.join(failed)}" if failed else None
+        session.settle(
+            SessionState.STOPPED, f"down could not verify: {', '.join(failed)}" if failed else None
+        )
         store.save(session)
         results.append(DownResult(session, tuple(checks)))
     if transport.multiplexed and not _has_live(store, transport):

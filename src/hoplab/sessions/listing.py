@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
 from hoplab.sessions import remote
-from hoplab.sessions.cleanup import session_forward
+from hoplab.sessions.cleanup import LOST, mark_lost
 from hoplab.sessions.model import SessionState, pid_alive
 from hoplab.ssh.transport import open_transport
 
@@ -62,12 +62,6 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
         state = seen.get(session.id)
         if state is not None and state.alive:
             continue
-        forward = session_forward(session)
-        if forward is not None:
-            transport.cancel(forward)
-        session.state = SessionState.LOST
-        session.attached_pid = None
-        session.error = "Jupyter is no longer running on the remote side"
-        store.save(session)
-        notes[session.id] = session.error
+        mark_lost(transport, session, store)
+        notes[session.id] = LOST
     return notes

@@ -79,6 +79,21 @@ class Session:
             return SessionState.READY if attached else SessionState.DETACHED
         return self.state
 
+    def settle(self, state: SessionState, error: str | None = None) -> None:
+        """Move to ``state`` with no foreground client (detached, or finished with ``error``)."""
+        self.state = state
+        self.attached_pid = None
+        self.error = error
+
+    def hold(self, *, detach: bool) -> str:
+        """Mark the session ready, held by this process unless ``detach``; its URL with token."""
+        self.state = SessionState.DETACHED if detach else SessionState.READY
+        self.attached_pid = None if detach else os.getpid()
+        url = self.url(with_token=True)
+        if url is None:
+            raise ValueError(f"session {self.id} has no local port yet")
+        return url
+
     def public(self) -> dict[str, Any]:
         """The documented JSON shape (``--json``); never the token."""
         return {

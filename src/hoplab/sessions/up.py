@@ -95,12 +95,8 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
     except BaseException as exc:
         abandon(transport, session, store, exc)
         raise
-    session.state = SessionState.DETACHED if request.detach else SessionState.READY
-    session.attached_pid = None if request.detach else os.getpid()
+    url = session.hold(detach=request.detach)
     store.save(session)
-    url = session.url(with_token=True)
-    if url is None:  # pragma: no cover - local_port was set above
-        raise HoplabError("internal error: ready session without a port")
     return UpResult(session, url, reused=False)
 
 

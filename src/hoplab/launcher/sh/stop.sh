@@ -1,8 +1,9 @@
 # stop ID PID SOCKET: TERM Jupyter, KILL it (and its kernels) after a bounded wait, remove the
 # socket and the session directory; then say what is left, so the caller can verify each step.
 stop() {
-    id=$1 pid=$2 sock=$3
+    id=$1 sock=$3
     dir="$sessions/$id"
+    pid=$(pid_of "$id" "$2")
     if alive "$pid"; then
         case $(command_of "$pid") in
             *jupyter*)
