@@ -9,7 +9,8 @@ The profiles file (``hoplab config init`` writes a commented one) looks like::
     host = "gpu-server"   # anything ssh accepts, including ~/.ssh/config aliases
     venv = "~/envs/jupyter"
 
-Precedence: command line > profile > environment (HOPLAB_SSH_CONFIG) > [defaults] > built-in.
+Precedence: command line > profile > environment (HOPLAB_SSH_CONFIG, HOPLAB_SCHEDULER) >
+[defaults] > built-in.
 Every validation error names the file, the line and the key.
 """
 
@@ -61,8 +62,46 @@ OPTIONS: dict[str, Option] = {
         Option("mux", bool, "share one ssh connection (ControlMaster) per target", True),
         Option("browser", bool, "open the local browser when ready", True),
         Option("start_timeout", int, "seconds to wait for Jupyter to become ready", 120),
+        Option(
+            "scheduler",
+            str,
+            "batch scheduler on the host (auto: look for one; none: run on the host)",
+            "auto",
+            ("auto", "none", "slurm"),
+            env="HOPLAB_SCHEDULER",
+        ),
+        Option("partition", str, "partition or queue for the job"),
+        Option("time", str, "walltime: minutes, H:MM:SS, D-HH:MM:SS or 1h30m"),
+        Option("cpus", int, "CPU cores for the job"),
+        Option("mem", str, "memory for the job, with a unit: 4G, 500M"),
+        Option("gpus", int, "GPUs for the job"),
+        Option("account", str, "account (project) to charge"),
+        Option("qos", str, "quality of service"),
+        Option("constraint", str, "node features the job needs"),
+        Option("directive", list, "raw scheduler directive line (repeatable)", ()),
+        Option(
+            "reach",
+            str,
+            "how to reach Jupyter on a compute node",
+            "auto",
+            ("auto", "ssh-node", "login-tcp"),
+        ),
+        Option("forward", list, "extra forward NAME=PORT to Jupyter's host (repeatable)", ()),
+        Option("walltime_warning", int, "minutes before the walltime ends to warn", 10),
     )
 }
+
+
+def parse_forward(text: str) -> tuple[str, int]:
+    """``NAME=PORT`` (``dask=8787``) as a name and a port number."""
+    name, sep, port = text.partition("=")
+    if not sep or not name.strip() or not port.strip().isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"cannot read {text!r} as NAME=PORT",
+            key="forward",
+            hint="for example --forward dask=8787 (a port on the node where Jupyter runs)",
+        )
+    return name.strip(), int(port)
 
 
 @dataclass(frozen=True)
@@ -290,6 +329,15 @@ app = "lab"            # or "notebook"
 # module = ["python/3.11"]       # environment modules to load first
 # setup = ["export OMP_NUM_THREADS=4"]
 # workdir = "~/projects"
+
+# [profiles.cluster]             # a batch cluster: Jupyter runs in a job on a compute node
+# host = "login.cluster.example"
+# scheduler = "auto"             # or "slurm"; "none" runs Jupyter on the login node itself
+# partition = "interactive"
+# time = "4:00:00"
+# cpus = 4
+# mem = "16G"
+# forward = ["dask=8787"]        # more ports from the node, beside Jupyter
 """
 
 

@@ -17,6 +17,9 @@ prints both and exits non-zero; the library never prints. Lower-level errors are
     │   ├── JupyterNotFoundError
     │   ├── WorkdirError
     │   └── JupyterStartError     Jupyter exited during start-up (with the log tail)
+    ├── SchedulerError            the batch scheduler cannot be used as asked
+    │   ├── JobRejectedError      the scheduler refused the job (its own words)
+    │   └── JobEndedError         the job ended, or can never start, before Jupyter was ready
     ├── SessionNotFoundError      no session with that id
     ├── SessionStateError         the session cannot do that in its current state
     ├── StateStoreError           the local session database is unreadable
@@ -164,6 +167,22 @@ class JupyterStartError(RemoteError):
     """Jupyter started but exited, or never became ready. Carries the log tail."""
 
     def __init__(self, message: str, log_tail: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.log_tail = log_tail
+
+
+class SchedulerError(HoplabError):
+    """The scheduler is missing, unsupported, or cannot do what was asked."""
+
+
+class JobRejectedError(SchedulerError):
+    """The submit command refused the job; ``message`` carries the scheduler's own words."""
+
+
+class JobEndedError(SchedulerError):
+    """The job ended, or was found unable to ever start, before Jupyter was ready."""
+
+    def __init__(self, message: str, log_tail: str = "", hint: str = "") -> None:
         super().__init__(message, hint)
         self.log_tail = log_tail
 

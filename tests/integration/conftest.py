@@ -79,6 +79,14 @@ class Laptop:
         argv = ["ssh", "-F", str(self.sandbox.ssh_config), "-o", f"ControlPath={socket_path}"]
         subprocess.run([*argv, "-O", "exit", "x"], capture_output=True, check=False, timeout=10)
 
+    def jobs(self) -> list[str]:
+        """The test user's SLURM jobs that are still queued or running, as ``id|name|state``."""
+        done = self.sandbox.run_as_user(
+            self.sandbox.login_host, "squeue --noheader --me --format='%i|%j|%T'\n"
+        )
+        assert done.returncode == 0, done.stderr
+        return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
     def sessions(self) -> list[dict[str, Any]]:
         return list(self.json("ls", "--all")["sessions"])
 
@@ -105,7 +113,21 @@ def listening_ssh_ports() -> list[str]:
 
 @pytest.fixture
 def laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
-    """A fresh laptop per test; afterwards every session is downed and nothing may be left."""
+    """A fresh laptop per test; afterwards every session is downed and nothing may be left.
+
+    Every sandbox host has SLURM's commands, so plain-host tests say ``--scheduler none``
+    through HOPLAB_SCHEDULER; the batch tests (``cluster_laptop``) drop it.
+    """
+    yield from _laptop(sandbox, scheduler="none")
+
+
+@pytest.fixture
+def cluster_laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
+    """A laptop whose ``up`` finds the sandbox's SLURM on its own."""
+    yield from _laptop(sandbox, scheduler=None)
+
+
+def _laptop(sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Laptop]:
     base = Path(tempfile.mkdtemp(prefix="hl-"))  # short: ControlPath sockets live here
     base.chmod(0o700)
     env = {
@@ -120,11 +142,15 @@ def laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
         HOPLAB_SSH_CONFIG=str(sandbox.ssh_config),
         COLUMNS="200",
     )
+    if scheduler:
+        env["HOPLAB_SCHEDULER"] = scheduler
     machine = Laptop(sandbox, env, base)
     yield machine
     machine.run("down", "--all", check=False)
     for host in PLAIN_HOSTS:
         assert machine.remote_jupyters(host) == [], f"Jupyter left running on {host}"
+    hoplab_jobs = [job for job in machine.jobs() if "|hoplab-" in job]
+    assert hoplab_jobs == [], f"jobs left in the queue: {hoplab_jobs}"
     for master in machine.masters():
         machine.exit_master(master)
     wait_until(lambda: not listening_ssh_ports(), 10, what="every local forward to close")

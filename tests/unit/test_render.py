@@ -9,6 +9,9 @@ import pytest
 
 from hoplab.launcher import handshake, render
 from hoplab.launcher.render import Environment, LaunchSpec
+from hoplab.schedulers.base import JobSpec, Resources
+from hoplab.schedulers.none import NoScheduler
+from hoplab.schedulers.slurm import Slurm
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,10 +29,16 @@ HOSTILE = [
 
 def test_token_only_in_heredoc() -> None:
     token = "f" * 48
-    script = render.prepare(LaunchSpec("abc123"), token, start=True)
+    job = JobSpec("hoplab-abc123", "jupyter.log", Resources(queue="debug", time=600))
+    slurm = Slurm()
+    spec = LaunchSpec("abc123", listen=render.ASK, batch=True)
+    script = render.prepare(spec, token, submit=slurm.submit_line(job), header=slurm.header(job))
     assert script.count(token) == 1
-    launcher = render.launcher(LaunchSpec("abc123"))
+    assert "sbatch --parsable --job-name=hoplab-abc123 --output=jupyter.log < launch.sh" in script
+    launcher = render.launcher(spec, slurm.header(job))
     assert token not in launcher
+    assert launcher.startswith("#!/bin/sh\n#SBATCH --nodes=1\n")
+    assert "#SBATCH --partition=debug\n#SBATCH --time=00:10:00" in launcher
     assert "JUPYTER_TOKEN_FILE" in launcher
 
 
@@ -41,7 +50,7 @@ def test_hostile_values_stay_data(value: str, tmp_path: Path) -> None:
         "abc123", environment=Environment(workdir=value.replace("/tmp/pwned-hoplab", str(marker)))
     )
     text = render.launcher(spec)
-    settings = text.split('dir="$HOME')[0]
+    settings = text.split("# Shared by every remote script")[0]
     probe = settings + '\nprintf "%s" "$HOPLAB_WORKDIR"\n'
     done = subprocess.run(["sh", "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout == value.replace("/tmp/pwned-hoplab", str(marker))
@@ -64,11 +73,17 @@ def test_activation_quotes_names() -> None:
 
 def test_scripts_parse_in_sh() -> None:
     for script in (
-        render.prepare(LaunchSpec("id1", environment=Environment(modules=("m",))), "t", start=True),
-        render.wait("id1", 3),
-        render.check([("id1", 12, "/tmp/x.sock"), ("id2", None, None)]),
-        render.stop([("id1", 12, "/tmp/x.sock")]),
+        render.prepare(
+            LaunchSpec("id1", environment=Environment(modules=("m",))),
+            "t",
+            submit=NoScheduler().submit_line(JobSpec("hoplab-id1", "jupyter.log", Resources())),
+        ),
+        render.launcher(LaunchSpec("id1", listen=render.ASK, batch=True)),
+        render.wait("id1", 3, local=False, ask=True),
+        render.check([("id1", 12, "/tmp/x.sock", True), ("id2", None, None, False)]),
+        render.stop([("id1", 12, "/tmp/x.sock", True)]),
         render.log("id1", lines=5, follow=False),
+        render.reach("id1", "tcp", "10.0.0.1"),
     ):
         subprocess.run(["sh", "-n"], input=script, text=True, check=True)
 

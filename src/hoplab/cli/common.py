@@ -9,6 +9,8 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from hoplab.cli.render import err, out
 
 if TYPE_CHECKING:
@@ -46,7 +48,8 @@ class ProgressLines:
                 self._status = err.status(step.message)
                 self._status.start()
             return
-        err.print(f"[green]✓[/] {step.message} [dim]({step.seconds:.2f} s)[/]")
+        took = f" [dim]({step.seconds:.2f} s)[/]" if step.seconds else ""
+        err.print(f"[green]✓[/] {escape(step.message)}{took}")
 
 
 def print_json(kind: str, payload: dict[str, Any]) -> None:

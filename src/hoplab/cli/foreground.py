@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import click
@@ -21,10 +22,40 @@ if TYPE_CHECKING:
 PROBE_INTERVAL = 5.0
 
 
-def stay_attached(session: Session, store: SessionStore) -> None:
+class Walltime:
+    """The job's walltime: shown once, then one warning ``warn_minutes`` before it ends."""
+
+    def __init__(self, session: Session, warn_minutes: int) -> None:
+        self.end = session.walltime_end
+        self.warn_at = None if self.end is None else self.end - 60 * warn_minutes
+        self.warned = False
+
+    def left(self) -> str:
+        if self.end is None:
+            return ""
+        minutes = max(0, int(self.end - time.time()) // 60)
+        return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
+
+    def check(self) -> None:
+        if self.warn_at is None or self.warned or time.time() < self.warn_at:
+            return
+        self.warned = True
+        err.print(
+            f"[yellow]the job's walltime ends in {self.left()}: save your work[/] "
+            "(Jupyter stops with the job)"
+        )
+
+
+class Ended(Exception):  # noqa: N818  (control flow: the session is over, stop watching)
+    """The session ended or was lost while we watched it."""
+
+
+def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 10) -> None:
     """Probe Jupyter through the tunnel until the user detaches or stops the session."""
+    walltime = Walltime(session, warn_minutes)
+    left = f" Walltime left: {walltime.left()}." if walltime.end else ""
     err.print(
-        f"[bold]{session.id}[/] is ready. Press Ctrl-C to detach or stop; "
+        f"[bold]{session.id}[/] is ready.{left} Press Ctrl-C to detach or stop; "
         f"'hoplab attach {session.id}' reconnects later."
     )
     wake = threading.Event()
@@ -33,6 +64,9 @@ def stay_attached(session: Session, store: SessionStore) -> None:
         with signals_raise(Detach):
             while not wake.wait(PROBE_INTERVAL):
                 healthy = _probe(session, store, healthy)
+                walltime.check()
+    except Ended as why:
+        err.print(f"[red]session {session.id} is over:[/] {why}")
     except KeyboardInterrupt:
         _ask_and_finish(session, store)
     except Detach as why:
@@ -53,6 +87,9 @@ def _probe(session: Session, store: SessionStore, healthy: bool) -> bool:
     try:
         result = attach(session.id, store, interactive=interactive())
     except HoplabError as exc:
+        current = store.get(session.id)
+        if not current.state.is_live:
+            raise Ended(current.error or current.state.value) from exc
         err.print(f"[red]reconnect failed:[/] {exc.message}")
         return False
     session.local_port = result.session.local_port

@@ -12,6 +12,7 @@ STATE_STYLE = {
     "detached": "cyan",
     "starting": "yellow",
     "lost": "red",
+    "ended": "magenta",
     "failed": "red",
     "stopped": "dim",
 }
@@ -25,7 +26,9 @@ def ls(everything: bool, as_json: bool) -> None:
 
     Each live session is checked on its host (Jupyter process alive, socket present), one
     command per host over the shared connection; the ones that died are marked lost and
-    stay listed until 'hoplab down' removes what they left.
+    stay listed until 'hoplab down' removes what they left. Batch jobs are checked with
+    one scheduler query per host: a job that ended (walltime, cancelled outside hoplab,
+    node failure) shows as ended, with the scheduler's reason.
     """
     from rich.table import Table
 
@@ -41,17 +44,19 @@ def ls(everything: bool, as_json: bool) -> None:
         out.print("no sessions" + ("" if everything else " (--all shows finished ones)"))
         return
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "TARGET", "STATE", "HOST", "URL", "AGE", "NOTE"):
+    for column in ("ID", "TARGET", "STATE", "JOB", "HOST", "URL", "AGE", "NOTE"):
         table.add_column(column)
     for row in rows:
         session = row.session
         state = session.shown_state.value
+        extras = "".join(f" {f.name}:{f.local_port}" for f in session.forwards if f.local_port)
         table.add_row(
             session.id,
             session.target,
             f"[{STATE_STYLE.get(state, '')}]{state}[/]",
-            session.remote_host or "",
-            session.url(with_token=False) or "",
+            f"{session.scheduler} {session.job_id}" if session.batch else "",
+            session.node or session.remote_host or "",
+            (session.url(with_token=False) or "") + extras,
             age(session.created),
             row.note or (session.error or "" if not session.state.is_live else ""),
         )

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from hoplab.errors import CommandError, HoplabError, JupyterStartError
+from hoplab.errors import CommandError, HoplabError, JobEndedError, JupyterStartError
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -34,8 +34,8 @@ def render_error(exc: HoplabError) -> None:
     """Print what happened and what to do; never a traceback for expected errors."""
     # Messages quote user input such as "[profiles.x]": escape it, or rich reads it as markup.
     err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
-    if isinstance(exc, JupyterStartError) and exc.log_tail.strip():
-        err.print("[dim]last lines of the Jupyter log:[/]")
+    if isinstance(exc, (JupyterStartError, JobEndedError)) and exc.log_tail.strip():
+        err.print("[dim]last lines of the job's output:[/]")
         err.print(exc.log_tail.rstrip(), markup=False, soft_wrap=True)
     elif isinstance(exc, CommandError) and exc.stderr.strip() not in exc.message:
         err.print(exc.stderr.rstrip(), markup=False, soft_wrap=True)

@@ -49,6 +49,41 @@ from hoplab.cli.render import err, out
 )
 @click.option("--new", is_flag=True, help="Start another session even if one runs on TARGET.")
 @click.option(
+    "--scheduler",
+    type=click.Choice(["auto", "none", "slurm"]),
+    help="Batch scheduler: auto looks on TARGET; none runs Jupyter on TARGET itself.",
+)
+@click.option("--partition", "--queue", "partition", help="Partition (queue) for the job.")
+@click.option("--time", help="Walltime: 90 (minutes), 1:30:00, 2-00:00:00 or 1h30m.")
+@click.option("--cpus", type=click.IntRange(1), help="CPU cores for the job.")
+@click.option("--mem", help="Memory for the job: 4G, 500M.")
+@click.option("--gpus", type=click.IntRange(1), help="GPUs for the job.")
+@click.option("--account", help="Account (project) the job is charged to.")
+@click.option("--qos", help="Quality of service for the job.")
+@click.option("--constraint", help="Node features the job needs.")
+@click.option(
+    "--directive",
+    multiple=True,
+    help="Raw scheduler directive, one line each (repeatable): --directive='--exclusive'.",
+)
+@click.option(
+    "--reach",
+    type=click.Choice(["auto", "ssh-node", "login-tcp"]),
+    help="How to reach a compute node: ssh to it (Unix socket) or TCP via the login node "
+    "[default: auto, ssh first].",
+)
+@click.option(
+    "--forward",
+    multiple=True,
+    metavar="NAME=PORT",
+    help="Also forward PORT on Jupyter's host (repeatable): --forward dask=8787.",
+)
+@click.option(
+    "--walltime-warning",
+    type=click.IntRange(0),
+    help="Minutes before the walltime ends to warn [default: 10].",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (implies --detach)."
 )
 @click.option("--verbose", "-v", is_flag=True, help="Say where each setting came from.")
@@ -70,15 +105,22 @@ def up(
     port on 127.0.0.1 to it, and waits until Jupyter really answers. If TARGET already has
     a live session, hoplab attaches to it instead (--new starts another).
 
+    On a cluster, TARGET is the login node: hoplab finds its scheduler (SLURM), submits a
+    job, shows it through the queue, and tunnels to Jupyter on the compute node, by ssh to
+    the node when it allows that, else over TCP through the login node (--reach).
+    Ctrl-C before Jupyter is ready cancels the job.
+
     \b
     Examples:
       hoplab up myserver --venv ~/envs/jupyter
       hoplab up node001 --jump login01 --workdir ~/project
+      hoplab up login.hpc --partition gpu --gpus 1 --time 4:00:00 --forward tb=6006
       hoplab up mylab --detach --json
     """
     from hoplab import config
     from hoplab.launcher.render import Environment
     from hoplab.paths import config_file
+    from hoplab.schedulers.base import Resources, parse_duration
     from hoplab.sessions.store import SessionStore
     from hoplab.sessions.up import UpRequest
     from hoplab.sessions.up import up as start
@@ -93,6 +135,18 @@ def up(
             if setting.value not in (None, ()):
                 err.print(f"[dim]{name} = {setting.value!r}  ({setting.source})[/]")
     ssh_config = resolved["ssh_config"]
+    time_text = resolved["time"]
+    resources = Resources(
+        queue=resolved["partition"],
+        time=parse_duration(time_text) if time_text else None,
+        cpus=resolved["cpus"],
+        mem=resolved["mem"],
+        gpus=resolved["gpus"],
+        account=resolved["account"],
+        qos=resolved["qos"],
+        constraint=resolved["constraint"],
+        directives=tuple(resolved["directive"]),
+    )
     request = UpRequest(
         target=SshTarget(
             resolved.destination,
@@ -114,6 +168,10 @@ def up(
         detach=detach or as_json,
         interactive=interactive(),
         start_timeout=float(resolved["start_timeout"]),
+        scheduler=resolved["scheduler"],
+        resources=resources,
+        reach=resolved["reach"],
+        forwards=tuple(config.parse_forward(text) for text in resolved["forward"]),
     )
     store = SessionStore()
     with signals_raise(KeyboardInterrupt):
@@ -133,4 +191,4 @@ def up(
         return
     from hoplab.cli.foreground import stay_attached
 
-    stay_attached(result.session, store)
+    stay_attached(result.session, store, warn_minutes=resolved["walltime_warning"])

@@ -33,6 +33,16 @@ def first_reply(stdout: str) -> Reply:
     return Reply((), stdout)
 
 
+def reply_to(stdout: str, kinds: tuple[str, ...]) -> Reply | None:
+    """The first marked line whose word is one of ``kinds``, and everything after it."""
+    lines = stdout.splitlines()
+    for index, line in enumerate(lines):
+        words = tuple(line.split()[1:])
+        if line.startswith("HOPLAB ") and words and words[0] in kinds:
+            return Reply(words, "\n".join(lines[index + 1 :]))
+    return None
+
+
 def values(stdout: str) -> dict[str, str]:
     """``HOPLAB key value...`` lines as a dict (the value is the rest of the line)."""
     found: dict[str, str] = {}

@@ -14,6 +14,7 @@ from importlib.resources import files
 
 SOCKET = "socket"
 TCP = "tcp"
+ASK = "ask"  # a batch job on a node not known yet: hoplab says socket or tcp once it is
 
 
 @cache
@@ -94,6 +95,7 @@ class LaunchSpec:
     listen: str = SOCKET
     ip: str = "127.0.0.1"
     jupyter_args: tuple[str, ...] = ()
+    batch: bool = False  # run by a scheduler on a node, not detached on the host itself
 
 
 def launcher(spec: LaunchSpec, header: str = "") -> str:
@@ -103,6 +105,7 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         HOPLAB_APP=spec.app,
         HOPLAB_LISTEN=spec.listen,
         HOPLAB_IP=spec.ip,
+        HOPLAB_BATCH="yes" if spec.batch else "no",
         HOPLAB_TRIED=spec.environment.describe(),
     )
     workdir = spec.environment.workdir
@@ -112,7 +115,7 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
     else:
         settings += "\nset --"
-    body = (
+    body = _body("common") + (
         _body("launcher")
         .replace("#@ACTIVATE@", spec.environment.activation())
         .replace("#@VERSIONS@", _body("versions"))
@@ -130,11 +133,12 @@ def _script(body: str, **values: str) -> str:
     return "\n".join((assignments(**values), _body("common"), body))
 
 
-def prepare(spec: LaunchSpec, token: str, *, start: bool, header: str = "") -> str:
-    """Create the session directory, write the token (0600) and the launcher; maybe start it.
+def prepare(spec: LaunchSpec, token: str, *, submit: str | None, header: str = "") -> str:
+    """Create the session directory, write the token (0600) and the launcher; then ``submit``.
 
-    The token travels inside this script on ssh's stdin, as a here-document: it never appears
-    in any argv, on either side.
+    ``submit`` is the scheduler's shell line that starts ``launch.sh`` from the session
+    directory (None: prepare only). The token travels inside this script on ssh's stdin, as a
+    here-document: it never appears in any argv, in the job script, or in the job's output.
     """
     end = f"HOPLAB_{secrets.token_hex(8)}"
     parts = [
@@ -143,28 +147,56 @@ def prepare(spec: LaunchSpec, token: str, *, start: bool, header: str = "") -> s
         f"cat > \"$dir/launch.sh\" <<'{end}'\n{launcher(spec, header)}\n{end}",
         'chmod 700 "$dir/launch.sh"',
     ]
-    if start:
-        parts.append(_body("start"))
+    if submit is not None:
+        parts.append(_body("submit").replace("#@SUBMIT@", submit))
     return "\n".join(parts) + "\n"
 
 
-def wait(session_id: str, seconds: float) -> str:
-    """Wait remotely, up to ``seconds``, for the handshake or a failure."""
+def wait(session_id: str, seconds: float, *, local: bool = True, ask: bool = False) -> str:
+    """Wait remotely, up to ``seconds``, for the handshake, a failure, or (``ask``) the node.
+
+    ``local`` is False for a batch job, whose launcher runs on another host.
+    """
     return _script(
-        _body("wait"), HOPLAB_ID=session_id, HOPLAB_WAIT_CS=str(max(1, int(seconds * 100)))
+        _body("wait"),
+        HOPLAB_ID=session_id,
+        HOPLAB_WAIT_CS=str(max(1, int(seconds * 100))),
+        HOPLAB_LOCAL="yes" if local else "no",
+        HOPLAB_ASK="yes" if ask else "no",
     )
 
 
-def check(sessions: list[tuple[str, int | None, str | None]]) -> str:
-    """Report on each ``(id, pid, socket)``: process alive, socket present, directory present."""
-    calls = [shlex.join(["check", sid, str(pid or ""), sock or ""]) for sid, pid, sock in sessions]
-    return "\n".join((_script(_body("check")), *calls))
+# (id, pid, socket, local): local is False for a batch job, whose PID belongs to another host.
+Row = tuple[str, int | None, str | None, bool]
 
 
-def stop(sessions: list[tuple[str, int | None, str | None]]) -> str:
-    """Stop each ``(id, pid, socket)`` and remove what it left, reporting what remains."""
-    calls = [shlex.join(["stop", sid, str(pid or ""), sock or ""]) for sid, pid, sock in sessions]
-    return "\n".join((_script(_body("stop")), *calls))
+def _calls(function: str, sessions: list[Row]) -> list[str]:
+    return [
+        shlex.join([function, sid, str(pid or ""), sock or "", "yes" if local else "no"])
+        for sid, pid, sock, local in sessions
+    ]
+
+
+def check(sessions: list[Row]) -> str:
+    """Report on each session: process alive, socket present, directory present."""
+    return "\n".join((_script(_body("check")), *_calls("check", sessions)))
+
+
+def stop(sessions: list[Row]) -> str:
+    """Stop each session and remove what it left, reporting what remains."""
+    return "\n".join((_script(_body("stop")), *_calls("stop", sessions)))
+
+
+def reach(session_id: str, listen: str, ip: str = "") -> str:
+    """Tell a waiting launcher how to listen: ``socket``, or ``tcp`` on ``ip``."""
+    line = f"{listen} {ip}".strip()
+    return _script(
+        'dir="$sessions/$HOPLAB_ID"\n'
+        'printf \'%s\\n\' "$HOPLAB_REACH" > "$dir/reach.tmp"\n'
+        'mv -f "$dir/reach.tmp" "$dir/reach"',
+        HOPLAB_ID=session_id,
+        HOPLAB_REACH=line,
+    )
 
 
 def log(session_id: str, *, lines: int, follow: bool) -> str:

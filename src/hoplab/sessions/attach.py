@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError, SessionStateError
-from hoplab.sessions import remote, tunnel
-from hoplab.sessions.cleanup import mark_lost, session_forward
+from hoplab.sessions import jobs, remote, tunnel
+from hoplab.sessions.cleanup import (
+    ended_reason,
+    extra_remote,
+    mark_ended,
+    mark_lost,
+    session_forward,
+)
 from hoplab.sessions.progress import Progress, Step, silent, step
-from hoplab.ssh.transport import open_transport
+from hoplab.sessions.reach import forward_transport
+from hoplab.ssh.transport import Forward, open_transport
 
 if TYPE_CHECKING:
     from hoplab.sessions.model import Session
@@ -50,8 +58,13 @@ def attach(
         with step(progress, "connect", f"connecting to {session.ssh_target.label}"):
             transport.connect(interactive=interactive)
         _require_alive(transport, session, store)
+        carrier = forward_transport(session)
+        if carrier.target != transport.target:
+            with step(progress, "connect", f"connecting to {carrier.target.label}"):
+                carrier.connect(interactive=interactive)
         with step(progress, "tunnel", "opening the tunnel") as note:
-            _reforward(transport, session, port)
+            _reforward(carrier, session, port)
+            _reforward_extras(carrier, session)
             store.save(session)
             tunnel.prove_ready(session)
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
@@ -68,11 +81,22 @@ def _answers(session: Session) -> bool:
 
 
 def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:
+    if session.batch and session.job_id:
+        status = jobs.query(transport, jobs.for_session(session), [session.job_id])[session.job_id]
+        if status.state.ended:
+            mark_ended(session, store, ended_reason(status.state, status.reason))
+            raise SessionStateError(
+                f"session {session.id} has ended: {session.error}",
+                f"start a new one with 'hoplab up {session.target}'",
+            )
+        if status.time_left is not None:
+            session.walltime_end = time.time() + status.time_left
     seen = remote.check(transport, [session]).get(session.id)
     if seen is None or not seen.alive:
-        mark_lost(transport, session, store)
+        mark_lost(session, store)
         raise SessionStateError(
-            f"session {session.id} is gone: Jupyter no longer runs on {session.remote_host}",
+            f"session {session.id} is gone: Jupyter no longer runs on "
+            f"{session.node or session.remote_host}",
             f"start a new one with 'hoplab up {session.target}'",
         )
 
@@ -94,3 +118,16 @@ def _reforward(transport: Transport, session: Session, port: int | None) -> None
             transport.cancel(old)
         forward = tunnel.open_forward(transport, session.remote, None)
     session.local_port, session.forward_pid = forward.local_port, forward.pid
+
+
+def _reforward_extras(transport: Transport, session: Session) -> None:
+    """Extra forwards again, each on its old local port when it is still free."""
+    for extra in session.forwards:
+        remote_end = extra_remote(session, extra.port)
+        if extra.local_port is not None and not transport.multiplexed:
+            transport.cancel(Forward(extra.local_port, remote_end, extra.pid))
+        try:
+            opened = tunnel.open_forward(transport, remote_end, extra.local_port)
+        except PortInUseError:
+            opened = tunnel.open_forward(transport, remote_end, None)
+        extra.local_port, extra.pid = opened.local_port, opened.pid

@@ -1,4 +1,4 @@
-"""Leave nothing behind when a session cannot start, or when it is stopped."""
+"""Leave nothing behind when a session cannot start, when it is stopped, or when it ended."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.sessions import remote
-from hoplab.sessions.model import SessionState
+from hoplab.schedulers.base import JobState
+from hoplab.sessions import jobs, remote
+from hoplab.sessions.model import LOGIN_TCP, SSH_NODE, SessionState
+from hoplab.sessions.reach import forward_transport
 from hoplab.ssh.transport import Forward
 
 if TYPE_CHECKING:
@@ -24,24 +26,83 @@ def session_forward(session: Session) -> Forward | None:
     return Forward(session.local_port, session.remote, session.forward_pid)
 
 
+def extra_remote(session: Session, port: int) -> str:
+    """Where an extra forward goes: the port on Jupyter's host, as the carrying ssh sees it."""
+    if session.reach == LOGIN_TCP and session.remote:
+        return f"{session.remote.rsplit(':', 1)[0]}:{port}"
+    return f"127.0.0.1:{port}"
+
+
+def all_forwards(session: Session) -> list[Forward]:
+    """Jupyter's forward and every extra one the session holds."""
+    found = [session_forward(session)]
+    found += [
+        Forward(f.local_port, extra_remote(session, f.port), f.pid)
+        for f in session.forwards
+        if f.local_port is not None
+    ]
+    return [forward for forward in found if forward is not None]
+
+
+def drop_forwards(session: Session) -> list[int]:
+    """Cancel the session's forwards (harmless when already gone); the local ports they held."""
+    forwards = all_forwards(session)
+    if not forwards:
+        return []
+    carrier = forward_transport(session)
+    for forward in forwards:
+        carrier.cancel(forward)
+    return [forward.local_port for forward in forwards]
+
+
+def end_job(transport: Transport, session: Session) -> list[str]:
+    """Stop a batch session's Jupyter on its node (by PID, where ssh reaches it), cancel the
+    job and verify that the scheduler no longer runs it. What could not be done, if anything.
+    """
+    problems: list[str] = []
+    if session.reach == SSH_NODE and session.node:
+        # First, while the job still holds the node: some sites refuse ssh to a node once
+        # the job is gone, and a cancelled job's processes can outlive it.
+        try:
+            node = forward_transport(session)
+            node.connect(interactive=False)
+            problems += remote.stop(node, [session], on_node=True)[session.id]
+        except HoplabError as exc:
+            log.debug("could not stop %s on its node: %s", session.id, exc)
+            problems.append("node-unreachable")
+    if session.job_id:
+        scheduler = jobs.for_session(session)
+        complaint = jobs.cancel(transport, scheduler, [session.job_id])
+        seen = jobs.wait_gone(transport, scheduler, [session.job_id])
+        status = seen.get(session.job_id)
+        if status is None or not status.state.finished:
+            problems.append("job-not-gone")
+            log.debug("cancel of job %s: %s (%s)", session.job_id, complaint, status)
+    return problems
+
+
 def release(transport: Transport, session: Session) -> list[str]:
-    """Stop Jupyter, remove its files and cancel its forward; return what could not be done."""
-    problems = remote.stop(transport, [session])[session.id]
-    forward = session_forward(session)
-    if forward is not None:
-        transport.cancel(forward)
+    """Stop Jupyter (and its job), remove its files and forwards; what could not be done."""
+    problems = end_job(transport, session) if session.batch else []
+    problems += [p for p in remote.stop(transport, [session])[session.id] if p not in problems]
+    drop_forwards(session)
     return problems
 
 
 LOST = "Jupyter is no longer running on the remote side"
 
 
-def mark_lost(transport: Transport, session: Session, store: SessionStore) -> None:
-    """Jupyter is gone: drop the forward that led to it and record the session as lost."""
-    forward = session_forward(session)
-    if forward is not None:
-        transport.cancel(forward)
+def mark_lost(session: Session, store: SessionStore) -> None:
+    """Jupyter is gone: drop the forwards that led to it and record the session as lost."""
+    drop_forwards(session)
     session.settle(SessionState.LOST, LOST)
+    store.save(session)
+
+
+def mark_ended(session: Session, store: SessionStore, reason: str) -> None:
+    """The job ended on its own (walltime, cancelled outside, node failure): say so, unforward."""
+    drop_forwards(session)
+    session.settle(SessionState.ENDED, reason)
     store.save(session)
 
 
@@ -63,3 +124,17 @@ def abandon(
         error = f"{error}; left behind: {', '.join(problems)}"
     session.settle(SessionState.STOPPED if interrupted else SessionState.FAILED, error)
     store.save(session)
+
+
+def ended_reason(state: JobState, reason: str) -> str:
+    """The sentence ``ls`` shows for a job that ended on its own."""
+    what = {
+        JobState.TIMEOUT: "the job reached its walltime",
+        JobState.CANCELLED: "the job was cancelled outside hoplab",
+        JobState.NODE_FAIL: "the job's node failed",
+        JobState.FAILED: "the job failed",
+        JobState.COMPLETED: "the job ended",
+        JobState.ENDING: "the job is ending",
+        JobState.GONE: "the scheduler no longer lists the job",
+    }.get(state, f"the job is {state.value}")
+    return f"{what} ({reason})" if reason else what

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
 from hoplab.sessions import remote
-from hoplab.sessions.cleanup import session_forward
-from hoplab.sessions.model import SessionState
+from hoplab.sessions.cleanup import drop_forwards, end_job
+from hoplab.sessions.model import SSH_NODE, SessionState
+from hoplab.sessions.reach import forward_transport
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
 from hoplab.waiting import wait_until
@@ -50,28 +51,49 @@ def _down_on(
     transport: Transport, sessions: list[Session], store: SessionStore, *, interactive: bool
 ) -> list[DownResult]:
     transport.connect(interactive=interactive)
+    job_problems = {s.id: end_job(transport, s) for s in sessions if s.batch}
     problems = remote.stop(transport, sessions)
     results = []
     for session in sessions:
+        found = problems[session.id] + job_problems.get(session.id, [])
         checks = [
-            ("Jupyter stopped", "still-running" not in problems[session.id]),
-            ("socket removed", "socket-left" not in problems[session.id]),
-            ("session directory removed", "dir-left" not in problems[session.id]),
-            ("remote answered", "no-answer" not in problems[session.id]),
+            ("Jupyter stopped", "still-running" not in found),
+            ("socket removed", "socket-left" not in found),
+            ("session directory removed", "dir-left" not in found),
+            ("remote answered", "no-answer" not in found),
         ]
-        forward = session_forward(session)
-        if forward is not None:
-            transport.cancel(forward)
-            checks.append(("local forward removed", _forward_gone(forward.local_port)))
+        if session.batch:
+            checks.append(
+                (f"job {session.job_id} gone from the queue", "job-not-gone" not in found)
+            )
+            if session.reach == SSH_NODE:
+                checks.append((f"node {session.node} reached", "node-unreachable" not in found))
+        checks += [
+            (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
+            for port in drop_forwards(session)
+        ]
         failed = [name for name, ok in checks if not ok]
         session.settle(
             SessionState.STOPPED, f"down could not verify: {', '.join(failed)}" if failed else None
         )
         store.save(session)
         results.append(DownResult(session, tuple(checks)))
-    if transport.multiplexed and not _has_live(store, transport):
-        transport.close()
+    _close_idle(transport, sessions, store)
     return results
+
+
+def _close_idle(transport: Transport, sessions: list[Session], store: SessionStore) -> None:
+    """Let masters go that no live session needs any more: the nodes' first, then the login's."""
+    if not transport.multiplexed:
+        return
+    live = store.live()
+    needed = {forward_transport(s).target.key for s in live if s.multiplex}
+    for session in sessions:
+        carrier = forward_transport(session)
+        if carrier.target.key != transport.target.key and carrier.target.key not in needed:
+            carrier.close()
+    if not any(s.ssh_target.key == transport.target.key and s.multiplex for s in live):
+        transport.close()
 
 
 def _forward_gone(port: int) -> bool:
@@ -80,8 +102,3 @@ def _forward_gone(port: int) -> bool:
     except HoplabError:
         return False
     return True
-
-
-def _has_live(store: SessionStore, transport: Transport) -> bool:
-    key = transport.target.key
-    return any(s.ssh_target.key == key and s.multiplex for s in store.live())

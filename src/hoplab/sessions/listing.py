@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.sessions import remote
-from hoplab.sessions.cleanup import LOST, mark_lost
+from hoplab.schedulers.base import JobState
+from hoplab.sessions import jobs, remote
+from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
 from hoplab.sessions.model import SessionState, pid_alive
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
     from hoplab.sessions.model import Session
     from hoplab.sessions.store import SessionStore
+    from hoplab.ssh.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,11 @@ class Row:
 
 
 def list_sessions(store: SessionStore, *, everything: bool = False) -> list[Row]:
-    """Live and lost sessions, checked through their master (all of them with ``everything``).
+    """Live, lost and ended sessions, checked through their master (all with ``everything``).
 
-    A session whose Jupyter is gone becomes ``lost`` and its forward is removed. A host that
-    cannot be reached leaves the record as it was: unreachable is not dead.
+    A session whose Jupyter is gone becomes ``lost``, one whose batch job ended becomes
+    ``ended`` with the scheduler's reason; either way its forwards are removed. A host or a
+    scheduler that cannot be reached leaves the record as it was: unreachable is not dead.
     """
     live = store.live()
     notes: dict[str, str] = {}
@@ -54,14 +58,48 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
     transport = open_transport(batch[0].ssh_target, multiplex=multiplex)
     try:
         transport.connect(interactive=False)
-        seen = remote.check(transport, batch)
     except HoplabError as exc:
         return {s.id: f"not checked: {exc.message}" for s in batch}
-    notes = {}
-    for session in batch:
+    notes = _reconcile_jobs(transport, [s for s in batch if s.batch and s.job_id], store)
+    remaining = [s for s in batch if s.id not in notes]
+    if not remaining:
+        return notes
+    try:
+        seen = remote.check(transport, remaining)
+    except HoplabError as exc:
+        notes.update({s.id: f"not checked: {exc.message}" for s in remaining})
+        return notes
+    for session in remaining:
         state = seen.get(session.id)
         if state is not None and state.alive:
             continue
-        mark_lost(transport, session, store)
+        mark_lost(session, store)
         notes[session.id] = LOST
+    return notes
+
+
+def _reconcile_jobs(
+    transport: Transport, sessions: list[Session], store: SessionStore
+) -> dict[str, str]:
+    """One scheduler query per backend for all of this target's jobs; ended jobs become ENDED.
+
+    Returns notes for the sessions settled here (ended, or not checked because the scheduler
+    did not answer: UNKNOWN is never taken for a dead job).
+    """
+    notes: dict[str, str] = {}
+    ordered = sorted(sessions, key=lambda s: (s.scheduler, s.scheduler_version or ""))
+    for _, group in groupby(ordered, key=lambda s: (s.scheduler, s.scheduler_version or "")):
+        members = list(group)
+        scheduler = jobs.for_session(members[0])
+        seen = jobs.query(transport, scheduler, [s.job_id for s in members if s.job_id])
+        for session in members:
+            status = seen[session.job_id or ""]
+            if status.state is JobState.UNKNOWN:
+                notes[session.id] = f"job state unknown: {status.reason}"
+            elif status.state.ended:
+                mark_ended(session, store, ended_reason(status.state, status.reason))
+                notes[session.id] = session.error or ""
+            elif status.time_left is not None:
+                session.walltime_end = time.time() + status.time_left
+                store.save(session)
     return notes

@@ -19,6 +19,7 @@ class SessionState(str, Enum):
     DETACHED = "detached"
     STOPPED = "stopped"
     LOST = "lost"
+    ENDED = "ended"  # the batch job ended on its own: walltime, cancelled outside, node failure
     FAILED = "failed"
 
     @property
@@ -27,6 +28,21 @@ class SessionState(str, Enum):
 
 
 APP_PATHS = {"lab": "lab", "notebook": "tree"}
+
+# How the tunnel reaches Jupyter in a batch job: ssh to the node (Unix socket), or TCP to the
+# node's cluster address through the login node.
+SSH_NODE = "ssh-node"
+LOGIN_TCP = "login-tcp"
+
+
+@dataclass
+class ExtraForward:
+    """``--forward NAME=PORT``: a local port to PORT on Jupyter's host, beside Jupyter."""
+
+    name: str
+    port: int
+    local_port: int | None = None
+    pid: int | None = None  # the ssh process, without multiplexing
 
 
 @dataclass
@@ -55,6 +71,17 @@ class Session:
     forward_pid: int | None = None
     attached_pid: int | None = None
     error: str | None = None
+    scheduler_version: str | None = None
+    job_id: str | None = None
+    node: str | None = None
+    reach: str | None = None
+    forwards: list[ExtraForward] = field(default_factory=list)
+    walltime_end: float | None = None  # epoch seconds, from the scheduler's time left
+
+    @property
+    def batch(self) -> bool:
+        """Run by a scheduler on a compute node (not detached on the ssh host itself)."""
+        return self.scheduler != "none"
 
     @property
     def ssh_target(self) -> SshTarget:
@@ -103,7 +130,13 @@ class Session:
             "state": self.shown_state.value,
             "app": self.app,
             "scheduler": self.scheduler,
-            "host": self.remote_host,
+            "job_id": self.job_id,
+            "host": self.node or self.remote_host,
+            "reach": self.reach,
+            "walltime_end": self.walltime_end,
+            "forwards": [
+                {"name": f.name, "port": f.port, "local_port": f.local_port} for f in self.forwards
+            ],
             "listen": "socket" if self.socket else ("tcp" if self.remote else None),
             "url": self.url(with_token=False),
             "local_port": self.local_port,
@@ -126,6 +159,7 @@ class Session:
         values = {key: value for key, value in data.items() if key in known}
         values["state"] = SessionState(values["state"])
         values["jumps"] = tuple(values.get("jumps", ()))
+        values["forwards"] = [ExtraForward(**f) for f in values.get("forwards", [])]
         return cls(**values)
 
 

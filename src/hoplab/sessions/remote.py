@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import (
+    JobRejectedError,
     JupyterNotFoundError,
-    JupyterStartError,
     RemoteError,
     WorkdirError,
 )
@@ -17,12 +16,10 @@ from hoplab.launcher import handshake, render
 if TYPE_CHECKING:
     import subprocess
 
-    from hoplab.launcher.handshake import ServerInfo
+    from hoplab.schedulers.base import JobSpec, Scheduler
     from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
-# One remote wait lasts at most this long, so progress can be shown between rounds.
-WAIT_ROUND = 15.0
 
 ENV_HINT = (
     "point hoplab at an environment that has Jupyter: --venv PATH, --conda ENV or "
@@ -32,60 +29,63 @@ ENV_HINT = (
 
 @dataclass(frozen=True)
 class Started:
-    """What the prepare script reported."""
+    """What the launch script reported: where the session lives and the job that runs it."""
 
     remote_dir: str
     host: str
-    pid: int | None
+    job_id: str
 
 
-def prepare(transport: Transport, spec: render.LaunchSpec, token: str, *, start: bool) -> Started:
-    """Create the session directory with token and launcher; start it when ``start``."""
-    done = transport.run(render.prepare(spec, token, start=start), timeout=60)
+def launch(
+    transport: Transport, spec: render.LaunchSpec, token: str, scheduler: Scheduler, job: JobSpec
+) -> Started:
+    """Create the session directory with token and launcher, then submit (or start) it.
+
+    A refused job leaves nothing behind: the script removes the directory again, and the
+    scheduler's own words become the error.
+    """
+    script = render.prepare(
+        spec, token, submit=scheduler.submit_line(job), header=scheduler.header(job)
+    )
+    done = transport.run(script, timeout=120)
     found = handshake.values(done.stdout)
-    if done.returncode != 0 or "dir" not in found:
+    if "dir" not in found:
         raise RemoteError(
             f"could not create the session directory on {transport.target.label}: "
             f"{done.stderr.strip() or done.stdout.strip()}",
             "check that your home directory there is writable and not full",
         )
-    pid = found.get("pid")
-    return Started(found["dir"], found.get("host", ""), int(pid) if pid else None)
+    answer = handshake.reply_to(done.stdout, ("submitted", "rejected"))
+    if answer is None or answer.kind == "rejected":
+        words = (answer.payload if answer else done.stderr).strip() or "no reason given"
+        raise JobRejectedError(
+            f"{scheduler.submit_command} refused the job on {transport.target.label}: {words}",
+            "fix the option it names (--partition, --time, --account...); nothing was left behind",
+        )
+    try:
+        job_id = scheduler.parse_job_id(answer.payload)
+    except ValueError as exc:
+        raise JobRejectedError(str(exc), "run the submit command by hand to see why") from exc
+    return Started(found["dir"], found.get("host", ""), job_id)
 
 
-def wait_ready(transport: Transport, session: Session, timeout: float) -> ServerInfo:
-    """Wait until Jupyter's handshake file appears; turn every failure into a clear error."""
-    deadline = time.monotonic() + timeout
-    state = "none"
-    while True:
-        remaining = deadline - time.monotonic()
-        script = render.wait(session.id, max(0.1, min(WAIT_ROUND, remaining)))
-        reply = handshake.first_reply(transport.run(script, timeout=WAIT_ROUND + 30).stdout)
-        if reply.kind == "ready":
-            info = handshake.server_info(reply.payload)
-            if info is not None:
-                return info
-        elif reply.kind == "failed":
-            raise _launch_failure(reply, session)
-        elif reply.kind == "exited":
-            raise JupyterStartError(
-                f"Jupyter exited during start-up on {session.remote_host}",
-                reply.payload,
-                f"the log lines above say why; 'hoplab logs {session.id}' shows the whole log",
-            )
-        elif reply.kind == "gone":
-            raise RemoteError(f"the session directory {session.remote_dir} disappeared")
-        elif reply.kind == "waiting" and len(reply.words) > 1:
-            state = reply.words[1]
-        if time.monotonic() >= deadline:
-            raise JupyterStartError(
-                f"Jupyter did not become ready within {timeout:g} s (launcher state: {state})",
-                read_log(transport, session.id, lines=20),
-                "raise --start-timeout if the host is slow, or read the log above",
-            )
+def wait_round(
+    transport: Transport, session: Session, seconds: float, *, ask: bool
+) -> handshake.Reply:
+    """One remote wait of up to ``seconds``: ready, failed, exited, node, gone or waiting."""
+    script = render.wait(session.id, seconds, local=not session.batch, ask=ask)
+    return handshake.first_reply(transport.run(script, timeout=seconds + 30).stdout)
 
 
-def _launch_failure(reply: handshake.Reply, session: Session) -> RemoteError:
+def tell_reach(transport: Transport, session: Session, listen: str, ip: str = "") -> None:
+    """Tell the waiting launcher how to listen."""
+    done = transport.run(render.reach(session.id, listen, ip), timeout=30)
+    if done.returncode != 0:
+        raise RemoteError(f"could not write to {session.remote_dir}: {done.stderr.strip()}")
+
+
+def launch_failure(reply: handshake.Reply, session: Session) -> RemoteError:
+    """The error for a launcher that said ``failed KIND`` (with its message after)."""
     kind = reply.words[1] if len(reply.words) > 1 else "unknown"
     message = reply.payload.strip() or f"the launcher failed ({kind})"
     if kind == "no-jupyter":
@@ -101,30 +101,41 @@ def _launch_failure(reply: handshake.Reply, session: Session) -> RemoteError:
 class Liveness:
     """What the remote check saw of one session."""
 
-    process_alive: bool
+    process: str  # alive, dead, or job (a batch job: the scheduler knows)
     socket: str  # present, missing, none
     directory: bool
 
     @property
     def alive(self) -> bool:
-        return self.process_alive and self.socket != "missing"
+        return self.process != "dead" and self.socket != "missing"
+
+
+def _rows(sessions: list[Session], *, on_node: bool = False) -> list[render.Row]:
+    """Local when the script runs where Jupyter does: a plain host, or a batch job's node."""
+    return [(s.id, s.jupyter_pid, s.socket, on_node or not s.batch) for s in sessions]
 
 
 def check(transport: Transport, sessions: list[Session]) -> dict[str, Liveness]:
     """One remote call that checks every given session on this target."""
-    rows = [(s.id, s.jupyter_pid, s.socket) for s in sessions]
+    rows = _rows(sessions)
     done = transport.run(render.check(rows), timeout=30)
     found: dict[str, Liveness] = {}
     for words in handshake.replies(done.stdout):
         if len(words) == 4:
             sid, process, socket, directory = words
-            found[sid] = Liveness(process == "alive", socket, directory == "present")
+            found[sid] = Liveness(process, socket, directory == "present")
     return found
 
 
-def stop(transport: Transport, sessions: list[Session]) -> dict[str, list[str]]:
-    """Stop sessions remotely; for each, the problems left (empty means verified clean)."""
-    rows = [(s.id, s.jupyter_pid, s.socket) for s in sessions]
+def stop(
+    transport: Transport, sessions: list[Session], *, on_node: bool = False
+) -> dict[str, list[str]]:
+    """Stop sessions remotely; for each, the problems left (empty means verified clean).
+
+    ``on_node``: the transport reaches the compute node of these batch sessions, so their
+    Jupyter is stopped there by PID (checked to be Jupyter) and the socket removed.
+    """
+    rows = _rows(sessions, on_node=on_node)
     done = transport.run(render.stop(rows), timeout=60 + 15 * len(rows))
     problems: dict[str, list[str]] = {s.id: [] for s in sessions}
     finished: set[str] = set()

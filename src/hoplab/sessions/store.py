@@ -96,8 +96,8 @@ class SessionStore:
         return self._select("WHERE state IN ('starting', 'ready', 'detached')")
 
     def unfinished(self) -> list[Session]:
-        """Live sessions and lost ones, whose remote leftovers ``down`` still has to remove."""
-        return self._select("WHERE state IN ('starting', 'ready', 'detached', 'lost')")
+        """Live, lost and ended sessions, whose remote leftovers ``down`` still has to remove."""
+        return self._select("WHERE state IN ('starting', 'ready', 'detached', 'lost', 'ended')")
 
     def live_for(self, target_key: str) -> list[Session]:
         return self._select(

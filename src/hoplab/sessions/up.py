@@ -1,25 +1,30 @@
-"""``hoplab up``: start Jupyter on a host, tunnel to it, prove it answers."""
+"""``hoplab up``: start Jupyter on a host or in a batch job, tunnel to it, prove it answers."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError
-from hoplab.launcher.render import Environment, LaunchSpec
-from hoplab.sessions import remote, tunnel
+from hoplab.launcher.render import ASK, SOCKET, Environment, LaunchSpec
+from hoplab.schedulers import backend
+from hoplab.schedulers.base import JobSpec, Resources
+from hoplab.sessions import jobs, reach, remote, startup, tunnel
 from hoplab.sessions.attach import AttachResult, attach
-from hoplab.sessions.cleanup import abandon
-from hoplab.sessions.model import Session, SessionState, target_key
-from hoplab.sessions.progress import Progress, silent, step
+from hoplab.sessions.cleanup import abandon, extra_remote
+from hoplab.sessions.model import ExtraForward, Session, SessionState, target_key
+from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
+    from hoplab.schedulers.base import Scheduler
     from hoplab.sessions.store import SessionStore
     from hoplab.ssh.target import SshTarget
+    from hoplab.ssh.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class UpRequest:
     detach: bool = False
     interactive: bool = False
     start_timeout: float = 120.0
+    scheduler: str = "auto"  # auto, none, or a backend name
+    resources: Resources = field(default_factory=Resources)
+    reach: str = reach.AUTO
+    forwards: tuple[tuple[str, int], ...] = ()  # (name, remote port)
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,16 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
         reused = _reuse(request, store, progress)
         if reused is not None:
             return UpResult(reused.session, reused.url, reused=True)
-
+    scheduler = (
+        backend("none")
+        if request.scheduler == "none"
+        else jobs.detect(transport, request.scheduler)
+    )
+    session_id = secrets.token_hex(4)
+    job = JobSpec(f"hoplab-{session_id}", "jupyter.log", request.resources)
+    scheduler.header(job)  # refuse a bad value before anything exists remotely
     session = Session(
-        id=secrets.token_hex(4),
+        id=session_id,
         target=request.label,
         destination=request.target.destination,
         jumps=request.target.jumps,
@@ -71,33 +87,95 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
         app=request.app,
         token=secrets.token_hex(24),
         attached_pid=os.getpid(),
+        scheduler=scheduler.name,
+        scheduler_version=_version(scheduler),
+        forwards=[ExtraForward(name, port) for name, port in request.forwards],
     )
     store.save(session)
-    spec = LaunchSpec(session.id, request.app, request.environment)
     try:
-        with step(progress, "start", f"starting Jupyter on {request.target.label}") as note:
-            started = remote.prepare(transport, spec, session.token, start=True)
-            session.remote_dir, session.remote_host = started.remote_dir, started.host
-            session.jupyter_pid = started.pid
-            store.save(session)
-            info = remote.wait_ready(transport, session, request.start_timeout)
-            session.jupyter_pid, session.remote, session.socket = info.pid, info.remote, info.socket
-            session.base_url = info.base_url
-            store.save(session)
-            where = f"socket {info.socket}" if info.socket else f"tcp {info.remote}"
-            note[0] = f"Jupyter {request.app} running on {started.host} ({where})"
-        with step(progress, "tunnel", "opening the tunnel") as note:
-            forward = tunnel.open_forward(transport, info.remote, request.port)
-            session.local_port, session.forward_pid = forward.local_port, forward.pid
-            store.save(session)
-            tunnel.prove_ready(session)
-            note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
+        _start(request, transport, scheduler, job, session, store, progress)
     except BaseException as exc:
         abandon(transport, session, store, exc)
         raise
     url = session.hold(detach=request.detach)
     store.save(session)
     return UpResult(session, url, reused=False)
+
+
+def _start(  # noqa: PLR0917 - one private step of up(), called once
+    request: UpRequest,
+    transport: Transport,
+    scheduler: Scheduler,
+    job: JobSpec,
+    session: Session,
+    store: SessionStore,
+    progress: Progress,
+) -> None:
+    spec = LaunchSpec(
+        session.id,
+        request.app,
+        request.environment,
+        listen=ASK if scheduler.batch else SOCKET,
+        batch=scheduler.batch,
+    )
+    label = request.target.label
+    doing = f"submitting a job to {scheduler.name}" if scheduler.batch else f"starting on {label}"
+    with step(progress, "submit", doing) as note:
+        started = remote.launch(transport, spec, session.token, scheduler, job)
+        session.remote_dir, session.remote_host = started.remote_dir, started.host
+        session.job_id = started.job_id
+        if not scheduler.batch:
+            session.jupyter_pid = int(started.job_id)
+        store.save(session)
+        note[0] = (
+            f"submitted job {started.job_id} to {scheduler.name} on {label}"
+            if scheduler.batch
+            else f"launcher started on {started.host}"
+        )
+
+    def on_node(node: str) -> None:
+        decision = reach.decide(transport, session, scheduler, node, request.reach)
+        store.save(session)
+        progress(Step("reach", decision.why))
+
+    watch = startup.Watch(
+        transport,
+        session,
+        scheduler,
+        progress,
+        request.start_timeout,
+        on_node=on_node if scheduler.batch else None,
+    )
+    if scheduler.batch:
+        progress(Step("queue", f"job {started.job_id} submitted", done=False))
+    else:
+        progress(Step("start", f"starting Jupyter on {label}", done=False))
+    info = startup.wait_ready(watch)
+    session.jupyter_pid, session.remote, session.socket = info.pid, info.remote, info.socket
+    session.base_url = info.base_url
+    store.save(session)
+    where = f"socket {info.socket}" if info.socket else f"tcp {info.remote}"
+    host = session.node or started.host
+    took = time.monotonic() - (watch.running_since or watch.began)
+    progress(Step("start", f"Jupyter {request.app} ready on {host} ({where})", took))
+    with step(progress, "tunnel", "opening the tunnel") as note:
+        carrier = reach.forward_transport(session)
+        forward = tunnel.open_forward(carrier, info.remote, request.port)
+        session.local_port, session.forward_pid = forward.local_port, forward.pid
+        store.save(session)
+        for extra in session.forwards:
+            opened = tunnel.open_forward(carrier, extra_remote(session, extra.port), None)
+            extra.local_port, extra.pid = opened.local_port, opened.pid
+            store.save(session)
+        tunnel.prove_ready(session)
+        note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
+        for extra in session.forwards:
+            note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
+
+
+def _version(scheduler: Scheduler) -> str | None:
+    version = scheduler.version
+    return f"{version[0]}.{version[1]}" if version else None
 
 
 def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> AttachResult | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,9 @@ class SshTarget:
     destination: str
     jumps: tuple[str, ...] = ()
     config_file: str | None = None
+    # ControlPath of a live master to the last jump: reach the destination through it (one
+    # authentication for the whole chain) instead of a fresh ProxyJump login.
+    via: str | None = None
 
     @property
     def label(self) -> str:
@@ -49,9 +53,29 @@ class SshTarget:
         argv = ["ssh"]
         if self.config_file:
             argv += ["-F", self.config_file]
-        if self.jumps:
+        if self.jumps and self.via:
+            argv += ["-o", f"ProxyCommand={self.proxy_command()}"]
+        elif self.jumps:
             argv += ["-J", ",".join(self.jumps)]
         return [*argv, *COMMON_OPTIONS, *options, self.destination]
+
+    def proxy_command(self) -> str:
+        """``ssh -W %h:%p`` through the master at ``via`` (ssh runs it with the user's shell)."""
+        hop = SshTarget(self.jumps[-1], self.jumps[:-1], self.config_file)
+        argv = hop.argv(
+            "-o",
+            f"ControlPath={self.via}",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "BatchMode=yes",
+            "-W",
+            "%h:%p",
+        )
+        # ssh expands %-tokens in ProxyCommand: keep ours, double every other %.
+        return " ".join(
+            word if word == "%h:%p" else shlex.quote(word).replace("%", "%%") for word in argv
+        )
 
 
 # ssh's own words, and what a researcher can do about each.

@@ -259,6 +259,7 @@ class Sandbox:
             other_home=Path(other.pw_dir),
             jupyter_venv=self.jupyter_venv,
             slurm_conf=self.paths.slurm_conf,
+            path_dirs={host: self.paths.path_dir(host) for host in NAMESPACES},
             login_host=LOGIN,
             login_address=LOGIN_ADDRESS,
             nodes=NODES,

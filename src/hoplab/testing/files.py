@@ -30,6 +30,7 @@ def prepare_dirs(paths: Paths) -> None:
         (paths.slurm, 0o755),
         (SSHD_PRIVSEP_DIR, 0o755),
         *((paths.host_dir(host), 0o700) for host in NAMESPACES),
+        *((paths.path_dir(host), 0o755) for host in NAMESPACES),
     ):
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(mode)
@@ -67,6 +68,7 @@ def write_sshd_config(paths: Paths, host: str, *, refuse: bool) -> None:
         pid_file=paths.sshd_pid(host),
         authorized_keys_dir=paths.authorized_keys,
         slurm_conf=paths.slurm_conf,
+        path_dir=paths.path_dir(host),
         deny_users=(USER,) if refuse else (),
     )
     _write(paths.sshd_config(host), config, mode=0o600)

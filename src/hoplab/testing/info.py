@@ -39,6 +39,7 @@ class SandboxInfo:
     other_home: Path
     jupyter_venv: Path
     slurm_conf: Path
+    path_dirs: Mapping[str, Path]  # first on each host's ssh PATH, for test wrappers
     login_host: str
     login_address: str
     nodes: tuple[str, ...]

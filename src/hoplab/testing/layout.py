@@ -80,6 +80,10 @@ class Paths:
     def sshd_pid(self, host: str) -> Path:
         return self.host_dir(host) / "sshd.pid"
 
+    def path_dir(self, host: str) -> Path:
+        """First on the PATH of ssh sessions to ``host``: tests put command wrappers here."""
+        return self.root / "bin" / host
+
     @property
     def authorized_keys(self) -> Path:
         """A directory with one file per user, for ``AuthorizedKeysFile .../%u``."""

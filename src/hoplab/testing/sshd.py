@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 LISTENING = "Server listening on"
+STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def render_sshd_config(
@@ -25,9 +26,13 @@ def render_sshd_config(
     pid_file: Path,
     authorized_keys_dir: Path,
     slurm_conf: Path,
+    path_dir: Path,
     deny_users: tuple[str, ...] = (),
 ) -> str:
-    """sshd_config for one host: key-only, forwarding allowed, SLURM_CONF for every session."""
+    """sshd_config for one host: key-only, forwarding allowed, SLURM_CONF for every session.
+
+    ``path_dir`` comes first on the sessions' PATH (root-owned; tests put wrappers there).
+    """
     lines = [
         f"Port {SSH_PORT}",
         f"ListenAddress {address}",
@@ -44,7 +49,7 @@ def render_sshd_config(
         "X11Forwarding no",
         "PrintMotd no",
         "LogLevel VERBOSE",
-        f"SetEnv SLURM_CONF={slurm_conf}",
+        f"SetEnv SLURM_CONF={slurm_conf} PATH={path_dir}:{STANDARD_PATH}",
     ]
     if deny_users:
         lines.append("DenyUsers " + " ".join(deny_users))

@@ -1,8 +1,16 @@
-# check ID PID SOCKET: one line per session, for `hoplab ls`.
+# check ID PID SOCKET LOCAL: one line per session, for `hoplab ls`. A batch session (LOCAL=no)
+# runs on a compute node: its process is the scheduler's business, so only `status` is read.
 check() {
     dir="$sessions/$1"
-    if alive "$(pid_of "$1" "$2")"; then process=alive; else process=dead; fi
-    if [ -z "$3" ]; then socket=none; elif [ -S "$3" ]; then socket=present; else socket=missing; fi
+    if [ "$4" != yes ]; then
+        state=none
+        if [ -f "$dir/status" ]; then read -r state _ < "$dir/status" || state=none; fi
+        if [ "$state" = exited ]; then process=dead; else process=job; fi
+        socket=none
+    else
+        if alive "$(pid_of "$1" "$2")"; then process=alive; else process=dead; fi
+        if [ -z "$3" ]; then socket=none; elif [ -S "$3" ]; then socket=present; else socket=missing; fi
+    fi
     if [ -d "$dir" ]; then where=present; else where=missing; fi
     say "$1" "$process" "$socket" "$where"
 }

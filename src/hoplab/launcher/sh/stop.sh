@@ -1,12 +1,14 @@
-# stop ID PID SOCKET: TERM Jupyter, KILL it (and its kernels) after a bounded wait, remove the
-# socket and the session directory; then say what is left, so the caller can verify each step.
+# stop ID PID SOCKET LOCAL: TERM Jupyter, KILL it (and its kernels) after a bounded wait, remove
+# the socket and the session directory; then say what is left, so the caller can verify each
+# step. LOCAL=no (a batch job, run on another host) only removes the directory: a PID from
+# another host must never be signalled here.
 stop() {
     id=$1 sock=$3
     dir="$sessions/$id"
-    pid=$(pid_of "$id" "$2")
+    if [ "$4" = yes ]; then pid=$(pid_of "$id" "$2"); else pid= sock=; fi
     if alive "$pid"; then
         case $(command_of "$pid") in
-            *jupyter*)
+            *jupyter*|*"/$id/launch.sh")  # Jupyter, or its launcher before the exec
                 kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
                 kill -TERM "$pid" 2>/dev/null
                 cs=2 waited=0

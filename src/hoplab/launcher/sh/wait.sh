@@ -1,7 +1,9 @@
 # Wait (bounded) until the session is ready, has failed, or the budget is spent; say which.
+# In a batch job the launcher runs on another host: its PID means nothing here, so its end is
+# read from `status` instead (HOPLAB_LOCAL=no). With --reach auto, a newly known node is news.
 dir="$sessions/$HOPLAB_ID"
 while :; do
-    state=none
+    state=none detail=
     if [ -f "$dir/status" ]; then read -r state detail < "$dir/status" || state=none; fi
     if [ "$state" = failed ]; then
         say failed "$detail"
@@ -14,9 +16,13 @@ while :; do
         cat "$dir/runtime/jpserver-$pid.json"
         exit 0
     fi
-    if [ -n "$pid" ] && ! alive "$pid"; then
+    if [ "$state" = exited ] || { [ "$HOPLAB_LOCAL" = yes ] && [ -n "$pid" ] && ! alive "$pid"; }; then
         say exited "$pid"
         tail -n 20 "$dir/jupyter.log" 2>/dev/null
+        exit 0
+    fi
+    if [ "$HOPLAB_ASK" = yes ] && [ -f "$dir/node" ] && [ ! -f "$dir/reach" ]; then
+        say node "$(cat "$dir/node")"
         exit 0
     fi
     if [ ! -d "$dir" ]; then say gone; exit 0; fi

@@ -1,0 +1,14 @@
+# Submit the launcher (or start it detached on a plain host) from the session directory. Say
+# the job id; if the scheduler refuses, say its own words and remove the directory again.
+cd "$dir"
+if job=$(
+#@SUBMIT@
+) 2> "$dir/submit.err"; then
+    say submitted
+    printf '%s\n' "$job"
+else
+    say rejected
+    cat "$dir/submit.err"
+    cd /
+    rm -rf "$dir"
+fi

@@ -1,0 +1,252 @@
+"""The contract every scheduler backend keeps, and the values they share.
+
+A backend is pure: it renders text and argv and parses what the scheduler printed. The
+sessions layer runs those commands over ssh, so each backend can be tested against recorded
+output without a cluster.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, ClassVar
+
+from hoplab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hoplab.process import Completed
+
+
+class JobState(str, Enum):
+    """Where a job is. UNKNOWN means the scheduler did not answer: it is not a dead job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    ENDING = "ending"  # the scheduler is tearing it down (SLURM's COMPLETING)
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    NODE_FAIL = "node_fail"
+    GONE = "gone"  # the scheduler answered and no longer lists the job
+    UNKNOWN = "unknown"
+
+    @property
+    def active(self) -> bool:
+        """Still holds (or waits for) resources: cancelling it is not yet verified."""
+        return self in {JobState.PENDING, JobState.RUNNING, JobState.ENDING}
+
+    @property
+    def ended(self) -> bool:
+        """The job is over, or on its way out; its Jupyter is gone or going."""
+        return not self.active or self is JobState.ENDING
+
+    @property
+    def finished(self) -> bool:
+        return self not in {JobState.PENDING, JobState.RUNNING, JobState.ENDING, JobState.UNKNOWN}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job as the scheduler reported it."""
+
+    job_id: str
+    state: JobState
+    reason: str = ""
+    node: str | None = None
+    time_left: float | None = None  # seconds of walltime left, when the scheduler says
+
+    def describe(self) -> str:
+        """``PENDING (Resources)``, ``RUNNING on node001``, ``TIMEOUT (TimeLimit)``."""
+        text = self.state.value.upper()
+        if self.state is JobState.RUNNING and self.node:
+            return f"{text} on {self.node}"
+        if self.reason and self.reason.lower() not in {"none", ""}:
+            return f"{text} ({self.reason})"
+        return text
+
+
+def unknown(job_ids: Sequence[str], why: str) -> dict[str, JobStatus]:
+    """Every job UNKNOWN, with why the scheduler could not tell."""
+    return {job: JobStatus(job, JobState.UNKNOWN, why) for job in job_ids}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the job asks for. Every field is optional; the site's defaults apply otherwise."""
+
+    queue: str | None = None  # SLURM partition, PBS/LSF/SGE/OAR queue
+    time: int | None = None  # walltime in seconds
+    cpus: int | None = None
+    mem: str | None = None  # as given: 4G, 500M
+    gpus: int | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    directives: tuple[str, ...] = ()  # raw, one per line, after the prefix
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One hoplab job: its name, its output file (in the session directory) and resources."""
+
+    name: str
+    output: str
+    resources: Resources
+
+
+class Scheduler(ABC):
+    """One scheduler's commands and formats. ``batch`` is False only for the plain host."""
+
+    name: ClassVar[str]
+    submit_command: ClassVar[str]  # found on the login node's PATH: the scheduler is there
+    batch: ClassVar[bool] = True
+    # Pending reasons that no amount of waiting satisfies: fail fast and cancel.
+    never_satisfiable: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, version: tuple[int, int] | None = None) -> None:
+        self.version = version  # the scheduler's release, where its formats depend on it
+
+    @abstractmethod
+    def header(self, job: JobSpec) -> str:
+        """Directive lines for the top of the job script, each value checked and quoted."""
+
+    @abstractmethod
+    def submit_argv(self, job: JobSpec) -> list[str]:
+        """The submit command; it runs in the session directory with the script on stdin."""
+
+    @abstractmethod
+    def parse_job_id(self, stdout: str) -> str:
+        """The job id from the submit command's output."""
+
+    @abstractmethod
+    def query_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """One command that reports on every job in ``job_ids``."""
+
+    @abstractmethod
+    def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """A status for each of ``job_ids``; UNKNOWN when the answer says nothing reliable."""
+
+    @abstractmethod
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """The command that cancels ``job_ids``."""
+
+    def node_address_argv(self, node: str) -> list[str] | None:
+        """A command printing how the login node reaches ``node`` (None: use the name)."""
+        return None
+
+    def parse_node_address(self, stdout: str) -> str | None:
+        return None
+
+    def hopeless(self, status: JobStatus) -> bool:
+        """A pending job whose reason can never be satisfied."""
+        return status.state is JobState.PENDING and status.reason in self.never_satisfiable
+
+    def submit_line(self, job: JobSpec) -> str:
+        """The shell line that submits ``launch.sh`` from the session directory."""
+        return f"{shlex.join(self.submit_argv(job))} < launch.sh"
+
+
+# -- values that reach a job script ------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def checked(key: str, value: str) -> str:
+    """Refuse control characters: a newline in a directive would start a new line of script."""
+    if _CONTROL.search(value):
+        raise ConfigError(
+            f"{value!r} contains a line break or control character",
+            key=key,
+            hint="give the value on one line; each --directive is one line of the job script",
+        )
+    if not value.strip():
+        raise ConfigError("the value is empty", key=key)
+    return value
+
+
+_SAFE = re.compile(r"[A-Za-z0-9_.,:=+/@%^-]+")
+
+
+def quoted_word(key: str, value: str) -> str:
+    """One directive argument as a single word for a ``#SBATCH``-style line parser.
+
+    Those parsers split on blanks and honour double quotes, but they are not a shell and
+    their escaping differs: so a value is either plain, or double-quoted with no ``"`` or ``\\``
+    inside. Anything else is refused rather than guessed at.
+    """
+    checked(key, value)
+    if _SAFE.fullmatch(value):
+        return value
+    if '"' in value or "\\" in value:
+        raise ConfigError(
+            f"{value!r} contains a double quote or backslash, which a job script cannot carry",
+            key=key,
+        )
+    return f'"{value}"'
+
+
+_DURATION = re.compile(
+    r"^(?:(?P<days>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+)(?::(?P<s>\d+))?$"
+    r"|^(?:(?P<hh>\d+)h)?(?:(?P<mm>\d+)m(?:in)?)?$"
+)
+
+
+def parse_duration(text: str) -> int:
+    """Walltime in seconds from ``90`` (minutes), ``1:30:00``, ``2-00:00:00``, ``1h30m``, ``45m``.
+
+    A bare number or ``MM:SS`` follow SLURM's reading: minutes first.
+    """
+    value = text.strip().lower()
+    match = _DURATION.match(value)
+    if not value or match is None:
+        raise ConfigError(
+            f"cannot read {text!r} as a walltime",
+            key="time",
+            hint="write minutes (90), H:MM:SS (1:30:00), D-HH:MM:SS, or 1h30m",
+        )
+    if match.group("hh") or match.group("mm"):
+        return int(match.group("hh") or 0) * 3600 + int(match.group("mm") or 0) * 60
+    days, hours = int(match.group("days") or 0), int(match.group("h") or 0)
+    minutes, seconds = int(match.group("m")), int(match.group("s") or 0)
+    if match.group("h") is None and match.group("s") is not None and match.group("days") is None:
+        # "MM:SS" in SLURM's reading
+        return minutes * 60 + seconds
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def hms(seconds: int) -> str:
+    """``H:MM:SS`` (hours may exceed 24), the walltime form most schedulers read."""
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+_CLOCK = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
+
+
+def parse_clock(text: str) -> float | None:
+    """Seconds from ``[D-][H:]MM:SS`` as schedulers print time left; None if it says no limit."""
+    match = _CLOCK.match(text.strip())
+    if match is None:
+        return None
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+_MEM = re.compile(r"^\d+(?:\.\d+)?[KMGTkmgt]?[Bb]?$")
+
+
+def checked_mem(value: str) -> str:
+    """Memory as a number with an optional K/M/G/T unit."""
+    if not _MEM.match(value.strip()):
+        raise ConfigError(
+            f"cannot read {value!r} as an amount of memory",
+            key="mem",
+            hint="write it as a number with a unit: 4G, 500M",
+        )
+    return value.strip()

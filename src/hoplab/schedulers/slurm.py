@@ -1,0 +1,202 @@
+"""SLURM: sbatch, squeue, scontrol, scancel.
+
+State comes from ``squeue --json`` where squeue honours its job filter with ``--json``
+(SLURM 23.02 and later); older versions dump every job of the cluster with ``--json``, so
+there hoplab reads the format-string output instead. ``--states=all`` keeps finished jobs in
+the answer (for ``MinJobAge``) so their end reason can be shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hoplab.schedulers.base import (
+    JobSpec,
+    JobState,
+    JobStatus,
+    Scheduler,
+    checked,
+    checked_mem,
+    parse_clock,
+    quoted_word,
+    unknown,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hoplab.process import Completed
+
+STATES = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,
+    "REQUEUED": JobState.PENDING,
+    "REQUEUE_HOLD": JobState.PENDING,
+    "REQUEUE_FED": JobState.PENDING,
+    "SUSPENDED": JobState.PENDING,
+    "STOPPED": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "RESIZING": JobState.RUNNING,
+    "SIGNALING": JobState.ENDING,
+    "STAGE_OUT": JobState.ENDING,
+    "COMPLETING": JobState.ENDING,
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED,
+    "BOOT_FAIL": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED,
+    "SPECIAL_EXIT": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+    "PREEMPTED": JobState.CANCELLED,
+    "REVOKED": JobState.CANCELLED,
+    "TIMEOUT": JobState.TIMEOUT,
+    "DEADLINE": JobState.TIMEOUT,
+    "NODE_FAIL": JobState.NODE_FAIL,
+}
+
+FIELDS = "%i|%T|%r|%N|%L"  # id, state, reason, nodes, time left
+
+
+class Slurm(Scheduler):
+    name = "slurm"
+    submit_command = "sbatch"
+    never_satisfiable: ClassVar[frozenset[str]] = frozenset(
+        {
+            "PartitionTimeLimit",
+            "BadConstraints",
+            "InvalidAccount",
+            "InvalidQOS",
+            "DependencyNeverSatisfied",
+            "PartitionNodeLimit",
+            "QOSMaxWallDurationPerJobLimit",
+        }
+    )
+
+    @property
+    def json_query(self) -> bool:
+        return self.version is not None and self.version >= (23, 2)
+
+    def header(self, job: JobSpec) -> str:
+        res = job.resources
+        options: list[tuple[str, str | None]] = [
+            ("partition", res.queue),
+            ("time", _minutes(res.time)),
+            ("cpus-per-task", str(res.cpus) if res.cpus else None),
+            ("mem", checked_mem(res.mem) if res.mem else None),
+            ("gpus", str(res.gpus) if res.gpus else None),
+            ("account", res.account),
+            ("qos", res.qos),
+            ("constraint", res.constraint),
+        ]
+        lines = ["#SBATCH --nodes=1", "#SBATCH --ntasks=1"]
+        lines += [
+            f"#SBATCH --{flag}={quoted_word(flag, value)}" for flag, value in options if value
+        ]
+        lines += [f"#SBATCH {checked('directive', raw)}" for raw in res.directives]
+        return "\n".join(lines)
+
+    def submit_argv(self, job: JobSpec) -> list[str]:
+        return [
+            "sbatch",
+            "--parsable",
+            f"--job-name={quoted_word('job-name', job.name)}",
+            f"--output={job.output}",
+        ]
+
+    def parse_job_id(self, stdout: str) -> str:
+        # --parsable prints "jobid" or "jobid;cluster"
+        lines = stdout.strip().splitlines()
+        job = lines[-1].split(";")[0].strip() if lines else ""
+        if not job.isdigit():
+            raise ValueError(f"sbatch printed no job id: {stdout.strip()!r}")
+        return job
+
+    def query_argv(self, job_ids: Sequence[str]) -> list[str]:
+        jobs = f"--jobs={','.join(job_ids)}"
+        if self.json_query:
+            return ["squeue", "--json", "--states=all", jobs]
+        return ["squeue", "--noheader", "--states=all", jobs, f"--format={FIELDS}"]
+
+    def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        if done.returncode != 0:
+            if "Invalid job id" in done.stderr:
+                # every id was purged: the scheduler answered that none of them exists
+                return {job: JobStatus(job, JobState.GONE) for job in job_ids}
+            return unknown(job_ids, done.stderr.strip() or f"squeue exited {done.returncode}")
+        try:
+            found = parse_json(done.stdout) if self.json_query else parse_format(done.stdout)
+        except (ValueError, KeyError, TypeError) as exc:
+            return unknown(job_ids, f"unreadable squeue output: {exc}")
+        return {job: found.get(job, JobStatus(job, JobState.GONE)) for job in job_ids}
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *job_ids]
+
+    def node_address_argv(self, node: str) -> list[str] | None:
+        return ["scontrol", "--oneliner", "show", "node", node]
+
+    def parse_node_address(self, stdout: str) -> str | None:
+        match = re.search(r"\bNodeAddr=(\S+)", stdout)
+        return match.group(1) if match else None
+
+
+def _minutes(seconds: int | None) -> str | None:
+    """SLURM's ``--time`` as ``D-HH:MM:SS``."""
+    if seconds is None:
+        return None
+    days, rest = divmod(seconds, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+def parse_format(stdout: str) -> dict[str, JobStatus]:
+    """``squeue --format='%i|%T|%r|%N|%L'`` lines (every SLURM version)."""
+    found: dict[str, JobStatus] = {}
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 5:
+            if line.strip():
+                raise ValueError(f"unexpected line {line!r}")
+            continue
+        job, state, reason, nodes, left = (part.strip() for part in parts)
+        found[job] = _status(job, state, reason, nodes, parse_clock(left))
+    return found
+
+
+def parse_json(stdout: str, now: float | None = None) -> dict[str, JobStatus]:
+    """``squeue --json``: 22.05 (plain values) and 23.02+ (lists and ``{"number": N}``)."""
+    data = json.loads(stdout)
+    found: dict[str, JobStatus] = {}
+    clock = time.time() if now is None else now
+    for job in data["jobs"]:
+        job_id = str(job["job_id"])
+        state = job["job_state"]
+        state = state[0] if isinstance(state, list) and state else str(state or "")
+        end = _number(job.get("end_time"))
+        left = max(0.0, end - clock) if end and state == "RUNNING" else None
+        found[job_id] = _status(
+            job_id, state, str(job.get("state_reason") or ""), str(job.get("nodes") or ""), left
+        )
+    return found
+
+
+def _number(value: Any) -> float | None:
+    """A plain number, or 23.02+'s ``{"set": true, "infinite": false, "number": N}``."""
+    if isinstance(value, dict):
+        if not value.get("set", True) or value.get("infinite"):
+            return None
+        value = value.get("number")
+    return float(value) if isinstance(value, (int, float)) and value else None
+
+
+def _status(job: str, state: str, reason: str, nodes: str, left: float | None) -> JobStatus:
+    mapped = STATES.get(state.split(maxsplit=1)[0] if state else "", JobState.UNKNOWN)
+    if reason in {"None", "(null)"}:
+        reason = ""
+    if state == "SUSPENDED" and not reason:
+        reason = "suspended"
+    node = nodes.split(",", maxsplit=1)[0] if nodes and nodes != "(null)" else None
+    return JobStatus(job, mapped, reason, node, left if mapped is JobState.RUNNING else None)

@@ -1,0 +1,83 @@
+"""How the tunnel reaches Jupyter in a batch job: ssh to the node, or TCP via the login node.
+
+``auto`` tries ssh to the compute node through the login node's master (one authentication
+for the whole chain) and uses Jupyter's Unix socket there. A node that refuses ssh gets
+Jupyter on its cluster address with a random port instead, forwarded through the login master.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hoplab.errors import HoplabError, SshError
+from hoplab.launcher.render import SOCKET, TCP
+from hoplab.sessions import jobs, remote
+from hoplab.sessions.model import LOGIN_TCP, SSH_NODE
+from hoplab.ssh.mux import MuxTransport
+from hoplab.ssh.target import SshTarget
+from hoplab.ssh.transport import open_transport
+
+if TYPE_CHECKING:
+    from hoplab.schedulers.base import Scheduler
+    from hoplab.sessions.model import Session
+    from hoplab.ssh.transport import Transport
+
+AUTO = "auto"
+CHOICES = (AUTO, SSH_NODE, LOGIN_TCP)
+
+
+def node_target(session: Session, node: str) -> SshTarget:
+    """ssh to ``node`` through the session's login chain, riding the login master if any."""
+    login = session.ssh_target
+    via = str(MuxTransport(login).control_path) if session.multiplex else None
+    return SshTarget(node, (*login.jumps, login.destination), login.config_file, via)
+
+
+def forward_transport(session: Session) -> Transport:
+    """The connection that carries the session's forwards: the node's, or the login node's."""
+    if session.reach == SSH_NODE and session.node:
+        return open_transport(node_target(session, session.node), multiplex=session.multiplex)
+    return open_transport(session.ssh_target, multiplex=session.multiplex)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The path taken, and why (shown to the user)."""
+
+    reach: str
+    why: str
+
+
+def decide(
+    login: Transport, session: Session, scheduler: Scheduler, node: str, wanted: str
+) -> Decision:
+    """Pick the path for a job now running on ``node`` and tell its launcher how to listen."""
+    session.node = node
+    if wanted != LOGIN_TCP:
+        try:
+            open_transport(node_target(session, node), multiplex=session.multiplex).connect(
+                interactive=False
+            )
+        except HoplabError as exc:
+            if wanted == SSH_NODE:
+                raise
+            why = exc.message.splitlines()[-1] if exc.message else "ssh failed"
+            if isinstance(exc, SshError):
+                why = f"{node} refuses ssh ({why.strip()})"
+            return _tcp(login, session, scheduler, node, why)
+        session.reach = SSH_NODE
+        remote.tell_reach(login, session, SOCKET)
+        return Decision(SSH_NODE, f"ssh to {node} works: Jupyter listens on a private Unix socket")
+    return _tcp(login, session, scheduler, node, "--reach login-tcp")
+
+
+def _tcp(login: Transport, session: Session, scheduler: Scheduler, node: str, why: str) -> Decision:
+    address = jobs.node_address(login, scheduler, node)
+    session.reach = LOGIN_TCP
+    remote.tell_reach(login, session, TCP, address)
+    return Decision(
+        LOGIN_TCP,
+        f"{why}: Jupyter listens on {address} (random port), forwarded through "
+        f"{session.ssh_target.destination}",
+    )

@@ -1,0 +1,155 @@
+"""From launch to Jupyter's handshake: watch the job, the queue and the launcher.
+
+A cheap remote wait (one command over the master) sees the handshake within ~100 ms; the
+scheduler is asked only on :func:`jobs.poll_schedule` (1, 2, 4, 8, then 15 s), to show the
+queue state and to notice a job that ends, fails or can never start. The start timeout counts
+from the moment the job runs: time in the queue is the cluster's, and Ctrl-C ends it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hoplab.errors import JobEndedError, JupyterStartError, RemoteError
+from hoplab.launcher import handshake
+from hoplab.schedulers.base import JobState, JobStatus
+from hoplab.sessions import jobs, remote
+from hoplab.sessions.progress import Progress, Step
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from hoplab.launcher.handshake import ServerInfo
+    from hoplab.schedulers.base import Scheduler
+    from hoplab.sessions.model import Session
+    from hoplab.ssh.transport import Transport
+
+# One remote wait lasts at most this long, so progress can be shown between rounds.
+WAIT_ROUND = 15.0
+
+
+@dataclass
+class Watch:
+    """What is known so far about a starting session's job."""
+
+    transport: Transport
+    session: Session
+    scheduler: Scheduler
+    progress: Progress
+    timeout: float
+    on_node: Callable[[str], None] | None = None
+    began: float = field(default_factory=time.monotonic)
+    running_since: float | None = None
+    last: JobStatus | None = None
+    polls: Iterator[float] = field(default_factory=jobs.poll_schedule)
+    next_poll: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.scheduler.batch:
+            self.running_since = self.began
+        self.next_poll = self.began + next(self.polls)
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.running_since is None else self.running_since + self.timeout
+
+    def round_length(self) -> float:
+        now = time.monotonic()
+        budget = WAIT_ROUND
+        if self.scheduler.batch:
+            budget = min(budget, self.next_poll - now)
+        if self.deadline is not None:
+            budget = min(budget, self.deadline - now)
+        return max(0.1, budget)
+
+    def running(self, node: str | None) -> None:
+        """The job runs (seen by the scheduler or by the launcher's own handshake)."""
+        if self.running_since is not None:
+            return
+        self.running_since = time.monotonic()
+        if self.last is not None and self.last.state is JobState.PENDING:
+            self.progress(Step("queue", f"{self.last.describe()}", self.running_since - self.began))
+        where = node or (self.last.node if self.last else None) or "a node"
+        self.progress(Step("job", f"RUNNING on {where}"))
+        self.progress(Step("start", "starting Jupyter", done=False))
+
+    def poll(self) -> None:
+        """Ask the scheduler, on schedule; raise when the job can no longer give us Jupyter."""
+        if not self.scheduler.batch or time.monotonic() < self.next_poll:
+            return
+        job = self.session.job_id or ""
+        status = jobs.query(self.transport, self.scheduler, [job])[job]
+        self.next_poll = time.monotonic() + next(self.polls)
+        self.last = status
+        if status.time_left is not None:
+            self.session.walltime_end = time.time() + status.time_left
+        if status.state is JobState.PENDING:
+            if self.scheduler.hopeless(status):
+                raise JobEndedError(
+                    f"job {job} can never start: {status.reason}",
+                    hint=HOPELESS.get(status.reason, "check the resources you asked for"),
+                )
+            waited = time.monotonic() - self.began
+            self.progress(Step("queue", f"{status.describe()} {waited:.0f} s", done=False))
+        elif status.state is JobState.RUNNING:
+            self.session.node = status.node or self.session.node
+            self.running(status.node)
+        elif status.state is JobState.UNKNOWN:
+            self.progress(Step("queue", f"scheduler did not answer ({status.reason})", done=False))
+        elif status.state.ended:
+            raise JobEndedError(
+                f"job {job} ended before Jupyter was ready: {status.describe()}",
+                remote.read_log(self.transport, self.session.id, lines=20),
+                f"'hoplab logs {self.session.id}' shows the job's whole output",
+            )
+
+
+HOPELESS = {
+    "PartitionTimeLimit": "ask for less --time, or pick a --partition that allows more",
+    "BadConstraints": "check --constraint against the node features the site offers",
+    "InvalidAccount": "check --account (your site lists the accounts you may charge)",
+    "InvalidQOS": "check --qos, or leave it to the site's default",
+    "DependencyNeverSatisfied": "the job it depends on failed; drop the dependency",
+}
+
+
+def wait_ready(watch: Watch) -> ServerInfo:
+    """Until Jupyter's handshake appears; every failure becomes a clear error."""
+    session, transport = watch.session, watch.transport
+    state = "none"
+    while True:
+        reply = remote.wait_round(
+            transport, session, watch.round_length(), ask=watch.on_node is not None
+        )
+        if reply.kind == "ready":
+            info = handshake.server_info(reply.payload)
+            if info is not None:
+                return info
+        elif reply.kind == "failed":
+            raise remote.launch_failure(reply, session)
+        elif reply.kind == "exited":
+            raise JupyterStartError(
+                f"Jupyter exited during start-up on {session.node or session.remote_host}",
+                reply.payload,
+                f"the log lines above say why; 'hoplab logs {session.id}' shows the whole log",
+            )
+        elif reply.kind == "gone":
+            raise RemoteError(f"the session directory {session.remote_dir} disappeared")
+        elif reply.kind == "node" and len(reply.words) > 1 and watch.on_node is not None:
+            watch.running(reply.words[1])
+            watch.on_node(reply.words[1])
+        elif reply.kind == "waiting" and len(reply.words) > 1:
+            state = reply.words[1]
+            if state != "none":
+                watch.running(None)
+        watch.poll()
+        deadline = watch.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            raise JupyterStartError(
+                f"Jupyter did not become ready within {watch.timeout:g} s "
+                f"(launcher state: {state})",
+                remote.read_log(transport, session.id, lines=20),
+                "raise --start-timeout if the host is slow, or read the log above",
+            )

@@ -1,0 +1,280 @@
+"""Jupyter in SLURM jobs on the sandbox's real slurmctld and slurmd (SLURM 22.05).
+
+Every test ends with the laptop fixture's checks: ``down --all``, then no Jupyter process on
+any sandbox host, no hoplab job in the queue, and no local forward left.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from kernel import run_code, split_url
+
+from hoplab.waiting import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from conftest import Laptop
+
+    from hoplab.testing.cluster import Sandbox
+    from hoplab.testing.info import SandboxInfo
+
+pytestmark = pytest.mark.sandbox
+
+HOSTNAME = "import socket; print(socket.gethostname())"
+
+
+def login(sandbox: SandboxInfo, script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` as the test user on the login node."""
+    done = sandbox.run_as_user(sandbox.login_host, script + "\n")
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def job_states(sandbox: SandboxInfo, job: str) -> str:
+    """The job's state while slurmctld still remembers it ('' once it is purged)."""
+    return login(sandbox, f"squeue --noheader --states=all --jobs={job} --format=%T || true").stdout
+
+
+def session_of(laptop: Laptop, sid: str) -> dict[str, Any]:
+    return next(s for s in laptop.sessions() if s["id"] == sid)
+
+
+@pytest.fixture
+def full_cluster(sandbox: SandboxInfo) -> Iterator[list[str]]:
+    """Both nodes busy with a job holding all their CPUs, so the next job stays PENDING."""
+    jobs = [
+        login(
+            sandbox, "sbatch --parsable --cpus-per-task=2 --job-name=filler --wrap='sleep 900'"
+        ).stdout.strip()
+        for _ in sandbox.nodes
+    ]
+    try:
+        wait_until(
+            lambda: all("RUNNING" in job_states(sandbox, job) for job in jobs),
+            60,
+            what="the filler jobs to run",
+        )
+        yield jobs
+    finally:
+        login(sandbox, f"scancel {' '.join(jobs)}")
+        wait_until(
+            lambda: not any(s in job_states(sandbox, j) for j in jobs for s in ("RUN", "COMPL")),
+            60,
+            what="the filler jobs to end",
+        )
+
+
+def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+    laptop = cluster_laptop
+    result = laptop.up("login01", "--time", "30", "--forward", "web=8787")
+    session = result["session"]
+    assert session["scheduler"] == "slurm"
+    assert session["host"] in sandbox.nodes
+    assert session["reach"] == "ssh-node"
+    assert session["listen"] == "socket"
+    base, token = split_url(result["url"])
+    assert run_code(base, token, HOSTNAME).strip() == session["host"]
+
+    # --forward: a server the kernel starts on the node answers on the extra local port
+    run_code(
+        base,
+        token,
+        "import http.server, threading\n"
+        "srv = http.server.HTTPServer(('127.0.0.1', 8787), http.server.SimpleHTTPRequestHandler)\n"
+        "threading.Thread(target=srv.serve_forever, daemon=True).start()",
+    )
+    extra = session["forwards"][0]
+    assert extra["name"] == "web"
+    answer = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{extra['local_port']}/"],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    assert answer.stdout == "200"
+
+    # the token is in no job script, no scheduler record and no job output
+    job = session["job_id"]
+    records = login(
+        sandbox,
+        f"scontrol write batch_script {job} -; scontrol show job {job}; "
+        f"cat ~/.hoplab/sessions/{session['id']}/jupyter.log",
+    ).stdout
+    assert "#SBATCH --time=00:30:00" in records
+    assert f"JobName=hoplab-{session['id']}" in records
+    assert token not in records
+
+    listed = laptop.json("ls")["sessions"]
+    assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [
+        (session["id"], "detached", job)
+    ]
+    assert listed[0]["walltime_end"] > time.time() + 25 * 60
+
+    again = laptop.json("attach", session["id"])
+    assert split_url(again["url"])[1] == token
+
+    (down,) = laptop.json("down", session["id"])["results"]
+    assert down["clean"], down
+    assert down["checks"][f"job {job} gone from the queue"]
+    assert down["checks"][f"local forward 127.0.0.1:{extra['local_port']} removed"]
+    assert "RUNNING" not in job_states(sandbox, job)
+    assert laptop.remote_jupyters("login01") == []
+    gone = login(sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
+    assert gone.stdout.strip() == ""
+
+
+def test_two_sessions_at_once(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+    first = cluster_laptop.up("login01")
+    second = cluster_laptop.up("login01", "--new")
+    a, b = first["session"], second["session"]
+    assert a["job_id"] != b["job_id"]
+    assert a["local_port"] != b["local_port"]
+    for result in (first, second):
+        base, token = split_url(result["url"])
+        assert run_code(base, token, HOSTNAME).strip() == result["session"]["host"]
+    assert {s["state"] for s in cluster_laptop.json("ls")["sessions"]} == {"detached"}
+
+
+def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(
+    cluster_laptop: Laptop, sandbox: SandboxInfo, full_cluster: list[str]
+) -> None:
+    """A wrapper first on the login node's PATH counts squeue calls during 30 s of PENDING."""
+    count = sandbox.root_dir / "squeue-calls"
+    count.write_text("")
+    count.chmod(0o666)
+    wrapper = sandbox.path_dirs[sandbox.login_host] / "squeue"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {count}\nexec /usr/bin/squeue "$@"\n')
+    wrapper.chmod(0o755)
+    try:
+        up = cluster_laptop.spawn(
+            "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser"
+        )
+        try:
+            job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
+            calls_before = len(count.read_text().splitlines())
+            with pytest.raises(subprocess.TimeoutExpired):
+                up.wait(timeout=30)  # the measurement window: up must still be waiting
+            calls = len(count.read_text().splitlines()) - calls_before
+            assert 1 <= calls <= 10, f"{calls} squeue calls in 30 s"
+            up.send_signal(signal.SIGINT)
+            _, stderr = up.communicate(timeout=90)
+        finally:
+            if up.poll() is None:
+                up.kill()
+                up.wait(timeout=30)
+    finally:
+        wrapper.unlink()
+    assert up.returncode == 130, stderr
+    assert "PENDING" in stderr
+    assert not any("|hoplab-" in line for line in cluster_laptop.jobs())
+    assert "PENDING" not in job_states(sandbox, job)
+    (session,) = cluster_laptop.sessions()
+    assert session["state"] == "stopped"
+    assert session["job_id"] == job
+
+
+def _pending_hoplab_job(laptop: Laptop) -> Any:
+    def find() -> str | None:
+        for line in laptop.jobs():
+            job, name, state = line.split("|")
+            if name.startswith("hoplab-") and state == "PENDING":
+                return job
+        return None
+
+    return find
+
+
+def test_job_cancelled_outside_is_reported_ended(
+    cluster_laptop: Laptop, sandbox: SandboxInfo
+) -> None:
+    session = cluster_laptop.up("login01")["session"]
+    login(sandbox, f"scancel {session['job_id']}")
+    listed = cluster_laptop.json("ls")["sessions"]
+    assert [(s["state"], s["error"]) for s in listed] == [
+        ("ended", "the job was cancelled outside hoplab")
+    ]
+    assert listed[0]["url"] is not None  # the record keeps its port; the forward is gone:
+    port = session["local_port"]
+    probe = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/api/status"],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    assert probe.stdout == "000"
+
+
+def test_walltime_expiry_is_reported(cluster_laptop: Laptop) -> None:
+    session = cluster_laptop.up("login01", "--time", "1")["session"]
+
+    def ended() -> dict[str, Any] | None:
+        (listed,) = cluster_laptop.json("ls")["sessions"]
+        return listed if listed["state"] == "ended" else None
+
+    listed = wait_until(ended, 180, what="the one-minute job to reach its walltime", cap=5)
+    assert listed["id"] == session["id"]
+    assert "walltime" in listed["error"]
+
+
+def test_bad_partition_shows_sbatch_error_and_leaves_nothing(
+    cluster_laptop: Laptop, sandbox: SandboxInfo
+) -> None:
+    done = cluster_laptop.run(
+        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--partition", "nosuch",
+        "--no-browser", check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "invalid partition specified" in done.stderr.lower()
+    (session,) = cluster_laptop.sessions()
+    assert session["state"] == "failed"
+    assert session["job_id"] is None
+    left = login(sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
+    assert left.stdout.strip() == ""
+
+
+def test_time_over_partition_limit_fails_fast(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+    done = cluster_laptop.run(
+        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--partition", "short",
+        "--time", "10", "--no-browser", check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "can never start: PartitionTimeLimit" in done.stderr
+    assert "--time" in done.stderr  # the hint
+    (session,) = cluster_laptop.sessions()
+    assert session["state"] == "failed"
+    assert "PENDING" not in job_states(sandbox, session["job_id"])
+
+
+def test_login_tcp_when_nodes_refuse_ssh(
+    cluster_laptop: Laptop, sandbox: SandboxInfo, sandbox_cluster: Sandbox
+) -> None:
+    for node in sandbox.nodes:
+        sandbox_cluster.refuse_ssh(node)
+    try:
+        up = cluster_laptop.run(
+            "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser", "--detach"
+        )
+        result = cluster_laptop.json("ls")["sessions"][0]
+        assert result["reach"] == "login-tcp"
+        assert result["listen"] == "tcp"
+        assert "refuses ssh" in up.stderr
+        address = sandbox.addresses[result["host"]]
+        (jupyter,) = cluster_laptop.remote_jupyters("login01")
+        assert f"--ServerApp.ip={address}" in jupyter
+        base, token = split_url(up.stdout.strip().splitlines()[-1])
+        assert run_code(base, token, HOSTNAME).strip() == result["host"]
+    finally:
+        for node in sandbox.nodes:
+            sandbox_cluster.allow_ssh(node)
+
+
+def test_gateway_then_login_then_node(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+    """Three hops: login01 as the gateway, node002 as the "login node", a compute node."""
+    result = cluster_laptop.up("node002", "--jump", "login01")
+    session = result["session"]
+    assert session["destination"] == "login01 → node002"
+    assert session["reach"] == "ssh-node"
+    base, token = split_url(result["url"])
+    assert run_code(base, token, HOSTNAME).strip() == session["host"]
