@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import uuid
 from typing import Any
@@ -26,8 +27,23 @@ def api(base: str, token: str, method: str, path: str, body: dict[str, Any] | No
     return json.loads(raw) if raw else None
 
 
-def run_code(base: str, token: str, code: str) -> str:
-    """Start a kernel via REST, execute ``code`` over the websocket, return its stdout."""
+def http_status(port: int, path: str = "/") -> int | None:
+    """The status of ``GET path`` on 127.0.0.1:port, or None when nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def run_code(base: str, token: str, code: str, *, keep: bool = False) -> str:
+    """Start a kernel via REST, execute ``code`` over the websocket, return its stdout.
+
+    ``keep`` leaves the kernel running (until Jupyter stops), for code that serves something.
+    """
     import websocket
 
     kernel = api(base, token, "POST", "/api/kernels", {"name": "python3"})
@@ -66,4 +82,5 @@ def run_code(base: str, token: str, code: str) -> str:
         raise AssertionError("the kernel never went idle")
     finally:
         socket.close()
-        api(base, token, "DELETE", f"/api/kernels/{kernel['id']}")
+        if not keep:
+            api(base, token, "DELETE", f"/api/kernels/{kernel['id']}")

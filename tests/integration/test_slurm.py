@@ -12,12 +12,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kernel import run_code, split_url
+from kernel import http_status, run_code, split_url
 
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from conftest import Laptop
 
@@ -88,14 +88,11 @@ def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo
         "import http.server, threading\n"
         "srv = http.server.HTTPServer(('127.0.0.1', 8787), http.server.SimpleHTTPRequestHandler)\n"
         "threading.Thread(target=srv.serve_forever, daemon=True).start()",
+        keep=True,
     )
     extra = session["forwards"][0]
     assert extra["name"] == "web"
-    answer = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{extra['local_port']}/"],
-        capture_output=True, text=True, check=False, timeout=30,
-    )  # fmt: skip
-    assert answer.stdout == "200"
+    assert http_status(extra["local_port"]) == 200
 
     # the token is in no job script, no scheduler record and no job output
     job = session["job_id"]
@@ -188,32 +185,32 @@ def _pending_hoplab_job(laptop: Laptop) -> Any:
     return find
 
 
+def _ended(laptop: Laptop) -> Callable[[], dict[str, Any] | None]:
+    def ended() -> dict[str, Any] | None:
+        (listed,) = laptop.json("ls")["sessions"]
+        return listed if listed["state"] == "ended" else None
+
+    return ended
+
+
 def test_job_cancelled_outside_is_reported_ended(
     cluster_laptop: Laptop, sandbox: SandboxInfo
 ) -> None:
     session = cluster_laptop.up("login01")["session"]
     login(sandbox, f"scancel {session['job_id']}")
-    listed = cluster_laptop.json("ls")["sessions"]
-    assert [(s["state"], s["error"]) for s in listed] == [
-        ("ended", "the job was cancelled outside hoplab")
-    ]
-    assert listed[0]["url"] is not None  # the record keeps its port; the forward is gone:
+    # while SLURM tears the job down (COMPLETING) ls notes it; then the end and its reason
+    listed = wait_until(_ended(cluster_laptop), 60, what="ls to report the job ended", cap=2)
+    assert (listed["state"], listed["error"]) == ("ended", "the job was cancelled outside hoplab")
+    assert listed["url"] is not None  # the record keeps its port; the forward is gone:
     port = session["local_port"]
-    probe = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/api/status"],
-        capture_output=True, text=True, check=False, timeout=30,
-    )  # fmt: skip
-    assert probe.stdout == "000"
+    assert http_status(port, "/api/status") is None
 
 
 def test_walltime_expiry_is_reported(cluster_laptop: Laptop) -> None:
     session = cluster_laptop.up("login01", "--time", "1")["session"]
-
-    def ended() -> dict[str, Any] | None:
-        (listed,) = cluster_laptop.json("ls")["sessions"]
-        return listed if listed["state"] == "ended" else None
-
-    listed = wait_until(ended, 180, what="the one-minute job to reach its walltime", cap=5)
+    listed = wait_until(
+        _ended(cluster_laptop), 180, what="the one-minute job to reach its walltime", cap=5
+    )
     assert listed["id"] == session["id"]
     assert "walltime" in listed["error"]
 

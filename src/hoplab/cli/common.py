@@ -30,11 +30,16 @@ def interactive() -> bool:
 
 
 class ProgressLines:
-    """Shows each step as a line with its time, with a spinner while a step runs."""
+    """Shows each step as a line with its time, with a spinner while a step runs.
+
+    Without a terminal (a log, a CI job) a running step is one "…" line per new message,
+    so a long wait in the queue still says what it waits for.
+    """
 
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self._status: Status | None = None
+        self._last = ""
 
     def __call__(self, step: Step) -> None:
         if self.quiet:
@@ -44,9 +49,15 @@ class ProgressLines:
             self._status = None
         if not step.done:
             # No spinner while connecting: ssh may be asking for a password in this terminal.
-            if err.is_terminal and step.name != "connect":
-                self._status = err.status(step.message)
+            if step.name == "connect":
+                return
+            if err.is_terminal:
+                took = f" {step.seconds:.0f} s" if step.seconds else ""
+                self._status = err.status(escape(step.message) + took)
                 self._status.start()
+            elif step.message != self._last:
+                err.print(f"… {escape(step.message)}")
+            self._last = step.message
             return
         took = f" [dim]({step.seconds:.2f} s)[/]" if step.seconds else ""
         err.print(f"[green]✓[/] {escape(step.message)}{took}")

@@ -96,6 +96,9 @@ def _reconcile_jobs(
             status = seen[session.job_id or ""]
             if status.state is JobState.UNKNOWN:
                 notes[session.id] = f"job state unknown: {status.reason}"
+            elif status.state is JobState.ENDING:
+                # its final state (and so the reason) is known once the scheduler is done
+                notes[session.id] = "the job is ending"
             elif status.state.ended:
                 mark_ended(session, store, ended_reason(status.state, status.reason))
                 notes[session.id] = session.error or ""

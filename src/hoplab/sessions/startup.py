@@ -92,7 +92,7 @@ class Watch:
                     hint=HOPELESS.get(status.reason, "check the resources you asked for"),
                 )
             waited = time.monotonic() - self.began
-            self.progress(Step("queue", f"{status.describe()} {waited:.0f} s", done=False))
+            self.progress(Step("queue", status.describe(), waited, done=False))
         elif status.state is JobState.RUNNING:
             self.session.node = status.node or self.session.node
             self.running(status.node)
