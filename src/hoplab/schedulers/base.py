@@ -214,9 +214,8 @@ def parse_duration(text: str) -> int:
         return int(match.group("hh") or 0) * 3600 + int(match.group("mm") or 0) * 60
     days, hours = int(match.group("days") or 0), int(match.group("h") or 0)
     minutes, seconds = int(match.group("m")), int(match.group("s") or 0)
-    if match.group("h") is None and match.group("s") is not None and match.group("days") is None:
-        # "MM:SS" in SLURM's reading
-        return minutes * 60 + seconds
+    if match.group("days") is None and match.group("h") is not None and match.group("s") is None:
+        return hours * 60 + minutes  # "MM:SS", in SLURM's reading
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 

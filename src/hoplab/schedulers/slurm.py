@@ -176,7 +176,8 @@ def parse_json(stdout: str, now: float | None = None) -> dict[str, JobStatus]:
         state = job["job_state"]
         state = state[0] if isinstance(state, list) and state else str(state or "")
         end = _number(job.get("end_time"))
-        left = max(0.0, end - clock) if end and state == "RUNNING" else None
+        limited = _number(job.get("time_limit")) is not None  # None: no limit (UNLIMITED)
+        left = max(0.0, end - clock) if end and limited and state == "RUNNING" else None
         found[job_id] = _status(
             job_id, state, str(job.get("state_reason") or ""), str(job.get("nodes") or ""), left
         )
