@@ -265,7 +265,7 @@ def test_down_stops_a_jupyter_whose_pid_was_never_recorded(laptop: Laptop) -> No
 
     result = laptop.up("node001")
     session = result["session"]
-    stop = render.stop([(session["id"], None, None, True)])
+    stop = render.stop([(session["id"], None, None, "host")])
     laptop.sandbox.run_as_user("node001", stop)
     assert laptop.remote_jupyters("node001") == []
 

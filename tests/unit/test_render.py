@@ -80,8 +80,8 @@ def test_scripts_parse_in_sh() -> None:
         ),
         render.launcher(LaunchSpec("id1", listen=render.ASK, batch=True)),
         render.wait("id1", 3, local=False, ask=True),
-        render.check([("id1", 12, "/tmp/x.sock", True), ("id2", None, None, False)]),
-        render.stop([("id1", 12, "/tmp/x.sock", True)]),
+        render.check([("id1", 12, "/tmp/x.sock", "host"), ("id2", None, None, "login")]),
+        render.stop([("id1", 12, "/tmp/x.sock", "host"), ("id2", 13, "/tmp/y", "node")]),
         render.log("id1", lines=5, follow=False),
         render.reach("id1", "tcp", "10.0.0.1"),
     ):

@@ -14,7 +14,10 @@ from importlib.resources import files
 
 SOCKET = "socket"
 TCP = "tcp"
-ASK = "ask"  # a batch job on a node not known yet: hoplab says socket or tcp once it is
+# A batch job, on a node not known yet: hoplab says socket or tcp once it is. TRY_SOCKET starts on
+# the socket at once and moves to TCP if told so; ASK waits for the word before starting.
+ASK = "ask"
+TRY_SOCKET = "try-socket"
 
 
 @cache
@@ -152,10 +155,18 @@ def prepare(spec: LaunchSpec, token: str, *, submit: str | None, header: str = "
     return "\n".join(parts) + "\n"
 
 
-def wait(session_id: str, seconds: float, *, local: bool = True, ask: bool = False) -> str:
+def wait(
+    session_id: str,
+    seconds: float,
+    *,
+    local: bool = True,
+    ask: bool = False,
+    expect_tcp: bool = False,
+) -> str:
     """Wait remotely, up to ``seconds``, for the handshake, a failure, or (``ask``) the node.
 
-    ``local`` is False for a batch job, whose launcher runs on another host.
+    ``local`` is False for a batch job, whose launcher runs on another host; ``expect_tcp``
+    ignores a socket server that the launcher is replacing with a TCP one.
     """
     return _script(
         _body("wait"),
@@ -163,17 +174,20 @@ def wait(session_id: str, seconds: float, *, local: bool = True, ask: bool = Fal
         HOPLAB_WAIT_CS=str(max(1, int(seconds * 100))),
         HOPLAB_LOCAL="yes" if local else "no",
         HOPLAB_ASK="yes" if ask else "no",
+        HOPLAB_EXPECT="tcp" if expect_tcp else "any",
     )
 
 
-# (id, pid, socket, local): local is False for a batch job, whose PID belongs to another host.
-Row = tuple[str, int | None, str | None, bool]
+# (id, pid, socket, where): where the script runs, as seen from the session: "host" (Jupyter
+# runs here), "node" (a batch job's node) or "login" (a batch job's login node: its PID belongs
+# to another host).
+Row = tuple[str, int | None, str | None, str]
 
 
 def _calls(function: str, sessions: list[Row]) -> list[str]:
     return [
-        shlex.join([function, sid, str(pid or ""), sock or "", "yes" if local else "no"])
-        for sid, pid, sock, local in sessions
+        shlex.join([function, sid, str(pid or ""), sock or "", where])
+        for sid, pid, sock, where in sessions
     ]
 
 

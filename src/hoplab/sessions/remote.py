@@ -12,6 +12,7 @@ from hoplab.errors import (
     WorkdirError,
 )
 from hoplab.launcher import handshake, render
+from hoplab.sessions.model import LOGIN_TCP
 
 if TYPE_CHECKING:
     import subprocess
@@ -73,7 +74,13 @@ def wait_round(
     transport: Transport, session: Session, seconds: float, *, ask: bool
 ) -> handshake.Reply:
     """One remote wait of up to ``seconds``: ready, failed, exited, node, gone or waiting."""
-    script = render.wait(session.id, seconds, local=not session.batch, ask=ask)
+    script = render.wait(
+        session.id,
+        seconds,
+        local=not session.batch,
+        ask=ask,
+        expect_tcp=session.reach == LOGIN_TCP,
+    )
     return handshake.first_reply(transport.run(script, timeout=seconds + 30).stdout)
 
 
@@ -111,8 +118,9 @@ class Liveness:
 
 
 def _rows(sessions: list[Session], *, on_node: bool = False) -> list[render.Row]:
-    """Local when the script runs where Jupyter does: a plain host, or a batch job's node."""
-    return [(s.id, s.jupyter_pid, s.socket, on_node or not s.batch) for s in sessions]
+    """Where the script runs for each session: its plain host, its job's node, or its login."""
+    where = {s.id: "node" if on_node else ("login" if s.batch else "host") for s in sessions}
+    return [(s.id, s.jupyter_pid, s.socket, where[s.id]) for s in sessions]
 
 
 def check(transport: Transport, sessions: list[Session]) -> dict[str, Liveness]:
@@ -133,7 +141,8 @@ def stop(
     """Stop sessions remotely; for each, the problems left (empty means verified clean).
 
     ``on_node``: the transport reaches the compute node of these batch sessions, so their
-    Jupyter is stopped there by PID (checked to be Jupyter) and the socket removed.
+    Jupyter is stopped there by PID (checked to be Jupyter) and the socket removed; the
+    directory stays until the job is gone (the launcher writes its end there).
     """
     rows = _rows(sessions, on_node=on_node)
     done = transport.run(render.stop(rows), timeout=60 + 15 * len(rows))

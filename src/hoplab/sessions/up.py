@@ -9,13 +9,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError
-from hoplab.launcher.render import ASK, SOCKET, Environment, LaunchSpec
+from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
 from hoplab.schedulers import backend
 from hoplab.schedulers.base import JobSpec, Resources
 from hoplab.sessions import jobs, reach, remote, startup, tunnel
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
-from hoplab.sessions.model import ExtraForward, Session, SessionState, target_key
+from hoplab.sessions.model import (
+    LOGIN_TCP,
+    SSH_NODE,
+    ExtraForward,
+    Session,
+    SessionState,
+    target_key,
+)
 from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
@@ -115,7 +122,7 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
         session.id,
         request.app,
         request.environment,
-        listen=ASK if scheduler.batch else SOCKET,
+        listen=_listen(scheduler, request.reach),
         batch=scheduler.batch,
     )
     label = request.target.label
@@ -171,6 +178,13 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
         note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
         for extra in session.forwards:
             note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
+
+
+def _listen(scheduler: Scheduler, wanted: str) -> str:
+    """How the launcher starts listening (see ``launcher.sh``): socket first unless login-tcp."""
+    if not scheduler.batch or wanted == SSH_NODE:
+        return SOCKET
+    return ASK if wanted == LOGIN_TCP else TRY_SOCKET
 
 
 def _version(scheduler: Scheduler) -> str | None:

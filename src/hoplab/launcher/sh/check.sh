@@ -1,8 +1,9 @@
-# check ID PID SOCKET LOCAL: one line per session, for `hoplab ls`. A batch session (LOCAL=no)
-# runs on a compute node: its process is the scheduler's business, so only `status` is read.
+# check ID PID SOCKET WHERE: one line per session, for `hoplab ls`. A batch session checked from
+# the login node (WHERE=login) runs elsewhere: its process is the scheduler's business, so only
+# `status` is read.
 check() {
     dir="$sessions/$1"
-    if [ "$4" != yes ]; then
+    if [ "$4" = login ]; then
         state=none
         if [ -f "$dir/status" ]; then read -r state _ < "$dir/status" || state=none; fi
         if [ "$state" = exited ]; then process=dead; else process=job; fi

@@ -30,47 +30,69 @@ bin=$(command -v "jupyter-$HOPLAB_APP" 2>/dev/null) ||
 
 #@VERSIONS@
 
-# With --reach auto, hoplab tries ssh to this node meanwhile, then writes how to listen:
-# "socket" or "tcp ADDRESS". The wait is bounded: a client that went away does not hold the job.
-if [ "$HOPLAB_LISTEN" = ask ]; then
-    status "waiting-reach"
-    while [ ! -f "$dir/reach" ] && [ "$waited" -lt "${HOPLAB_REACH_WAIT_CS:-30000}" ]; do nap; done
-    read -r HOPLAB_LISTEN HOPLAB_IP < "$dir/reach" 2>/dev/null ||
-        fail reach "no hoplab client said how to listen within $((${HOPLAB_REACH_WAIT_CS:-30000} / 100)) s"
-fi
+export JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" HOPLAB_SESSION="$HOPLAB_ID"
+sock="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)/$HOPLAB_ID.sock"
 
-# run JUPYTER ARGS...: exec it on a plain host; in a job, keep it as a child so its end is
-# recorded (status "exited CODE") and a cancelled job passes the signal on and removes the socket.
-run() {
-    if [ "$HOPLAB_BATCH" != yes ]; then exec "$@"; fi
-    "$@" &
-    child=$!
-    echo "$child" > "$dir/pid"
-    trap 'kill -TERM "$child" 2>/dev/null' TERM HUP INT
-    code=0
-    wait "$child" || code=$?
-    while alive "$child"; do wait "$child" || code=$?; done
-    if [ -n "${sock:-}" ]; then rm -f "$sock"; fi
-    status "exited $code"
-    exit "$code"
+# serve ARGS...: become Jupyter, listening as HOPLAB_LISTEN says: a private Unix socket (where
+# this Jupyter supports one), else TCP on HOPLAB_IP with a random port, never on every interface.
+serve() {
+    if [ "$HOPLAB_LISTEN" = socket ] && [ "$sock_ok" = yes ]; then
+        base=${sock%/*}
+        mkdir -p "$base" 2>/dev/null
+        chmod 700 "$base" 2>/dev/null
+        if [ ! -d "$base" ] || [ -L "$base" ] || [ ! -O "$base" ]; then
+            fail socket-dir "$base is not a private directory of this user; remove it and retry"
+        fi
+        rm -f "$sock"
+        status "starting socket $sock"
+        exec "$bin" --no-browser --ServerApp.sock="$sock" --ServerApp.sock_mode=0600 "$@"
+    fi
+    case $HOPLAB_IP in
+        ''|0.0.0.0|::|'*') fail listen "refusing to listen on every interface ($HOPLAB_IP)" ;;
+    esac
+    status "starting tcp $HOPLAB_IP"
+    exec "$bin" --no-browser --ServerApp.ip="$HOPLAB_IP" --ServerApp.port=0 \
+        --ServerApp.port_retries=0 "$@"
 }
 
-export JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" HOPLAB_SESSION="$HOPLAB_ID"
-if [ "$HOPLAB_LISTEN" = socket ] && [ "$sock_ok" = yes ]; then
-    base="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)"
-    mkdir -p "$base" 2>/dev/null
-    chmod 700 "$base" 2>/dev/null
-    if [ ! -d "$base" ] || [ -L "$base" ] || [ ! -O "$base" ]; then
-        fail socket-dir "$base is not a private directory of this user; remove it and retry"
-    fi
-    sock="$base/$HOPLAB_ID.sock"
-    rm -f "$sock"
-    status "starting socket $sock"
-    run "$bin" --no-browser --ServerApp.sock="$sock" --ServerApp.sock_mode=0600 "$@"
+# On a plain host the launcher becomes Jupyter.
+if [ "$HOPLAB_BATCH" != yes ]; then serve "$@"; fi
+
+# In a job, hoplab learns the node from the `node` file and writes `reach`: "socket" or
+# "tcp ADDRESS". With "ask" (--reach login-tcp) Jupyter waits for it; with "try-socket"
+# (--reach auto) it starts on the socket at once and moves to TCP only if the node refuses
+# ssh. Both waits are bounded: a client that went away does not hold the job.
+reach_limit=${HOPLAB_REACH_WAIT_CS:-30000}
+read_reach() { read -r HOPLAB_LISTEN HOPLAB_IP < "$dir/reach" 2>/dev/null; }
+if [ "$HOPLAB_LISTEN" = ask ]; then
+    status "waiting-reach"
+    while [ ! -f "$dir/reach" ] && [ "$waited" -lt "$reach_limit" ]; do nap; done
+    read_reach || fail reach "no hoplab client said how to listen within $((reach_limit / 100)) s"
 fi
-case $HOPLAB_IP in
-    ''|0.0.0.0|::|'*') fail listen "refusing to listen on every interface ($HOPLAB_IP)" ;;
-esac
-status "starting tcp $HOPLAB_IP"
-run "$bin" --no-browser --ServerApp.ip="$HOPLAB_IP" --ServerApp.port=0 \
-    --ServerApp.port_retries=0 "$@"
+trying=no
+if [ "$HOPLAB_LISTEN" = try-socket ]; then trying=yes HOPLAB_LISTEN=socket; fi
+
+# Jupyter stays a child: its end is recorded (status "exited CODE"), a cancelled job passes
+# the signal on, and the socket is removed.
+serve "$@" &
+child=$!
+echo "$child" > "$dir/pid"
+trap 'kill -TERM "$child" 2>/dev/null' TERM HUP INT
+if [ "$trying" = yes ]; then
+    while alive "$child" && [ ! -f "$dir/reach" ] && [ "$waited" -lt "$reach_limit" ]; do nap; done
+    if read_reach && [ "$HOPLAB_LISTEN" = tcp ]; then
+        kill -TERM "$child" 2>/dev/null
+        wait "$child"
+        rm -f "$sock"
+        serve "$@" &
+        child=$!
+        echo "$child" > "$dir/pid"
+    fi
+fi
+code=0
+wait "$child" || code=$?
+while alive "$child"; do wait "$child" || code=$?; done
+rm -f "$sock"
+read -r last _ < "$dir/status" 2>/dev/null || last=
+if [ "$last" != failed ]; then status "exited $code"; fi  # keep the reason it gave
+exit "$code"

@@ -1,11 +1,12 @@
-# stop ID PID SOCKET LOCAL: TERM Jupyter, KILL it (and its kernels) after a bounded wait, remove
+# stop ID PID SOCKET WHERE: TERM Jupyter, KILL it (and its kernels) after a bounded wait, remove
 # the socket and the session directory; then say what is left, so the caller can verify each
-# step. LOCAL=no (a batch job, run on another host) only removes the directory: a PID from
-# another host must never be signalled here.
+# step. WHERE is "host" (a plain host: all of it), "node" (a batch job's node: Jupyter and the
+# socket; the launcher still writes to the directory until the job ends) or "login" (the
+# directory only: a PID from another host must never be signalled here).
 stop() {
-    id=$1 sock=$3
+    id=$1 sock=$3 where=$4
     dir="$sessions/$id"
-    if [ "$4" = yes ]; then pid=$(pid_of "$id" "$2"); else pid= sock=; fi
+    if [ "$where" != login ]; then pid=$(pid_of "$id" "$2"); else pid= sock=; fi
     if alive "$pid"; then
         case $(command_of "$pid") in
             *jupyter*|*"/$id/launch.sh")  # Jupyter, or its launcher before the exec
@@ -27,7 +28,7 @@ stop() {
     fi
     if [ -n "$sock" ]; then rm -f "$sock"; fi
     if [ -n "$sock" ] && [ -e "$sock" ]; then say "$id" socket-left; fi
-    rm -rf "$dir"
-    if [ -e "$dir" ]; then say "$id" dir-left; fi
+    if [ "$where" != node ]; then rm -rf "$dir"; fi
+    if [ "$where" != node ] && [ -e "$dir" ]; then say "$id" dir-left; fi
     say "$id" done
 }

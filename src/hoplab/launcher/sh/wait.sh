@@ -1,6 +1,7 @@
 # Wait (bounded) until the session is ready, has failed, or the budget is spent; say which.
 # In a batch job the launcher runs on another host: its PID means nothing here, so its end is
-# read from `status` instead (HOPLAB_LOCAL=no). With --reach auto, a newly known node is news.
+# read from `status` instead (HOPLAB_LOCAL=no). In a job (HOPLAB_ASK=yes) a newly known node is
+# news before anything else; HOPLAB_EXPECT=tcp skips a socket server that is being replaced.
 dir="$sessions/$HOPLAB_ID"
 while :; do
     state=none detail=
@@ -10,19 +11,20 @@ while :; do
         cat "$dir/error" 2>/dev/null
         exit 0
     fi
+    if [ "$HOPLAB_ASK" = yes ] && [ -f "$dir/node" ] && [ ! -f "$dir/reach" ]; then
+        say node "$(cat "$dir/node")"
+        exit 0
+    fi
     pid=$(cat "$dir/pid" 2>/dev/null || true)
-    if [ -n "$pid" ] && [ -s "$dir/runtime/jpserver-$pid.json" ]; then
+    info="$dir/runtime/jpserver-$pid.json"
+    if [ -n "$pid" ] && [ -s "$info" ] && { [ "$HOPLAB_EXPECT" != tcp ] || ! grep -q '"sock": "/' "$info"; }; then
         say ready "$pid"
-        cat "$dir/runtime/jpserver-$pid.json"
+        cat "$info"
         exit 0
     fi
     if [ "$state" = exited ] || { [ "$HOPLAB_LOCAL" = yes ] && [ -n "$pid" ] && ! alive "$pid"; }; then
         say exited "$pid"
         tail -n 20 "$dir/jupyter.log" 2>/dev/null
-        exit 0
-    fi
-    if [ "$HOPLAB_ASK" = yes ] && [ -f "$dir/node" ] && [ ! -f "$dir/reach" ]; then
-        say node "$(cat "$dir/node")"
         exit 0
     fi
     if [ ! -d "$dir" ]; then say gone; exit 0; fi
