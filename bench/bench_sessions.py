@@ -19,8 +19,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hoplab.testing.cluster import Sandbox
+
+if TYPE_CHECKING:
+    from hoplab.testing.info import SandboxInfo
 
 HOST = "login01"
 
@@ -56,13 +60,8 @@ server.wait(30)
 """
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    began = time.monotonic()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-    return time.monotonic() - began, done.stdout
-
-
-def main() -> None:
+def setup() -> tuple[int, SandboxInfo, dict[str, str], list[str]]:
+    """``--rounds``, the running sandbox, a private laptop environment, and the hoplab argv."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     rounds = parser.parse_args().rounds
@@ -75,9 +74,20 @@ def main() -> None:
         "HOPLAB_CONFIG": str(base / "none.toml"),
         "HOPLAB_SSH_CONFIG": str(info.ssh_config),
     }
-    hoplab = [sys.executable, "-m", "hoplab"]
+    return rounds, info, env, [sys.executable, "-m", "hoplab"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    began = time.monotonic()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    return time.monotonic() - began, done.stdout
+
+
+def main() -> None:
+    rounds, info, env, hoplab = setup()
     venv = str(info.jupyter_venv)
-    up = [*hoplab, "up", HOST, "--venv", venv, "--detach", "--new", "--json", "--no-browser"]
+    up = [*hoplab, "up", HOST, "--venv", venv, "--scheduler", "none", "--detach", "--new",
+          "--json", "--no-browser"]  # fmt: skip
     timed(up, env)  # warms the master (and the file cache)
     floors, ups, attaches = [], [], []
     for _ in range(rounds):

@@ -14,18 +14,12 @@ Run as root: ``.venv/bin/python bench/bench_slurm.py [--rounds N]``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench_sessions import FLOOR, timed
-from hoplab.testing.cluster import Sandbox
+from bench_sessions import FLOOR, setup, timed
 
 LOGIN, NODE = "login01", "node001"
 SPACING = 3.5
@@ -56,19 +50,7 @@ class Spacer:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    rounds = parser.parse_args().rounds
-    info = Sandbox().up()
-    base = Path(tempfile.mkdtemp(prefix="hb-"))
-    env = {
-        **os.environ,
-        "HOPLAB_STATE_DIR": str(base / "state"),
-        "HOPLAB_RUNTIME_DIR": str(base / "rt"),
-        "HOPLAB_CONFIG": str(base / "none.toml"),
-        "HOPLAB_SSH_CONFIG": str(info.ssh_config),
-    }
-    hoplab = [sys.executable, "-m", "hoplab"]
+    rounds, info, env, hoplab = setup()
     venv = str(info.jupyter_venv)
     up = [*hoplab, "up", LOGIN, "--venv", venv, "--detach", "--new", "--json", "--no-browser",
           "--directive=--nodelist=node001"]  # fmt: skip

@@ -61,6 +61,7 @@ def decide(
             )
         except HoplabError as exc:
             if wanted == SSH_NODE:
+                exc.hint = f"{node} refuses ssh from here: use --reach login-tcp (or auto)"
                 raise
             why = exc.message.splitlines()[-1] if exc.message else "ssh failed"
             if isinstance(exc, SshError):

@@ -176,6 +176,11 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
             store.save(session)
         tunnel.prove_ready(session)
         note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
+        if scheduler.batch and session.walltime_end is None and session.job_id:
+            # the job started before a poll saw it running: ask once, for the walltime shown
+            status = jobs.query(transport, scheduler, [session.job_id])[session.job_id]
+            if status.time_left is not None:
+                session.walltime_end = time.time() + status.time_left
         for extra in session.forwards:
             note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
 
