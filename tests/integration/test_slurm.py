@@ -78,6 +78,7 @@ def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo
     assert session["host"] in sandbox.nodes
     assert session["reach"] == "ssh-node"
     assert session["listen"] == "socket"
+    assert session["walltime_end"] > time.time() + 25 * 60  # known as soon as it is ready
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == session["host"]
 
