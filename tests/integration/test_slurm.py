@@ -276,3 +276,25 @@ def test_gateway_then_login_then_node(cluster_laptop: Laptop, sandbox: SandboxIn
     assert session["reach"] == "ssh-node"
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == session["host"]
+
+
+def test_foreground_warns_before_the_walltime_and_reports_the_end(
+    cluster_laptop: Laptop, sandbox: SandboxInfo
+) -> None:
+    """Attached to a one-minute job with a two-minute warning: warned at once, then told."""
+    up = cluster_laptop.spawn(
+        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser",
+        "--time", "1", "--walltime-warning", "2",
+    )  # fmt: skip
+    try:
+        _, stderr = up.communicate(timeout=240)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(timeout=30)
+    assert up.returncode == 0, stderr
+    assert "Walltime left: 0 min" in stderr or "Walltime left: 1 min" in stderr
+    assert "the job's walltime ends in" in stderr
+    assert "is over: the job reached its walltime" in stderr
+    (session,) = cluster_laptop.sessions()
+    assert session["state"] == "ended"

@@ -223,3 +223,12 @@ def test_batch_launcher_never_listens_everywhere(tmp_path: Path) -> None:
     assert ran.returncode == 1
     assert "should-not-run" not in ran.stdout
     assert (session / "status").read_text() == "failed listen\n"
+
+
+def test_completing_jobs() -> None:
+    """COMPLETING is on its way out; with TimeLimit its end is already the walltime."""
+    found = parse_format("9|COMPLETING|TimeLimit|node001|0:00\n10|COMPLETING|None|node002|5:00\n")
+    assert found["9"].state is JobState.TIMEOUT
+    assert found["10"].state is JobState.ENDING
+    assert found["10"].state.active  # cancelling it is not verified yet
+    assert found["10"].state.ended  # but its Jupyter is going

@@ -195,6 +195,8 @@ def _number(value: Any) -> float | None:
 
 def _status(job: str, state: str, reason: str, nodes: str, left: float | None) -> JobStatus:
     mapped = STATES.get(state.split(maxsplit=1)[0] if state else "", JobState.UNKNOWN)
+    if mapped is JobState.ENDING and reason == "TimeLimit":
+        mapped = JobState.TIMEOUT  # still COMPLETING, but its end is already decided: walltime
     if reason in {"None", "(null)"}:
         reason = ""
     if state == "SUSPENDED" and not reason:
