@@ -175,6 +175,25 @@ def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(
     assert session["job_id"] == job
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_term_or_hangup_while_pending_cancels_the_job(
+    cluster_laptop: Laptop, sandbox: SandboxInfo, full_cluster: list[str], sig: signal.Signals
+) -> None:
+    up = cluster_laptop.spawn("up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser")
+    try:
+        job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
+        up.send_signal(sig)
+        _, stderr = up.communicate(timeout=90)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(timeout=30)
+    assert up.returncode == 130, stderr
+    assert not any("|hoplab-" in line for line in cluster_laptop.jobs())
+    (session,) = cluster_laptop.sessions()
+    assert (session["state"], session["job_id"]) == ("stopped", job)
+
+
 def _pending_hoplab_job(laptop: Laptop) -> Any:
     def find() -> str | None:
         for line in laptop.jobs():
