@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ class Laptop:
     sandbox: SandboxInfo
     env: dict[str, str]
     home: Path
+    spawned: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 180
@@ -60,7 +61,8 @@ class Laptop:
         return self.json("up", host, "--venv", str(self.sandbox.jupyter_venv), *args)
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        """hoplab in the background; the fixture kills it at the end if it still runs."""
+        process = subprocess.Popen(
             [sys.executable, "-m", "hoplab", *args],
             env=self.env,
             stdout=subprocess.PIPE,
@@ -68,6 +70,12 @@ class Laptop:
             stdin=subprocess.DEVNULL,
             text=True,
         )
+        self.spawned.append(process)
+        return process
+
+    def finish(self, process: subprocess.Popen[str], timeout: float) -> str:
+        """Wait (bounded) for a spawned hoplab to end; its stderr."""
+        return process.communicate(timeout=timeout)[1]
 
     def masters(self) -> list[Path]:
         """The ControlMaster sockets of this laptop."""
@@ -146,6 +154,10 @@ def _laptop(sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Laptop]:
         env["HOPLAB_SCHEDULER"] = scheduler
     machine = Laptop(sandbox, env, base)
     yield machine
+    for process in machine.spawned:  # only what this test started, by its own handle
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
     machine.run("down", "--all", check=False)
     for host in PLAIN_HOSTS:
         assert machine.remote_jupyters(host) == [], f"Jupyter left running on {host}"

@@ -110,6 +110,10 @@ def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo
     assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [
         (session["id"], "detached", job)
     ]
+    assert listed[0]["forwards"] == [
+        {"name": "web", "port": 8787, "local_port": extra["local_port"]}
+    ]
+    assert f"web:{extra['local_port']}" in laptop.run("ls").stdout
     assert listed[0]["walltime_end"] > time.time() + 25 * 60
 
     again = laptop.json("attach", session["id"])
@@ -151,19 +155,14 @@ def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(
         up = cluster_laptop.spawn(
             "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser"
         )
-        try:
-            job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
-            calls_before = len(count.read_text().splitlines())
-            with pytest.raises(subprocess.TimeoutExpired):
-                up.wait(timeout=30)  # the measurement window: up must still be waiting
-            calls = len(count.read_text().splitlines()) - calls_before
-            assert 1 <= calls <= 10, f"{calls} squeue calls in 30 s"
-            up.send_signal(signal.SIGINT)
-            _, stderr = up.communicate(timeout=90)
-        finally:
-            if up.poll() is None:
-                up.kill()
-                up.wait(timeout=30)
+        job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
+        calls_before = len(count.read_text().splitlines())
+        with pytest.raises(subprocess.TimeoutExpired):
+            up.wait(timeout=30)  # the measurement window: up must still be waiting
+        calls = len(count.read_text().splitlines()) - calls_before
+        assert 1 <= calls <= 10, f"{calls} squeue calls in 30 s"
+        up.send_signal(signal.SIGINT)
+        stderr = cluster_laptop.finish(up, 90)
     finally:
         wrapper.unlink()
     assert up.returncode == 130, stderr
@@ -180,14 +179,9 @@ def test_term_or_hangup_while_pending_cancels_the_job(
     cluster_laptop: Laptop, sandbox: SandboxInfo, full_cluster: list[str], sig: signal.Signals
 ) -> None:
     up = cluster_laptop.spawn("up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser")
-    try:
-        job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
-        up.send_signal(sig)
-        _, stderr = up.communicate(timeout=90)
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait(timeout=30)
+    job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
+    up.send_signal(sig)
+    stderr = cluster_laptop.finish(up, 90)
     assert up.returncode == 130, stderr
     assert not any("|hoplab-" in line for line in cluster_laptop.jobs())
     (session,) = cluster_laptop.sessions()
@@ -305,15 +299,25 @@ def test_foreground_warns_before_the_walltime_and_reports_the_end(
         "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser",
         "--time", "1", "--walltime-warning", "2",
     )  # fmt: skip
-    try:
-        _, stderr = up.communicate(timeout=240)
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait(timeout=30)
+    stderr = cluster_laptop.finish(up, 240)
     assert up.returncode == 0, stderr
     assert "Walltime left: 0 min" in stderr or "Walltime left: 1 min" in stderr
     assert "the job's walltime ends in" in stderr
     assert "is over: the job reached its walltime" in stderr
     (session,) = cluster_laptop.sessions()
     assert session["state"] == "ended"
+
+
+def test_job_that_ends_before_ready_says_how(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+    """The job dies in its setup line: the queue poll notices, scontrol says how it ended."""
+    done = cluster_laptop.run(
+        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--setup", "exit 3",
+        "--no-browser", check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "ended before Jupyter was ready: FAILED" in done.stderr
+    assert "ExitCode 3:0" in done.stderr
+    (session,) = cluster_laptop.sessions()
+    assert session["state"] == "failed"
+    left = login(sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
+    assert left.stdout.strip() == ""

@@ -11,7 +11,7 @@ import pytest
 from hoplab.errors import ConfigError
 from hoplab.launcher import render
 from hoplab.process import Completed
-from hoplab.schedulers import backend
+from hoplab.schedulers import backend, batch_backend
 from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Resources, parse_duration
 from hoplab.schedulers.none import NoScheduler
 from hoplab.schedulers.slurm import Slurm, parse_format, parse_json
@@ -27,8 +27,8 @@ def test_squeue_format_pending_running_and_ended() -> None:
     before = parse_format((SAMPLES / "squeue-format-22.05-a.txt").read_text())
     assert before["25"] == JobStatus("25", JobState.PENDING, "Resources")
     assert before["26"].reason == "PartitionTimeLimit"
-    assert Slurm().hopeless(before["26"])
-    assert not Slurm().hopeless(before["25"])
+    assert "--time" in (Slurm().hopeless(before["26"]) or "")
+    assert Slurm().hopeless(before["25"]) is None
     assert before["23"] == JobStatus("23", JobState.RUNNING, "", "node001", None)  # UNLIMITED
     after = parse_format((SAMPLES / "squeue-format-22.05-b.txt").read_text())
     assert after["23"].state is JobState.CANCELLED
@@ -71,7 +71,7 @@ def test_squeue_json_newer_shape() -> None:
     }
     found = parse_json(json.dumps(payload), now=4000)
     assert found["7"] == JobStatus("7", JobState.RUNNING, "", "gpu01", 1000.0)
-    assert Slurm().hopeless(found["8"])
+    assert Slurm().hopeless(found["8"]) is not None
 
 
 def test_squeue_query_argv_by_version() -> None:
@@ -105,18 +105,18 @@ def test_job_id_from_sbatch() -> None:
 
 def test_plain_host_backend() -> None:
     none = NoScheduler()
-    seen = none.parse_query(done(stdout="  41 Ss\n  42 Z\n", code=0), ["41", "42", "43"])
-    assert [seen[j].state for j in ("41", "42", "43")] == [
-        JobState.RUNNING,
-        JobState.GONE,
-        JobState.GONE,
-    ]
-    assert none.parse_query(done(code=1), ["9"])["9"].state is JobState.GONE
+    assert not none.batch
+    assert none.header(JobSpec("hoplab-x", "jupyter.log", Resources(queue="ignored"))) == ""
     assert none.parse_job_id("HOPLAB x\n4242\n") == "4242"
+    with pytest.raises(ValueError, match="not started"):
+        none.parse_job_id("setsid: failed\n")
 
 
 def test_backend_registry() -> None:
-    assert backend("slurm", (22, 5)).version == (22, 5)
+    assert isinstance(backend("none"), NoScheduler)
+    assert batch_backend("slurm", (22, 5)).version == (22, 5)
+    assert Slurm.parse_version("slurm-wlm 22.05.8\n") == (22, 5)
+    assert Slurm.parse_version("slurm 23.11.4\n") == (23, 11)
     with pytest.raises(ConfigError, match="unknown scheduler"):
         backend("loadleveler")
 
@@ -232,3 +232,11 @@ def test_completing_jobs() -> None:
     assert found["10"].state is JobState.ENDING
     assert found["10"].state.active  # cancelling it is not verified yet
     assert found["10"].state.ended  # but its Jupyter is going
+
+
+def test_scontrol_details_of_a_failed_job() -> None:
+    text = (SAMPLES / "scontrol-show-job-failed-22.05.txt").read_text()
+    assert Slurm().details_argv("1") == ["scontrol", "--oneliner", "show", "job", "1"]
+    assert Slurm().parse_details(text) == (
+        "JobState FAILED, Reason NonZeroExitCode, ExitCode 3:0, NodeList node001"
+    )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from hoplab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from hoplab.process import Completed
 
@@ -101,16 +101,15 @@ class JobSpec:
 
 
 class Scheduler(ABC):
-    """One scheduler's commands and formats. ``batch`` is False only for the plain host."""
+    """How a session's launcher is started: the half of the contract every backend keeps.
+
+    The plain host (``none``) stops here: it has no queue to ask, and its launcher process is
+    watched and stopped by the check and stop scripts, which verify the command line first.
+    """
 
     name: ClassVar[str]
     submit_command: ClassVar[str]  # found on the login node's PATH: the scheduler is there
-    batch: ClassVar[bool] = True
-    # Pending reasons that no amount of waiting satisfies: fail fast and cancel.
-    never_satisfiable: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, version: tuple[int, int] | None = None) -> None:
-        self.version = version  # the scheduler's release, where its formats depend on it
+    batch: ClassVar[bool] = False
 
     @abstractmethod
     def header(self, job: JobSpec) -> str:
@@ -124,6 +123,28 @@ class Scheduler(ABC):
     def parse_job_id(self, stdout: str) -> str:
         """The job id from the submit command's output."""
 
+    def submit_line(self, job: JobSpec) -> str:
+        """The shell line that submits ``launch.sh`` from the session directory."""
+        return f"{shlex.join(self.submit_argv(job))} < launch.sh"
+
+
+class BatchScheduler(Scheduler):
+    """A real scheduler: its queue is asked (batched), its jobs cancelled and verified gone."""
+
+    batch: ClassVar[bool] = True
+    # `version_argv` prints the release; formats may depend on it (see parse_version).
+    version_argv: ClassVar[tuple[str, ...]] = ()
+    # Pending reasons that no amount of waiting satisfies, each with what the user can change.
+    never_satisfiable: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, version: tuple[int, int] | None = None) -> None:
+        self.version = version
+
+    @classmethod
+    def parse_version(cls, text: str) -> tuple[int, int] | None:
+        """(major, minor) from the output of ``version_argv``; None when it says nothing."""
+        return None
+
     @abstractmethod
     def query_argv(self, job_ids: Sequence[str]) -> list[str]:
         """One command that reports on every job in ``job_ids``."""
@@ -136,6 +157,14 @@ class Scheduler(ABC):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         """The command that cancels ``job_ids``."""
 
+    def details_argv(self, job_id: str) -> list[str] | None:
+        """A command describing one job in full, for an error message (None: nothing more)."""
+        return None
+
+    def parse_details(self, stdout: str) -> str:
+        """The part of the job's description that says why it ended ('' when nothing)."""
+        return ""
+
     def node_address_argv(self, node: str) -> list[str] | None:
         """A command printing how the login node reaches ``node`` (None: use the name)."""
         return None
@@ -143,13 +172,11 @@ class Scheduler(ABC):
     def parse_node_address(self, stdout: str) -> str | None:
         return None
 
-    def hopeless(self, status: JobStatus) -> bool:
-        """A pending job whose reason can never be satisfied."""
-        return status.state is JobState.PENDING and status.reason in self.never_satisfiable
-
-    def submit_line(self, job: JobSpec) -> str:
-        """The shell line that submits ``launch.sh`` from the session directory."""
-        return f"{shlex.join(self.submit_argv(job))} < launch.sh"
+    def hopeless(self, status: JobStatus) -> str | None:
+        """For a pending job whose reason can never be satisfied, what to change; else None."""
+        if status.state is not JobState.PENDING:
+            return None
+        return self.never_satisfiable.get(status.reason)
 
 
 # -- values that reach a job script ------------------------------------------------------------

@@ -1,26 +1,18 @@
 """No scheduler: the launcher runs detached on the host itself (setsid, nohup).
 
 The "job" is the launcher process and its id is the PID, which becomes Jupyter's own PID
-when the launcher execs it. ``ps`` is the queue and ``kill`` the cancel; ``hoplab down``
-still goes through the stop script, which checks the command line before it signals.
+when the launcher execs it. There is no queue: ``hoplab ls`` and ``down`` watch and stop that
+process with the check and stop scripts, which verify its command line before they signal.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Scheduler, unknown
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from hoplab.process import Completed
+from hoplab.schedulers.base import JobSpec, Scheduler
 
 
 class NoScheduler(Scheduler):
     name = "none"
     submit_command = "sh"
-    batch = False
 
     def header(self, job: JobSpec) -> str:
         return ""
@@ -40,22 +32,3 @@ class NoScheduler(Scheduler):
         if not pid.isdigit():
             raise ValueError(f"the launcher was not started: {stdout.strip()!r}")
         return pid
-
-    def query_argv(self, job_ids: Sequence[str]) -> list[str]:
-        return ["ps", "-o", "pid=,stat=", "-p", ",".join(job_ids)]
-
-    def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        if done.returncode not in (0, 1) or (done.returncode == 1 and done.stderr.strip()):
-            return unknown(job_ids, done.stderr.strip() or f"ps exited {done.returncode}")
-        running = set()
-        for line in done.stdout.splitlines():
-            words = line.split()
-            if len(words) == 2 and not words[1].startswith("Z"):
-                running.add(words[0])
-        return {
-            job: JobStatus(job, JobState.RUNNING if job in running else JobState.GONE)
-            for job in job_ids
-        }
-
-    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
-        return ["kill", "-TERM", *job_ids]

@@ -14,10 +14,10 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hoplab.schedulers.base import (
+    BatchScheduler,
     JobSpec,
     JobState,
     JobStatus,
-    Scheduler,
     checked,
     checked_mem,
     parse_clock,
@@ -26,7 +26,7 @@ from hoplab.schedulers.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from hoplab.process import Completed
 
@@ -60,20 +60,24 @@ STATES = {
 FIELDS = "%i|%T|%r|%N|%L"  # id, state, reason, nodes, time left
 
 
-class Slurm(Scheduler):
+class Slurm(BatchScheduler):
     name = "slurm"
     submit_command = "sbatch"
-    never_satisfiable: ClassVar[frozenset[str]] = frozenset(
-        {
-            "PartitionTimeLimit",
-            "BadConstraints",
-            "InvalidAccount",
-            "InvalidQOS",
-            "DependencyNeverSatisfied",
-            "PartitionNodeLimit",
-            "QOSMaxWallDurationPerJobLimit",
-        }
-    )
+    version_argv = ("sbatch", "--version")
+    never_satisfiable: ClassVar[Mapping[str, str]] = {
+        "PartitionTimeLimit": "ask for less --time, or pick a --partition that allows more",
+        "PartitionNodeLimit": "ask for fewer nodes, or pick another --partition",
+        "QOSMaxWallDurationPerJobLimit": "ask for less --time, or pick another --qos",
+        "BadConstraints": "check --constraint against the node features the site offers",
+        "InvalidAccount": "check --account (your site lists the accounts you may charge)",
+        "InvalidQOS": "check --qos, or leave it to the site's default",
+        "DependencyNeverSatisfied": "the job it depends on failed; drop the dependency",
+    }
+
+    @classmethod
+    def parse_version(cls, text: str) -> tuple[int, int] | None:
+        match = re.search(r"slurm(?:-wlm)?\s+(\d+)\.(\d+)", text)
+        return (int(match.group(1)), int(match.group(2))) if match else None
 
     @property
     def json_query(self) -> bool:
@@ -134,6 +138,15 @@ class Slurm(Scheduler):
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["scancel", *job_ids]
+
+    def details_argv(self, job_id: str) -> list[str] | None:
+        return ["scontrol", "--oneliner", "show", "job", job_id]
+
+    def parse_details(self, stdout: str) -> str:
+        fields = dict(re.findall(r"\b(JobState|Reason|ExitCode|NodeList)=(\S*)", stdout))
+        parts = [f"{key} {fields[key]}" for key in ("JobState", "Reason", "ExitCode", "NodeList")
+                 if fields.get(key) not in {None, "", "None", "(null)"}]  # fmt: skip
+        return ", ".join(parts)
 
     def node_address_argv(self, node: str) -> list[str] | None:
         return ["scontrol", "--oneliner", "show", "node", node]

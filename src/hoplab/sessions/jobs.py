@@ -7,19 +7,18 @@ job UNKNOWN, which is never taken for a dead job.
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandTimeoutError, HoplabError, SchedulerError, WaitTimeoutError
-from hoplab.schedulers import DETECT, backend
+from hoplab.schedulers import BATCH, DETECT, backend, batch_backend
 from hoplab.schedulers.base import JobStatus, unknown
 from hoplab.waiting import backoff, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from hoplab.schedulers.base import Scheduler
+    from hoplab.schedulers.base import BatchScheduler, Scheduler
     from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
@@ -33,33 +32,39 @@ def poll_schedule() -> Iterator[float]:
 
 
 def detect(transport: Transport, wanted: str) -> Scheduler:
-    """The backend named ``wanted``, or (``auto``) the one whose submit command the host has."""
-    probe = [f"command -v {name} >/dev/null 2>&1 && echo {name}" for name in DETECT]
-    version = "sbatch --version 2>/dev/null || true"
-    if wanted not in {"auto", "slurm"}:
-        return backend(wanted)
-    done = transport.run("\n".join((*probe, version, "true")), timeout=QUERY_TIMEOUT)
-    lines = done.stdout.split()
-    found = [name for name in DETECT if name in lines]
-    match = re.search(r"slurm(?:-wlm)?\s+(\d+)\.(\d+)", done.stdout)
-    slurm_version = (int(match.group(1)), int(match.group(2))) if match else None
-    if wanted == "slurm" or (found and found[0] == "sbatch"):
-        if "sbatch" not in found:
+    """The backend named ``wanted``, or (``auto``) the one whose submit command the host has.
+
+    One remote command looks for every submit command and asks each driven scheduler for
+    its version, which picks the output formats it is read with.
+    """
+    if wanted == "none":
+        return backend("none")
+    lines = [f"command -v {name} >/dev/null 2>&1 && echo {name}" for name in DETECT]
+    lines += [f"{shlex.join(cls.version_argv)} 2>/dev/null" for cls in BATCH.values()]
+    found = transport.run("\n".join((*lines, "true")), timeout=QUERY_TIMEOUT).stdout
+    present = [name for name in DETECT if name in found.split()]
+    drivers = {cls.submit_command: cls for cls in BATCH.values()}
+    if wanted != "auto":
+        cls = type(batch_backend(wanted))
+        if cls.submit_command not in present:
             raise SchedulerError(
-                f"sbatch is not on the PATH of {transport.target.label}",
-                "load the site's SLURM module in --setup, or pick another --scheduler",
+                f"{cls.submit_command} is not on the PATH of {transport.target.label}",
+                "load the site's scheduler module in --setup, or pick another --scheduler",
             )
-        return backend("slurm", slurm_version)
-    if found:
+    elif not present:
+        return backend("none")
+    elif present[0] not in drivers:
         raise SchedulerError(
-            f"{transport.target.label} has {found[0]}, whose scheduler hoplab does not drive yet",
+            f"{transport.target.label} has {present[0]}, whose scheduler hoplab does not drive yet",
             "use --scheduler none to run Jupyter on that host itself",
         )
-    return backend("none")
+    else:
+        cls = drivers[present[0]]
+    return cls(cls.parse_version(found))
 
 
 def query(
-    transport: Transport, scheduler: Scheduler, job_ids: Sequence[str]
+    transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]
 ) -> dict[str, JobStatus]:
     """Every job's status in one remote command; UNKNOWN (with why) when it cannot tell."""
     if not job_ids:
@@ -75,7 +80,7 @@ def query(
     return scheduler.parse_query(done, job_ids)
 
 
-def cancel(transport: Transport, scheduler: Scheduler, job_ids: Sequence[str]) -> str:
+def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]) -> str:
     """Ask the scheduler to cancel; its complaint, if any (verification is :func:`wait_gone`)."""
     if not job_ids:
         return ""
@@ -87,7 +92,10 @@ def cancel(transport: Transport, scheduler: Scheduler, job_ids: Sequence[str]) -
 
 
 def wait_gone(
-    transport: Transport, scheduler: Scheduler, job_ids: Sequence[str], timeout: float = 60.0
+    transport: Transport,
+    scheduler: BatchScheduler,
+    job_ids: Sequence[str],
+    timeout: float = 60.0,
 ) -> dict[str, JobStatus]:
     """Query with backoff until no job is active; the last status of each (active = not gone)."""
     last: dict[str, JobStatus] = {}
@@ -105,7 +113,19 @@ def wait_gone(
         return last
 
 
-def node_address(transport: Transport, scheduler: Scheduler, node: str) -> str:
+def details(transport: Transport, scheduler: BatchScheduler, job_id: str) -> str:
+    """What the scheduler says about how ``job_id`` ended ('' when it says nothing)."""
+    argv = scheduler.details_argv(job_id)
+    if argv is None:
+        return ""
+    try:
+        done = transport.run(shlex.join(argv), timeout=QUERY_TIMEOUT)
+    except HoplabError:
+        return ""
+    return scheduler.parse_details(done.stdout) if done.returncode == 0 else ""
+
+
+def node_address(transport: Transport, scheduler: BatchScheduler, node: str) -> str:
     """How the login node reaches ``node`` (the scheduler's NodeAddr), else the name itself."""
     argv = scheduler.node_address_argv(node)
     if argv is None:
@@ -117,10 +137,10 @@ def node_address(transport: Transport, scheduler: Scheduler, node: str) -> str:
     return scheduler.parse_node_address(done.stdout) or node
 
 
-def for_session(session: Session) -> Scheduler:
+def for_session(session: Session) -> BatchScheduler:
     """The backend that runs ``session``'s job, with the version seen when it was submitted."""
     version = None
     if session.scheduler_version:
         major, _, minor = session.scheduler_version.partition(".")
         version = (int(major), int(minor or 0))
-    return backend(session.scheduler, version)
+    return batch_backend(session.scheduler, version)

@@ -19,7 +19,7 @@ from hoplab.ssh.target import SshTarget
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
-    from hoplab.schedulers.base import Scheduler
+    from hoplab.schedulers.base import BatchScheduler
     from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
@@ -50,7 +50,7 @@ class Decision:
 
 
 def decide(
-    login: Transport, session: Session, scheduler: Scheduler, node: str, wanted: str
+    login: Transport, session: Session, scheduler: BatchScheduler, node: str, wanted: str
 ) -> Decision:
     """Pick the path for a job now running on ``node`` and tell its launcher how to listen."""
     session.node = node
@@ -73,7 +73,9 @@ def decide(
     return _tcp(login, session, scheduler, node, "--reach login-tcp")
 
 
-def _tcp(login: Transport, session: Session, scheduler: Scheduler, node: str, why: str) -> Decision:
+def _tcp(
+    login: Transport, session: Session, scheduler: BatchScheduler, node: str, why: str
+) -> Decision:
     address = jobs.node_address(login, scheduler, node)
     session.reach = LOGIN_TCP
     remote.tell_reach(login, session, TCP, address)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from hoplab.launcher.handshake import ServerInfo
-    from hoplab.schedulers.base import Scheduler
+    from hoplab.schedulers.base import BatchScheduler
     from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
@@ -36,7 +36,7 @@ class Watch:
 
     transport: Transport
     session: Session
-    scheduler: Scheduler
+    queue: BatchScheduler | None  # None on a plain host: no queue to ask
     progress: Progress
     timeout: float
     on_node: Callable[[str], None] | None = None
@@ -47,7 +47,7 @@ class Watch:
     next_poll: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.scheduler.batch:
+        if self.queue is None:
             self.running_since = self.began
         self.next_poll = self.began + next(self.polls)
 
@@ -58,7 +58,7 @@ class Watch:
     def round_length(self) -> float:
         now = time.monotonic()
         budget = WAIT_ROUND
-        if self.scheduler.batch:
+        if self.queue is not None:
             budget = min(budget, self.next_poll - now)
         if self.deadline is not None:
             budget = min(budget, self.deadline - now)
@@ -70,27 +70,25 @@ class Watch:
             return
         self.running_since = time.monotonic()
         if self.last is not None and self.last.state is JobState.PENDING:
-            self.progress(Step("queue", f"{self.last.describe()}", self.running_since - self.began))
+            self.progress(Step("queue", self.last.describe(), self.running_since - self.began))
         where = node or (self.last.node if self.last else None) or "a node"
         self.progress(Step("job", f"RUNNING on {where}"))
         self.progress(Step("start", "starting Jupyter", done=False))
 
     def poll(self) -> None:
         """Ask the scheduler, on schedule; raise when the job can no longer give us Jupyter."""
-        if not self.scheduler.batch or time.monotonic() < self.next_poll:
+        if self.queue is None or time.monotonic() < self.next_poll:
             return
         job = self.session.job_id or ""
-        status = jobs.query(self.transport, self.scheduler, [job])[job]
+        status = jobs.query(self.transport, self.queue, [job])[job]
         self.next_poll = time.monotonic() + next(self.polls)
         self.last = status
         if status.time_left is not None:
             self.session.walltime_end = time.time() + status.time_left
+        hint = self.queue.hopeless(status)
+        if hint is not None:
+            raise JobEndedError(f"job {job} can never start: {status.reason}", hint=hint)
         if status.state is JobState.PENDING:
-            if self.scheduler.hopeless(status):
-                raise JobEndedError(
-                    f"job {job} can never start: {status.reason}",
-                    hint=HOPELESS.get(status.reason, "check the resources you asked for"),
-                )
             waited = time.monotonic() - self.began
             self.progress(Step("queue", status.describe(), waited, done=False))
         elif status.state is JobState.RUNNING:
@@ -99,20 +97,13 @@ class Watch:
         elif status.state is JobState.UNKNOWN:
             self.progress(Step("queue", f"scheduler did not answer ({status.reason})", done=False))
         elif status.state.ended:
+            said = jobs.details(self.transport, self.queue, job)
             raise JobEndedError(
-                f"job {job} ended before Jupyter was ready: {status.describe()}",
+                f"job {job} ended before Jupyter was ready: {status.describe()}"
+                + (f" ({said})" if said else ""),
                 remote.read_log(self.transport, self.session.id, lines=20),
                 f"'hoplab logs {self.session.id}' shows the job's whole output",
             )
-
-
-HOPELESS = {
-    "PartitionTimeLimit": "ask for less --time, or pick a --partition that allows more",
-    "BadConstraints": "check --constraint against the node features the site offers",
-    "InvalidAccount": "check --account (your site lists the accounts you may charge)",
-    "InvalidQOS": "check --qos, or leave it to the site's default",
-    "DependencyNeverSatisfied": "the job it depends on failed; drop the dependency",
-}
 
 
 def wait_ready(watch: Watch) -> ServerInfo:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
-from hoplab.schedulers import backend
-from hoplab.schedulers.base import JobSpec, Resources
+from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
 from hoplab.sessions import jobs, reach, remote, startup, tunnel
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
@@ -28,6 +27,8 @@ from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hoplab.schedulers.base import Scheduler
     from hoplab.sessions.store import SessionStore
     from hoplab.ssh.target import SshTarget
@@ -76,11 +77,7 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
         reused = _reuse(request, store, progress)
         if reused is not None:
             return UpResult(reused.session, reused.url, reused=True)
-    scheduler = (
-        backend("none")
-        if request.scheduler == "none"
-        else jobs.detect(transport, request.scheduler)
-    )
+    scheduler = jobs.detect(transport, request.scheduler)
     session_id = secrets.token_hex(4)
     job = JobSpec(f"hoplab-{session_id}", "jupyter.log", request.resources)
     scheduler.header(job)  # refuse a bad value before anything exists remotely
@@ -118,42 +115,40 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     store: SessionStore,
     progress: Progress,
 ) -> None:
+    queue = scheduler if isinstance(scheduler, BatchScheduler) else None
     spec = LaunchSpec(
         session.id,
         request.app,
         request.environment,
-        listen=_listen(scheduler, request.reach),
-        batch=scheduler.batch,
+        listen=_listen(queue, request.reach),
+        batch=queue is not None,
     )
     label = request.target.label
-    doing = f"submitting a job to {scheduler.name}" if scheduler.batch else f"starting on {label}"
+    doing = f"submitting a job to {scheduler.name}" if queue else f"starting on {label}"
     with step(progress, "submit", doing) as note:
         started = remote.launch(transport, spec, session.token, scheduler, job)
         session.remote_dir, session.remote_host = started.remote_dir, started.host
         session.job_id = started.job_id
-        if not scheduler.batch:
+        if queue is None:
             session.jupyter_pid = int(started.job_id)
         store.save(session)
         note[0] = (
             f"submitted job {started.job_id} to {scheduler.name} on {label}"
-            if scheduler.batch
+            if queue
             else f"launcher started on {started.host}"
         )
-
-    def on_node(node: str) -> None:
-        decision = reach.decide(transport, session, scheduler, node, request.reach)
-        store.save(session)
-        progress(Step("reach", decision.why))
 
     watch = startup.Watch(
         transport,
         session,
-        scheduler,
+        queue,
         progress,
         request.start_timeout,
-        on_node=on_node if scheduler.batch else None,
+        on_node=_decider(transport, session, queue, request.reach, store, progress)
+        if queue
+        else None,
     )
-    if scheduler.batch:
+    if queue:
         progress(Step("queue", f"job {started.job_id} submitted", done=False))
     else:
         progress(Step("start", f"starting Jupyter on {label}", done=False))
@@ -176,24 +171,42 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
             store.save(session)
         tunnel.prove_ready(session)
         note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
-        if scheduler.batch and session.walltime_end is None and session.job_id:
+        if queue and session.walltime_end is None and session.job_id:
             # the job started before a poll saw it running: ask once, for the walltime shown
-            status = jobs.query(transport, scheduler, [session.job_id])[session.job_id]
+            status = jobs.query(transport, queue, [session.job_id])[session.job_id]
             if status.time_left is not None:
                 session.walltime_end = time.time() + status.time_left
         for extra in session.forwards:
             note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
 
 
-def _listen(scheduler: Scheduler, wanted: str) -> str:
+def _decider(  # noqa: PLR0917 - a closure's context, private to _start
+    transport: Transport,
+    session: Session,
+    queue: BatchScheduler,
+    wanted: str,
+    store: SessionStore,
+    progress: Progress,
+) -> Callable[[str], None]:
+    """What to do when the job announces its node: choose the path and tell the launcher."""
+
+    def on_node(node: str) -> None:
+        decision = reach.decide(transport, session, queue, node, wanted)
+        store.save(session)
+        progress(Step("reach", decision.why))
+
+    return on_node
+
+
+def _listen(queue: BatchScheduler | None, wanted: str) -> str:
     """How the launcher starts listening (see ``launcher.sh``): socket first unless login-tcp."""
-    if not scheduler.batch or wanted == SSH_NODE:
+    if queue is None or wanted == SSH_NODE:
         return SOCKET
     return ASK if wanted == LOGIN_TCP else TRY_SOCKET
 
 
 def _version(scheduler: Scheduler) -> str | None:
-    version = scheduler.version
+    version = scheduler.version if isinstance(scheduler, BatchScheduler) else None
     return f"{version[0]}.{version[1]}" if version else None
 
 

@@ -48,7 +48,7 @@ serve() {
         exec "$bin" --no-browser --ServerApp.sock="$sock" --ServerApp.sock_mode=0600 "$@"
     fi
     case $HOPLAB_IP in
-        ''|0.0.0.0|::|'*') fail listen "refusing to listen on every interface ($HOPLAB_IP)" ;;
+        ''|0.0.0.0|::|'[::]'|'*') fail listen "refusing to listen on every interface ($HOPLAB_IP)" ;;
     esac
     status "starting tcp $HOPLAB_IP"
     exec "$bin" --no-browser --ServerApp.ip="$HOPLAB_IP" --ServerApp.port=0 \
