@@ -5,16 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hoplab.errors import ConfigError
+from hoplab.schedulers.htcondor import HtCondor
+from hoplab.schedulers.lsf import Lsf
 from hoplab.schedulers.none import NoScheduler
+from hoplab.schedulers.oar import Oar
+from hoplab.schedulers.pbs import PbsPro, Torque
+from hoplab.schedulers.sge import GridEngine
 from hoplab.schedulers.slurm import Slurm
 
 if TYPE_CHECKING:
     from hoplab.schedulers.base import BatchScheduler, Scheduler
 
-BATCH: dict[str, type[BatchScheduler]] = {"slurm": Slurm}
+# Every driven scheduler by name, in the order `--scheduler auto` tries them. PBS, Torque and
+# Grid Engine share `qsub`: each recognises its own answer to its version command.
+BATCH: dict[str, type[BatchScheduler]] = {
+    cls.name: cls for cls in (Slurm, PbsPro, Torque, GridEngine, Lsf, Oar, HtCondor)
+}
 
-# What `--scheduler auto` looks for on the login node, in this order.
-DETECT = ("sbatch", "qsub", "bsub", "oarsub", "condor_submit")
+# Submit commands of schedulers hoplab does not drive: found, they get a clear refusal.
+UNDRIVEN = ("flux",)
 
 
 def backend(name: str) -> Scheduler:

@@ -89,6 +89,8 @@ class Resources:
     qos: str | None = None
     constraint: str | None = None
     directives: tuple[str, ...] = ()  # raw, one per line, after the prefix
+    pe: str = "smp"  # Grid Engine: the parallel environment that gives one node's cores
+    mem_resource: str = "h_vmem"  # Grid Engine: the complex memory is asked with (or mem_free)
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,14 @@ class BatchScheduler(Scheduler):
 
     @classmethod
     def parse_version(cls, text: str) -> tuple[int, int] | None:
-        """(major, minor) from the output of ``version_argv``; None when it says nothing."""
+        """(major, minor) from the output of ``version_argv``; None when it is not this one."""
         return None
+
+    @classmethod
+    def recognizes(cls, text: str) -> bool:
+        """Whether ``version_argv``'s output is this scheduler's (PBS, Torque and Grid Engine
+        all answer to ``qsub``; their version texts tell them apart)."""
+        return cls.parse_version(text) is not None
 
     @abstractmethod
     def query_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -152,6 +160,17 @@ class BatchScheduler(Scheduler):
     @abstractmethod
     def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         """A status for each of ``job_ids``; UNKNOWN when the answer says nothing reliable."""
+
+    def history_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
+        """Commands (run as one line) asking the accounting of jobs the queue no longer lists.
+
+        Empty when the query itself already covers finished jobs (``qstat -x``, ``bjobs -a``).
+        """
+        return []
+
+    def parse_history(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """A status for each of ``job_ids`` from the history commands' output (GONE if none)."""
+        return {job: JobStatus(job, JobState.GONE) for job in job_ids}
 
     @abstractmethod
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -276,3 +295,23 @@ def checked_mem(value: str) -> str:
             hint="write it as a number with a unit: 4G, 500M",
         )
     return value.strip()
+
+
+def mem_amount(value: str) -> tuple[str, str]:
+    """Memory as (number, unit K/M/G/T); a bare number is megabytes, as in SLURM's ``--mem``."""
+    text = checked_mem(value).upper().removesuffix("B")
+    if text[-1:].isalpha():
+        return text[:-1], text[-1]
+    return text, "M"
+
+
+def unsupported(scheduler: str, key: str, hint: str) -> ConfigError:
+    """A resource this scheduler has no directive for: say so rather than silently drop it."""
+    return ConfigError(f"{scheduler} has no directive for --{key}", key=key, hint=hint)
+
+
+def require_none(scheduler: str, resources: Resources, keys: Sequence[str], hint: str) -> None:
+    """Refuse each of ``keys`` that ``resources`` sets: ``scheduler`` cannot express it."""
+    for key in keys:
+        if getattr(resources, key):
+            raise unsupported(scheduler, key, hint)

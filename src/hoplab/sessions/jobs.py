@@ -11,8 +11,8 @@ import shlex
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandTimeoutError, HoplabError, SchedulerError, WaitTimeoutError
-from hoplab.schedulers import BATCH, DETECT, backend, batch_backend
-from hoplab.schedulers.base import JobStatus, unknown
+from hoplab.schedulers import BATCH, UNDRIVEN, backend, batch_backend
+from hoplab.schedulers.base import JobState, JobStatus, unknown
 from hoplab.waiting import backoff, wait_until
 
 if TYPE_CHECKING:
@@ -31,36 +31,76 @@ def poll_schedule() -> Iterator[float]:
     return backoff(1.0, 2.0, 15.0)
 
 
-def detect(transport: Transport, wanted: str) -> Scheduler:
-    """The backend named ``wanted``, or (``auto``) the one whose submit command the host has.
+MARK = "@@hoplab-scheduler"
 
-    One remote command looks for every submit command and asks each driven scheduler for
-    its version, which picks the output formats it is read with.
+
+def probe_script() -> str:
+    """One remote command: for each backend whose submit command is on the PATH, a marked
+    section with what its version command printed."""
+    lines = [
+        f"if command -v {cls.submit_command} >/dev/null 2>&1; then echo '{MARK} {name}'; "
+        f"{shlex.join(cls.version_argv)} 2>&1; fi"
+        for name, cls in BATCH.items()
+    ]
+    lines += [f"command -v {name} >/dev/null 2>&1 && echo '{MARK} ?{name}'" for name in UNDRIVEN]
+    return "\n".join((*lines, "true"))
+
+
+def read_probe(output: str) -> dict[str, str]:
+    """The probe's sections: backend name (or ``?command``) -> its version text."""
+    sections: dict[str, str] = {}
+    name = None
+    for line in output.splitlines():
+        if line.startswith(MARK + " "):
+            name = line[len(MARK) + 1 :].strip()
+            sections[name] = ""
+        elif name is not None:
+            sections[name] += line + "\n"
+    return sections
+
+
+def choose(sections: dict[str, str], wanted: str, label: str) -> Scheduler:
+    """The backend for ``wanted`` (``auto``: the first whose submit command answers as it)."""
+    if wanted != "auto":
+        cls = type(batch_backend(wanted))
+        if wanted not in sections:
+            raise SchedulerError(
+                f"{cls.submit_command} is not on the PATH of {label}",
+                "load the site's scheduler module in --setup, or pick another --scheduler",
+            )
+        return cls(cls.parse_version(sections[wanted]))
+    for name, text in sections.items():
+        found = BATCH.get(name)
+        if found is not None and found.recognizes(text):
+            return found(found.parse_version(text))
+    if not sections:
+        return backend("none")
+    commands = sorted({BATCH[n].submit_command if n in BATCH else n[1:] for n in sections})
+    driven = sorted(n for n in BATCH if BATCH[n].submit_command in commands)
+    first = next(iter(sections.values()), "").strip().splitlines()
+    said = f" (its version command said {first[0]!r})" if first else ""
+    if driven:
+        raise SchedulerError(
+            f"{label} has {', '.join(commands)}, but hoplab cannot tell which scheduler{said}",
+            f"name it with --scheduler {' or '.join(driven)}, or use --scheduler none",
+        )
+    raise SchedulerError(
+        f"{label} has {', '.join(commands)}, whose scheduler hoplab does not drive",
+        "use --scheduler none to run Jupyter on that host itself",
+    )
+
+
+def detect(transport: Transport, wanted: str) -> Scheduler:
+    """The backend named ``wanted``, or (``auto``) the one the login node has.
+
+    One remote command looks for every submit command and asks each backend for its version:
+    that tells PBS from Torque from Grid Engine (all three submit with ``qsub``) and picks
+    the output formats a version is read with.
     """
     if wanted == "none":
         return backend("none")
-    lines = [f"command -v {name} >/dev/null 2>&1 && echo {name}" for name in DETECT]
-    lines += [f"{shlex.join(cls.version_argv)} 2>/dev/null" for cls in BATCH.values()]
-    found = transport.run("\n".join((*lines, "true")), timeout=QUERY_TIMEOUT).stdout
-    present = [name for name in DETECT if name in found.split()]
-    drivers = {cls.submit_command: cls for cls in BATCH.values()}
-    if wanted != "auto":
-        cls = type(batch_backend(wanted))
-        if cls.submit_command not in present:
-            raise SchedulerError(
-                f"{cls.submit_command} is not on the PATH of {transport.target.label}",
-                "load the site's scheduler module in --setup, or pick another --scheduler",
-            )
-    elif not present:
-        return backend("none")
-    elif present[0] not in drivers:
-        raise SchedulerError(
-            f"{transport.target.label} has {present[0]}, whose scheduler hoplab does not drive yet",
-            "use --scheduler none to run Jupyter on that host itself",
-        )
-    else:
-        cls = drivers[present[0]]
-    return cls(cls.parse_version(found))
+    found = transport.run(probe_script(), timeout=QUERY_TIMEOUT).stdout
+    return choose(read_probe(found), wanted, transport.target.label)
 
 
 def query(
@@ -77,7 +117,27 @@ def query(
         return unknown(job_ids, exc.message)
     if done.returncode == 255:
         return unknown(job_ids, f"ssh failed: {done.stderr.strip()}")
-    return scheduler.parse_query(done, job_ids)
+    found = scheduler.parse_query(done, job_ids)
+    gone = [job for job, status in found.items() if status.state is JobState.GONE]
+    argvs = scheduler.history_argvs(gone) if gone else []
+    if argvs:
+        found.update(_history(transport, scheduler, argvs, gone))
+    return found
+
+
+def _history(
+    transport: Transport, scheduler: BatchScheduler, argvs: list[list[str]], job_ids: list[str]
+) -> dict[str, JobStatus]:
+    """How jobs the queue forgot ended, from the accounting; UNKNOWN when it cannot tell."""
+    try:
+        done = transport.run("; ".join(shlex.join(a) for a in argvs), timeout=QUERY_TIMEOUT)
+    except CommandTimeoutError:
+        return unknown(job_ids, f"the accounting did not answer within {QUERY_TIMEOUT:g} s")
+    except HoplabError as exc:
+        return unknown(job_ids, exc.message)
+    if done.returncode == 255:
+        return unknown(job_ids, f"ssh failed: {done.stderr.strip()}")
+    return scheduler.parse_history(done, job_ids)
 
 
 def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]) -> str:

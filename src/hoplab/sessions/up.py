@@ -79,7 +79,9 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
             return UpResult(reused.session, reused.url, reused=True)
     scheduler = jobs.detect(transport, request.scheduler)
     session_id = secrets.token_hex(4)
-    job = JobSpec(f"hoplab-{session_id}", "jupyter.log", request.resources)
+    # a job's launcher writes jupyter.log itself: schedulers may spool their own output file
+    output = "job.out" if scheduler.batch else "jupyter.log"
+    job = JobSpec(f"hoplab-{session_id}", output, request.resources)
     scheduler.header(job)  # refuse a bad value before anything exists remotely
     session = Session(
         id=session_id,

@@ -4,8 +4,12 @@
 dir="$sessions/$HOPLAB_ID"
 umask 077
 echo $$ > "$dir/pid"
-# In a batch job, say which node the scheduler chose before anything slow happens.
-if [ "$HOPLAB_BATCH" = yes ]; then hostname > "$dir/node.tmp" && mv -f "$dir/node.tmp" "$dir/node"; fi
+# In a batch job, log straight into the session directory (schedulers may spool the job's own
+# output until it ends), and say which node the scheduler chose before anything slow happens.
+if [ "$HOPLAB_BATCH" = yes ]; then
+    exec >> "$dir/jupyter.log" 2>&1
+    hostname > "$dir/node.tmp" && mv -f "$dir/node.tmp" "$dir/node"
+fi
 
 status() { printf '%s\n' "$*" > "$dir/status.tmp" && mv -f "$dir/status.tmp" "$dir/status"; }
 fail() {  # fail KIND MESSAGE

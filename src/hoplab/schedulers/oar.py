@@ -1,0 +1,193 @@
+"""OAR (2.5 and later): ``#OAR`` directives, oarsub, ``oarstat -fJ``, oardel.
+
+OAR runs a script either inline (a command line) or as an executable file whose ``#OAR``
+lines it scans (``-S``). hoplab uses the file: ``launch.sh`` is made executable and given to
+``oarsub -S``, so the directives travel in the script as with every other scheduler. A job's
+end is read from its state (Terminated or Error) and its events (WALLTIME, FRAG_JOB_REQUEST
+for an oardel, node failures).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from typing import TYPE_CHECKING, Any
+
+from hoplab.schedulers.base import (
+    BatchScheduler,
+    JobSpec,
+    JobState,
+    JobStatus,
+    checked,
+    hms,
+    quoted_word,
+    require_none,
+    unknown,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hoplab.process import Completed
+
+_STATES = {
+    "Waiting": JobState.PENDING,
+    "Hold": JobState.PENDING,
+    "toLaunch": JobState.PENDING,
+    "toAckReservation": JobState.PENDING,
+    "Launching": JobState.PENDING,
+    "Suspended": JobState.RUNNING,
+    "Resuming": JobState.RUNNING,
+    "Running": JobState.RUNNING,
+    "Finishing": JobState.ENDING,
+    "toError": JobState.ENDING,
+    "Terminated": JobState.COMPLETED,
+    "Error": JobState.FAILED,
+}
+# Event types that say how a job ended (OAR's oar_resource_handling / oarexec events).
+_EVENTS = {
+    "WALLTIME": JobState.TIMEOUT,
+    "FRAG_JOB_REQUEST": JobState.CANCELLED,  # oardel
+    "BESTEFFORT_KILL": JobState.CANCELLED,
+    "PING_CHECKER_NODE_SUSPECTED": JobState.NODE_FAIL,
+    "SWITCH_INTO_ERROR_STATE": JobState.NODE_FAIL,
+    "LOST_NODES": JobState.NODE_FAIL,
+    "COULD_NOT_CONTACT_NODE": JobState.NODE_FAIL,
+    "EXTERMINATE_JOB": JobState.NODE_FAIL,
+}
+
+
+class Oar(BatchScheduler):
+    name = "oar"
+    submit_command = "oarsub"
+    version_argv = ("oarstat", "--version")
+
+    @classmethod
+    def parse_version(cls, text: str) -> tuple[int, int] | None:
+        match = re.search(r"OAR version\s*:\s*(\d+)\.(\d+)", text, re.IGNORECASE)
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+    def header(self, job: JobSpec) -> str:
+        res = job.resources
+        require_none(
+            self.name,
+            res,
+            ("mem", "gpus", "qos"),
+            "OAR chooses memory and GPUs through resource properties: "
+            "use --constraint (an oarsub -p expression) or --directive '-l /gpu=1'",
+        )
+        request = f"/nodes=1/core={res.cpus or 1}"
+        if res.time:
+            request += f",walltime={hms(res.time)}"
+        lines = [f"#OAR -l {request}"]
+        if res.queue:
+            lines.append(f"#OAR -q {quoted_word('queue', res.queue)}")
+        if res.account:
+            lines.append(f"#OAR --project {quoted_word('account', res.account)}")
+        if res.constraint:
+            lines.append(f"#OAR -p {quoted_word('constraint', res.constraint)}")
+        lines += [f"#OAR {checked('directive', raw)}" for raw in res.directives]
+        return "\n".join(lines)
+
+    def submit_argv(self, job: JobSpec) -> list[str]:
+        name = quoted_word("job-name", job.name)
+        return ["oarsub", "-n", name, "-O", job.output, "-E", job.output, "-S", "./launch.sh"]
+
+    def submit_line(self, job: JobSpec) -> str:
+        # -S takes an executable file and scans its #OAR lines; the job runs it from here
+        return f"chmod u+x launch.sh && {shlex.join(self.submit_argv(job))}"
+
+    def parse_job_id(self, stdout: str) -> str:
+        match = re.search(r"^OAR_JOB_ID\s*=\s*(\d+)", stdout, re.MULTILINE)
+        if match is None:
+            raise ValueError(f"oarsub printed no job id: {stdout.strip()!r}")
+        return match.group(1)
+
+    def query_argv(self, job_ids: Sequence[str]) -> list[str]:
+        argv = ["oarstat", "-fJ"]
+        for job in job_ids:
+            argv += ["-j", job]
+        return argv
+
+    def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        if not done.stdout.strip():
+            why = done.stderr.strip() or f"oarstat exited {done.returncode}"
+            return unknown(job_ids, why) if done.returncode else _gone(job_ids)
+        try:
+            found = parse_json(done.stdout)
+        except (ValueError, KeyError, TypeError) as exc:
+            return unknown(job_ids, f"unreadable oarstat output: {exc}")
+        return {job: found.get(job, JobStatus(job, JobState.GONE)) for job in job_ids}
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["oardel", *job_ids]
+
+    def details_argv(self, job_id: str) -> list[str] | None:
+        return self.query_argv([job_id])
+
+    def parse_details(self, stdout: str) -> str:
+        try:
+            jobs = _objects(stdout)
+        except ValueError:
+            return ""
+        parts = []
+        for job in jobs.values():
+            events = ", ".join(str(e.get("type")) for e in job.get("events") or [])
+            parts.append(f"state {job.get('state')}, exit_code {job.get('exit_code')}")
+            if events:
+                parts.append(f"events {events}")
+        return "; ".join(parts)
+
+
+def _gone(job_ids: Sequence[str]) -> dict[str, JobStatus]:
+    return {job: JobStatus(job, JobState.GONE) for job in job_ids}
+
+
+def _objects(stdout: str) -> dict[str, dict[str, Any]]:
+    """oarstat -J prints one JSON object keyed by job id (one per -j with some versions)."""
+    decoder = json.JSONDecoder()
+    jobs: dict[str, dict[str, Any]] = {}
+    text, at = stdout.strip(), 0
+    while at < len(text):
+        value, end = decoder.raw_decode(text, at)
+        if isinstance(value, dict):
+            jobs.update({str(key): job for key, job in value.items() if isinstance(job, dict)})
+        at = end
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return jobs
+
+
+def parse_json(stdout: str, now: float | None = None) -> dict[str, JobStatus]:
+    """``oarstat -fJ``: ``{"12": {"state": "Running", "assigned_network_address": [...]}}``."""
+    clock = time.time() if now is None else now
+    return {job: _status(job, fields, clock) for job, fields in _objects(stdout).items()}
+
+
+def _status(job: str, fields: dict[str, Any], now: float) -> JobStatus:
+    name = str(fields.get("state", ""))
+    state = _STATES.get(name, JobState.UNKNOWN)
+    if state is JobState.PENDING:
+        reason = str(fields.get("message") or "").strip() or name
+        return JobStatus(job, state, reason)
+    if state is JobState.RUNNING:
+        hosts = fields.get("assigned_network_address") or []
+        node = str(hosts[0]) if hosts else None
+        left = None
+        walltime, started = fields.get("walltime"), fields.get("startTime")
+        if isinstance(walltime, (int, float)) and isinstance(started, (int, float)) and started:
+            left = max(0.0, started + walltime - now)
+        return JobStatus(job, state, "suspended" if name == "Suspended" else "", node, left)
+    if state in {JobState.COMPLETED, JobState.FAILED}:
+        for event in fields.get("events") or []:
+            mapped = _EVENTS.get(str(event.get("type", "")))
+            if mapped is not None:
+                return JobStatus(job, mapped, str(event.get("description") or event["type"]))
+        code = fields.get("exit_code")
+        if state is JobState.COMPLETED and code not in (None, 0, "0"):
+            return JobStatus(job, JobState.FAILED, f"exit_code {code}")
+        if state is JobState.FAILED:
+            return JobStatus(job, state, str(fields.get("message") or "Error"))
+    return JobStatus(job, state, "" if state is not JobState.UNKNOWN else name)
