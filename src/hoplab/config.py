@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError, UnknownProfileError
+from hoplab.schedulers import BATCH
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,7 +68,7 @@ OPTIONS: dict[str, Option] = {
             str,
             "batch scheduler on the host (auto: look for one; none: run on the host)",
             "auto",
-            ("auto", "none", "slurm"),
+            ("auto", "none", *BATCH),
             env="HOPLAB_SCHEDULER",
         ),
         Option("partition", str, "partition or queue for the job"),
@@ -78,6 +79,14 @@ OPTIONS: dict[str, Option] = {
         Option("account", str, "account (project) to charge"),
         Option("qos", str, "quality of service"),
         Option("constraint", str, "node features the job needs"),
+        Option("pe", str, "Grid Engine parallel environment that gives --cpus on one node", "smp"),
+        Option(
+            "mem_resource",
+            str,
+            "Grid Engine complex --mem is asked with (per slot)",
+            "h_vmem",
+            ("h_vmem", "mem_free"),
+        ),
         Option("directive", list, "raw scheduler directive line (repeatable)", ()),
         Option(
             "reach",

@@ -15,6 +15,7 @@ from hoplab.cli.common import (
     signals_raise,
 )
 from hoplab.cli.render import err, out
+from hoplab.schedulers import BATCH
 
 
 @click.command()
@@ -50,7 +51,7 @@ from hoplab.cli.render import err, out
 @click.option("--new", is_flag=True, help="Start another session even if one runs on TARGET.")
 @click.option(
     "--scheduler",
-    type=click.Choice(["auto", "none", "slurm"]),
+    type=click.Choice(["auto", "none", *BATCH]),
     help="Batch scheduler: auto looks on TARGET; none runs Jupyter on TARGET itself.",
 )
 @click.option("--partition", "--queue", "partition", help="Partition (queue) for the job.")
@@ -61,6 +62,14 @@ from hoplab.cli.render import err, out
 @click.option("--account", help="Account (project) the job is charged to.")
 @click.option("--qos", help="Quality of service for the job.")
 @click.option("--constraint", help="Node features the job needs.")
+@click.option(
+    "--pe", help="Grid Engine parallel environment for --cpus on one node [default: smp]."
+)
+@click.option(
+    "--mem-resource",
+    type=click.Choice(["h_vmem", "mem_free"]),
+    help="Grid Engine complex that --mem is asked with, per slot [default: h_vmem].",
+)
 @click.option(
     "--directive",
     multiple=True,
@@ -105,9 +114,10 @@ def up(
     port on 127.0.0.1 to it, and waits until Jupyter really answers. If TARGET already has
     a live session, hoplab attaches to it instead (--new starts another).
 
-    On a cluster, TARGET is the login node: hoplab finds its scheduler (SLURM), submits a
-    job, shows it through the queue, and tunnels to Jupyter on the compute node, by ssh to
-    the node when it allows that, else over TCP through the login node (--reach).
+    On a cluster, TARGET is the login node: hoplab finds its scheduler (SLURM, PBS Pro,
+    Torque, Grid Engine, LSF, OAR or HTCondor), submits a job, shows it through the queue,
+    and tunnels to Jupyter on the compute node, by ssh to the node when it allows that,
+    else over TCP through the login node (--reach).
     Ctrl-C before Jupyter is ready cancels the job.
 
     \b
@@ -146,6 +156,8 @@ def up(
         qos=resolved["qos"],
         constraint=resolved["constraint"],
         directives=tuple(resolved["directive"]),
+        pe=resolved["pe"],
+        mem_resource=resolved["mem_resource"],
     )
     request = UpRequest(
         target=SshTarget(
