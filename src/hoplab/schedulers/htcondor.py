@@ -95,8 +95,8 @@ class HtCondor(BatchScheduler):
         if res.account:
             lines.append(f"accounting_group = {_value('account', res.account)}")
         if res.constraint:
-            lines.append(f"requirements = {_value('constraint', res.constraint)}")
-        lines += [_value("directive", raw) for raw in res.directives]
+            lines.append(f"requirements = {_value('constraint', res.constraint, expression=True)}")
+        lines += [_value("directive", raw, expression=True) for raw in res.directives]
         lines.append("queue")
         return "\n".join(lines)
 
@@ -148,9 +148,14 @@ class HtCondor(BatchScheduler):
         return super().hopeless(status)
 
 
-def _value(key: str, value: str) -> str:
-    """A submit-description value: one line, and no ``$``, which would expand a macro."""
+def _value(key: str, value: str, *, expression: bool = False) -> str:
+    """A submit-description value: one line, and no ``$``, which would expand a macro.
+
+    Only an expression (``requirements``) may hold quotes, for its string literals.
+    """
     checked(key, value)
+    if not expression and ('"' in value or "\\" in value):
+        raise ConfigError(f"{value!r} contains a double quote or backslash", key=key)
     if "$" in value:
         raise ConfigError(
             f"{value!r} contains '$', which HTCondor would expand as a macro", key=key

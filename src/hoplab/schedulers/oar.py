@@ -46,17 +46,17 @@ _STATES = {
     "Terminated": JobState.COMPLETED,
     "Error": JobState.FAILED,
 }
-# Event types that say how a job ended (OAR's oar_resource_handling / oarexec events).
-_EVENTS = {
-    "WALLTIME": JobState.TIMEOUT,
-    "FRAG_JOB_REQUEST": JobState.CANCELLED,  # oardel
-    "BESTEFFORT_KILL": JobState.CANCELLED,
-    "PING_CHECKER_NODE_SUSPECTED": JobState.NODE_FAIL,
-    "SWITCH_INTO_ERROR_STATE": JobState.NODE_FAIL,
-    "LOST_NODES": JobState.NODE_FAIL,
-    "COULD_NOT_CONTACT_NODE": JobState.NODE_FAIL,
-    "EXTERMINATE_JOB": JobState.NODE_FAIL,
-}
+# Event types that say how a job ended, strongest first: a walltime kill is recorded as a
+# FRAG_JOB_REQUEST (by root) followed by WALLTIME, so WALLTIME must win over the oardel sign.
+_EVENTS = (
+    ("WALLTIME", JobState.TIMEOUT),
+    ("CPUSET_ERROR", JobState.NODE_FAIL),  # "OAR suspects nodes for the job"
+    ("PING_CHECKER_NODE_SUSPECTED", JobState.NODE_FAIL),
+    ("COULD_NOT_CONTACT_NODE", JobState.NODE_FAIL),
+    ("LOST_NODES", JobState.NODE_FAIL),
+    ("BESTEFFORT_KILL", JobState.CANCELLED),
+    ("FRAG_JOB_REQUEST", JobState.CANCELLED),  # oardel
+)
 
 
 class Oar(BatchScheduler):
@@ -170,8 +170,7 @@ def _status(job: str, fields: dict[str, Any], now: float) -> JobStatus:
     name = str(fields.get("state", ""))
     state = _STATES.get(name, JobState.UNKNOWN)
     if state is JobState.PENDING:
-        reason = str(fields.get("message") or "").strip() or name
-        return JobStatus(job, state, reason)
+        return JobStatus(job, state, name)  # the message is a summary (R=1,W=0:1:0,J=B)
     if state is JobState.RUNNING:
         hosts = fields.get("assigned_network_address") or []
         node = str(hosts[0]) if hosts else None
@@ -181,13 +180,20 @@ def _status(job: str, fields: dict[str, Any], now: float) -> JobStatus:
             left = max(0.0, started + walltime - now)
         return JobStatus(job, state, "suspended" if name == "Suspended" else "", node, left)
     if state in {JobState.COMPLETED, JobState.FAILED}:
-        for event in fields.get("events") or []:
-            mapped = _EVENTS.get(str(event.get("type", "")))
-            if mapped is not None:
-                return JobStatus(job, mapped, str(event.get("description") or event["type"]))
-        code = fields.get("exit_code")
-        if state is JobState.COMPLETED and code not in (None, 0, "0"):
-            return JobStatus(job, JobState.FAILED, f"exit_code {code}")
-        if state is JobState.FAILED:
-            return JobStatus(job, state, str(fields.get("message") or "Error"))
+        return _ended(job, state, fields)
     return JobStatus(job, state, "" if state is not JobState.UNKNOWN else name)
+
+
+def _ended(job: str, state: JobState, fields: dict[str, Any]) -> JobStatus:
+    """Terminated or Error: the events say why; ``exit_code`` is a wait status (3 -> 768)."""
+    events = {str(event.get("type", "")): event for event in fields.get("events") or []}
+    for kind, mapped in _EVENTS:
+        if kind in events:
+            return JobStatus(job, mapped, str(events[kind].get("description") or kind))
+    code = fields.get("exit_code")
+    if state is JobState.COMPLETED and isinstance(code, int) and code:
+        status = f"exit code {code >> 8}" if code & 0xFF == 0 else f"signal {code & 0x7F}"
+        return JobStatus(job, JobState.FAILED, status)
+    if state is JobState.FAILED:
+        return JobStatus(job, state, str(fields.get("message") or "Error"))
+    return JobStatus(job, state)

@@ -105,10 +105,10 @@ def _match(
         status = found.get(job) or by_number.get(number)
         if status is not None:
             result[job] = JobStatus(job, status.state, status.reason, status.node, status.time_left)
-        elif number in unknown_ids or not stderr.strip():
+        elif number in unknown_ids:
             result[job] = JobStatus(job, JobState.GONE)
-        else:
-            result[job] = JobStatus(job, JobState.UNKNOWN, stderr.strip())
+        else:  # left out without a word: never taken for a job that ended
+            result[job] = JobStatus(job, JobState.UNKNOWN, stderr.strip() or "not in the answer")
     return result
 
 
@@ -153,7 +153,7 @@ class _Pbs(BatchScheduler):
         return ["qdel", *job_ids]
 
     def details_argv(self, job_id: str) -> list[str] | None:
-        return [*self.query_argv([job_id])]
+        return self.query_argv([job_id])
 
 
 class PbsPro(_Pbs):
@@ -178,7 +178,10 @@ class PbsPro(_Pbs):
         return [f"select=1:{':'.join(chunk)}", "place=pack"]
 
     def query_argv(self, job_ids: Sequence[str]) -> list[str]:
-        return ["qstat", "-f", "-F", "json", "-x", *job_ids]
+        # one qstat per job: some OpenPBS releases answer a list of ids with the first only
+        # (openpbs/openpbs#2672); the ids reach the loop as arguments, never as code
+        loop = 'for job; do qstat -f -F json -x "$job"; done'
+        return ["sh", "-c", loop, "sh", *job_ids]
 
     def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not done.stdout.strip():
@@ -262,11 +265,16 @@ def _chunk_resources(constraint: str) -> str:
 
 
 def parse_json(stdout: str) -> dict[str, JobStatus]:
-    """``qstat -f -F json [-x]``: ``{"Jobs": {"12.server": {...}}}`` (no Jobs key: none)."""
-    data = json.loads(stdout)
+    """``qstat -f -F json [-x]``: ``{"Jobs": {"12.server": {...}}}``, one document per call."""
+    decoder = json.JSONDecoder()
     found: dict[str, JobStatus] = {}
-    for job_id, job in (data.get("Jobs") or {}).items():
-        found[job_id] = _pbs_status(job_id, job)
+    text, at = stdout.strip(), 0
+    while at < len(text):
+        data, at = decoder.raw_decode(text, at)
+        for job_id, job in (data.get("Jobs") or {}).items():
+            found[job_id] = _pbs_status(job_id, job)
+        while at < len(text) and text[at].isspace():
+            at += 1
     return found
 
 
