@@ -24,6 +24,40 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Grid Engine for the sandbox (gridengine-master, -exec, -client: Debian's 8.1.9). The sandbox
+# makes and runs its own cell, so the packages must neither configure one nor start a daemon:
+# debconf is preseeded (no automatic cell; its master would be login01), and while they install
+# a policy-rc.d (unless the machine has one already) refuses every service start, including
+# that of the mail server they pull in.
+sge_packages=(gridengine-master gridengine-exec gridengine-client)
+sge_missing=()
+for package in "${sge_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || sge_missing+=("$package")
+done
+if [ ${#sge_missing[@]} -gt 0 ]; then
+  echo "installing: ${sge_missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  debconf-set-selections <<'PRESEED'
+gridengine-common shared/gridengineconfig boolean false
+gridengine-common shared/gridenginemaster string login01
+PRESEED
+  policy=/usr/sbin/policy-rc.d
+  own_policy=no
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=yes
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${sge_missing[@]}" >/dev/null
+  if [ "$own_policy" = yes ]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv
 fi

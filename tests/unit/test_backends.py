@@ -79,7 +79,8 @@ def test_torque_completed_and_running() -> None:
     states = {job: status.state for job, status in both.items()}
     assert set(states.values()) == {JobState.PENDING, JobState.RUNNING}
     running = next(s for s in both.values() if s.state is JobState.RUNNING)
-    assert running.node and running.time_left is not None
+    assert running.node
+    assert running.time_left is not None
     unknown_id = sample("torque/qstat-unknown-job.stderr.txt")
     gone = Torque().parse_query(done("", 153, unknown_id), ["9999.torque-server.example.org"])
     assert gone["9999.torque-server.example.org"].state is JobState.GONE

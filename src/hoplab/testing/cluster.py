@@ -1,9 +1,10 @@
 """The sandbox as a whole: start it (or reuse it), inspect it, tear it down.
 
 Start order: blackhole route, Jupyter venv, namespaces, users and keys, config files, then the
-daemons (munged, slurmctld, slurmd x2, sshd x3), each recorded by PID in the state file the
-moment it exists. Any failure tears down what was made. Teardown ends the recorded daemons,
-then every process still inside our namespaces, then deletes the namespaces and the route.
+daemons (munged, slurmctld, slurmd x2, sge_qmaster, sshd x3, sge_execd x2), each recorded by
+PID in the state file the moment it exists. Any failure tears down what was made. Teardown
+ends the recorded daemons, then every process still inside our namespaces (jobs included),
+then deletes the namespaces and the route.
 All of it runs under a file lock, so a test session and a ``hoplab sandbox`` command cannot
 start or stop the cluster under each other.
 """
@@ -83,7 +84,7 @@ def _quiet(message: str) -> None:
 
 
 class Sandbox:
-    """A real cluster on this machine: login01, node001, node002, sshd, SLURM, Jupyter.
+    """A real cluster on this machine: login01, node001, node002, sshd, SLURM, Grid Engine, Jupyter.
 
     The namespace names and addresses are fixed, so there is at most one sandbox per machine;
     ``root_dir`` only says where its files live.
@@ -179,10 +180,13 @@ class Sandbox:
         netns.create_topology()
         report("preparing users, keys and configuration")
         files.write_all(paths)
-        report("starting munged, slurmctld, slurmd and sshd")
+        report("starting munged, slurmctld, slurmd, sge_qmaster, sshd and sge_execd")
         current = daemons.start_munge_and_slurm(paths, current)
+        current = daemons.start_qmaster(paths, current)
         current = daemons.start_sshds(paths, current, NAMESPACES)
         daemons.wait_slurm_ready(paths, current)
+        current = daemons.start_execds(paths, current)
+        daemons.wait_gridengine_ready(paths, current)
         current = replace(current, complete=True)
         state.save(paths.state, current)
         return current
@@ -259,6 +263,7 @@ class Sandbox:
             other_home=Path(other.pw_dir),
             jupyter_venv=self.jupyter_venv,
             slurm_conf=self.paths.slurm_conf,
+            sge_root=self.paths.sge_root,
             path_dirs={host: self.paths.path_dir(host) for host in NAMESPACES},
             login_host=LOGIN,
             login_address=LOGIN_ADDRESS,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hoplab import process
 from hoplab.errors import SandboxError
-from hoplab.testing import netns, pids, slurm, sshd, state
+from hoplab.testing import gridengine, netns, pids, slurm, sshd, state
 from hoplab.testing.layout import LOGIN, NAMESPACES, NODES, Paths
 from hoplab.waiting import wait_until
 
@@ -26,12 +26,15 @@ if TYPE_CHECKING:
 
 READY_TIMEOUT = 15.0
 SLURM_TIMEOUT = 30.0
+GRIDENGINE_TIMEOUT = 30.0
 
 
 def namespaces() -> dict[str, str]:
     """Every daemon of a healthy sandbox, by name, with the namespace it runs in."""
     names = {"munged": LOGIN, "slurmctld": LOGIN}
     names.update({f"slurmd@{node}": node for node in NODES})
+    names["sge_qmaster"] = LOGIN
+    names.update({f"sge_execd@{node}": node for node in NODES})
     names.update({f"sshd@{host}": host for host in NAMESPACES})
     return names
 
@@ -43,7 +46,7 @@ def console_log(paths: Paths, daemon: str) -> Path:
 
 def launch(paths: Paths, current: SandboxState, daemon: str, argv: list[str]) -> SandboxState:
     """Start one daemon in its namespace and record it at once."""
-    pid = netns.start_daemon(namespaces()[daemon], argv, console_log(paths, daemon))
+    pid = netns.start_daemon(namespaces()[daemon], argv, console_log(paths, daemon), paths.hosts)
     current = current.with_process(pids.record(daemon, pid))
     state.save(paths.state, current)
     return current
@@ -85,6 +88,34 @@ def wait_slurm_ready(paths: Paths, current: SandboxState) -> None:
     )
 
 
+def start_qmaster(paths: Paths, current: SandboxState) -> SandboxState:
+    """sge_qmaster on login01; :func:`start_execds` waits for it."""
+    return launch(paths, current, "sge_qmaster", gridengine.qmaster_argv(paths))
+
+
+def start_execds(paths: Paths, current: SandboxState) -> SandboxState:
+    """Once the qmaster answers: load the queue and its hosts, then start one execd per node."""
+    wait_ready(
+        paths, current, "sge_qmaster to answer", partial(_qmaster_answers, paths), READY_TIMEOUT
+    )
+    for argv in gridengine.configure_argvs(paths):
+        _as_login(paths, argv, check=True)
+    for node in NODES:
+        current = launch(paths, current, f"sge_execd@{node}", gridengine.execd_argv(paths))
+    return current
+
+
+def wait_gridengine_ready(paths: Paths, current: SandboxState) -> None:
+    """Until qstat, run on login01, shows the queue on every node without a state flag."""
+    wait_ready(
+        paths,
+        current,
+        f"every Grid Engine node to serve {gridengine.QUEUE}",
+        partial(_queues_ready, paths),
+        GRIDENGINE_TIMEOUT,
+    )
+
+
 def start_sshds(paths: Paths, current: SandboxState, hosts: Iterable[str]) -> SandboxState:
     """Start sshd on each host, then wait until each says it is listening."""
     hosts = list(hosts)
@@ -102,7 +133,8 @@ def log_tail(paths: Paths, daemon: str, lines: int = 15) -> str:
     """The last lines of a daemon's console output and of its own log file, if any."""
     console = console_log(paths, daemon)
     tails = []
-    for path in (console, console.with_suffix(".log")):
+    own_log = gridengine.log_files(paths).get(daemon, console.with_suffix(".log"))
+    for path in (console, own_log):
         with contextlib.suppress(FileNotFoundError):
             text = path.read_text(errors="replace").splitlines()[-lines:]
             tails.append(f"--- {path}\n" + "\n".join(text))
@@ -117,6 +149,25 @@ def _nodes_idle(paths: Paths) -> bool:
         timeout=15,
     )
     return done.returncode == 0 and slurm.idle_nodes(done.stdout) >= set(NODES)
+
+
+def _as_login(paths: Paths, argv: list[str], *, check: bool = False) -> process.Completed:
+    """Run a Grid Engine command as root on login01, with the sandbox's hosts file."""
+    return process.run(
+        netns.as_host(LOGIN, argv, paths.hosts),
+        env=gridengine.client_env(paths.sge_root),
+        check=check,
+        timeout=15,
+    )
+
+
+def _qmaster_answers(paths: Paths) -> bool:
+    return _as_login(paths, gridengine.qmaster_probe_argv()).returncode == 0
+
+
+def _queues_ready(paths: Paths) -> bool:
+    done = _as_login(paths, gridengine.queue_status_argv())
+    return done.returncode == 0 and gridengine.ready_nodes(done.stdout) >= set(NODES)
 
 
 def _size(path: Path) -> int:

@@ -2,8 +2,9 @@
 
 Keys (client, host, munge) are made once and kept, so a restarted sandbox has the same host
 keys and the same client key; config files are rewritten at every start. Modes follow who must
-read what: the test users read their authorized_keys, slurm.conf and the munge socket's
-directory (0711, as munged requires); private keys and sshd configs stay root-only.
+read what: the test users read their authorized_keys, slurm.conf, the Grid Engine cell and the
+munge socket's directory (0711, as munged requires); private keys and sshd configs stay
+root-only.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hoplab.testing import accounts, slurm, sshd
-from hoplab.testing.layout import NAMESPACES, OTHER_USER, USER, Paths, ssh_address
+from hoplab.testing import accounts, gridengine, slurm, sshd
+from hoplab.testing.layout import (
+    NAMESPACES,
+    OTHER_USER,
+    USER,
+    Paths,
+    render_hosts,
+    ssh_address,
+)
 
 USERS = (USER, OTHER_USER)
 SSHD_PRIVSEP_DIR = Path("/run/sshd")  # a root sshd insists on it
@@ -37,11 +45,13 @@ def prepare_dirs(paths: Paths) -> None:
     # No jobs, node states or sockets from an earlier run.
     shutil.rmtree(paths.slurm_state, ignore_errors=True)
     paths.slurm_state.mkdir(mode=0o755)
+    shutil.rmtree(paths.sge_root, ignore_errors=True)
+    paths.sge_root.mkdir(mode=0o755)
     paths.munge_socket.unlink(missing_ok=True)
 
 
 def write_all(paths: Paths) -> None:
-    """Users, keys, authorized_keys, sshd and client configs, known_hosts, munge key, slurm.conf."""
+    """Users, keys, sshd and client configs, known_hosts, hosts, munge key, slurm.conf, SGE cell."""
     for user in USERS:
         accounts.ensure_user(user)
         key = accounts.ensure_key(paths.client_key(user), f"{user}@hoplab-sandbox")
@@ -58,6 +68,8 @@ def write_all(paths: Paths) -> None:
         _write(paths.ssh_config(user), config)
     slurm.ensure_munge_key(paths.munge_key)
     _write(paths.slurm_conf, slurm.render_slurm_conf(paths))
+    _write(paths.hosts, render_hosts())
+    gridengine.write_cell(paths)
 
 
 def write_sshd_config(paths: Paths, host: str, *, refuse: bool) -> None:
@@ -67,7 +79,10 @@ def write_sshd_config(paths: Paths, host: str, *, refuse: bool) -> None:
         host_key=paths.host_key(host),
         pid_file=paths.sshd_pid(host),
         authorized_keys_dir=paths.authorized_keys,
-        slurm_conf=paths.slurm_conf,
+        environment={
+            "SLURM_CONF": str(paths.slurm_conf),
+            **gridengine.client_env(paths.sge_root),
+        },
         path_dir=paths.path_dir(host),
         deny_users=(USER,) if refuse else (),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab import process
-from hoplab.testing import netns
+from hoplab.testing import gridengine, netns
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -25,8 +25,9 @@ class SandboxInfo:
 
     ``addresses`` maps every host to its address on the cluster network (10.201.2.0/24);
     ``login_address`` is login01's address as the laptop sees it. ``pids`` maps each daemon
-    (``sshd@login01``, ``munged``, ``slurmctld``, ``slurmd@node001``...) to its PID. ``reused``
-    tells whether ``up()`` found it already running rather than starting it.
+    (``sshd@login01``, ``munged``, ``slurmctld``, ``slurmd@node001``, ``sge_qmaster``,
+    ``sge_execd@node001``...) to its PID. ``reused`` tells whether ``up()`` found it already
+    running rather than starting it.
     """
 
     root_dir: Path
@@ -39,6 +40,7 @@ class SandboxInfo:
     other_home: Path
     jupyter_venv: Path
     slurm_conf: Path
+    sge_root: Path
     path_dirs: Mapping[str, Path]  # first on each host's ssh PATH, for test wrappers
     login_host: str
     login_address: str
@@ -113,3 +115,11 @@ class SandboxInfo:
     def slurm_env(self) -> dict[str, str]:
         """Environment that points SLURM's client commands at the sandbox's cluster."""
         return {"SLURM_CONF": str(self.slurm_conf)}
+
+    def gridengine_env(self) -> dict[str, str]:
+        """Environment that points Grid Engine's client commands at the sandbox's cell.
+
+        ssh sessions on the sandbox's hosts have it already (sshd sets it); submit as the
+        test user, never as root (Grid Engine refuses uid 0).
+        """
+        return gridengine.client_env(self.sge_root)

@@ -156,25 +156,42 @@ def in_namespace(name: str, argv: Sequence[str]) -> list[str]:
     return [tool("nsenter"), f"--net={NETNS_DIR / name}", "--", *argv]
 
 
-def start_daemon(namespace: str, argv: Sequence[str], log: Path) -> int:
-    """Start ``argv`` inside ``namespace`` with its own host name; return the daemon's PID.
+def as_host(name: str, argv: Sequence[str], hosts: Path) -> list[str]:
+    """argv that runs ``argv`` as host ``name`` would: its network, its host name, ``hosts``.
 
-    ``nsenter --net`` (not ``ip netns exec``, which remounts /sys and breaks slurmd) and
-    ``unshare --uts`` exec in place, and so does the inner ``sh``, so the PID printed by the
-    launching shell is the daemon's. The launcher runs in a new session and exits at once: the
-    daemon is nobody's child here, survives the CLI that started it, and never turns into a
-    zombie of ours. Its output goes to ``log``.
+    ``nsenter --net`` (not ``ip netns exec``, which remounts /sys and breaks slurmd), then
+    ``unshare --uts --mount`` (a private mount namespace: nothing leaks to the machine) where
+    ``hosts`` is bind-mounted over /etc/hosts. nsenter, unshare and the inner ``sh`` all exec
+    in place, so the process started by this argv becomes ``argv`` itself, with the same PID.
     """
-    inner = f"hostname {shlex.quote(namespace)}; exec {shlex.join(argv)}"
-    launcher = [
+    inner = (
+        f"hostname {shlex.quote(name)} && "
+        f"{shlex.quote(tool('mount'))} --bind {shlex.quote(str(hosts))} /etc/hosts && "
+        'exec "$@"'
+    )
+    return [
         tool("nsenter"),
-        f"--net={NETNS_DIR / namespace}",
+        f"--net={NETNS_DIR / name}",
         tool("unshare"),
         "--uts",
+        "--mount",
+        "--propagation=private",
         "sh",
         "-c",
         inner,
+        "sh",
+        *argv,
     ]
+
+
+def start_daemon(namespace: str, argv: Sequence[str], log: Path, hosts: Path) -> int:
+    """Start ``argv`` as host ``namespace`` (see :func:`as_host`); return the daemon's PID.
+
+    The launcher runs in a new session and exits at once: the daemon is nobody's child here,
+    survives the CLI that started it, and never turns into a zombie of ours. Its output goes
+    to ``log``. Its sessions and jobs inherit its host name and hosts file.
+    """
+    launcher = as_host(namespace, argv, hosts)
     script = f"{shlex.join(launcher)} </dev/null >>{shlex.quote(str(log))} 2>&1 & echo $!"
     done = process.run([tool("setsid"), "sh", "-c", script], timeout=30)
     try:

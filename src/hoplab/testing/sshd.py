@@ -13,6 +13,7 @@ from hoplab.testing.layout import LOGIN, NODES, SSH_PORT, ssh_address
 from hoplab.testing.tools import tool
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 LISTENING = "Server listening on"
@@ -25,14 +26,16 @@ def render_sshd_config(
     host_key: Path,
     pid_file: Path,
     authorized_keys_dir: Path,
-    slurm_conf: Path,
+    environment: Mapping[str, str],
     path_dir: Path,
     deny_users: tuple[str, ...] = (),
 ) -> str:
-    """sshd_config for one host: key-only, forwarding allowed, SLURM_CONF for every session.
+    """sshd_config for one host: key-only, forwarding allowed, ``environment`` for every session.
 
+    ``environment`` points the schedulers' commands at the sandbox (SLURM_CONF, SGE_ROOT...);
     ``path_dir`` comes first on the sessions' PATH (root-owned; tests put wrappers there).
     """
+    settings = " ".join(f"{key}={value}" for key, value in environment.items())
     lines = [
         f"Port {SSH_PORT}",
         f"ListenAddress {address}",
@@ -49,7 +52,7 @@ def render_sshd_config(
         "X11Forwarding no",
         "PrintMotd no",
         "LogLevel VERBOSE",
-        f"SetEnv SLURM_CONF={slurm_conf} PATH={path_dir}:{STANDARD_PATH}",
+        f"SetEnv {settings} PATH={path_dir}:{STANDARD_PATH}",
     ]
     if deny_users:
         lines.append("DenyUsers " + " ".join(deny_users))

@@ -22,6 +22,8 @@ PACKAGES = {
     "nsenter": "util-linux",
     "unshare": "util-linux",
     "setsid": "util-linux",
+    "mount": "mount",
+    "env": "coreutils",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "sshd": "openssh-server",
@@ -30,6 +32,9 @@ PACKAGES = {
     "slurmctld": "slurm-wlm",
     "slurmd": "slurm-wlm",
     "sinfo": "slurm-wlm",
+    "sge_qmaster": "gridengine-master",
+    "sge_execd": "gridengine-exec",
+    "qconf": "gridengine-client",
     "useradd": "passwd",
     "usermod": "passwd",
 }
