@@ -34,7 +34,8 @@ def test_token_only_in_heredoc() -> None:
     spec = LaunchSpec("abc123", listen=render.ASK, batch=True)
     script = render.prepare(spec, token, submit=slurm.submit_line(job), header=slurm.header(job))
     assert script.count(token) == 1
-    assert "sbatch --parsable --job-name=hoplab-abc123 --output=jupyter.log < launch.sh" in script
+    submit = "sbatch --parsable --no-requeue --job-name=hoplab-abc123 --output=jupyter.log"
+    assert f"{submit} < launch.sh" in script
     launcher = render.launcher(spec, slurm.header(job))
     assert token not in launcher
     assert launcher.startswith("#!/bin/sh\n#SBATCH --nodes=1\n")

@@ -104,8 +104,10 @@ class HtCondor(BatchScheduler):
         return ["condor_submit", "-terse"]
 
     def submit_line(self, job: JobSpec) -> str:
-        # the description is read from stdin; the quoted delimiter keeps the shell out of it
-        return f"{shlex.join(self.submit_argv(job))} <<'{END}'\n{self.description(job)}\n{END}"
+        # the job runs launch.sh in place, so it must be executable; the description is read
+        # from stdin, and the quoted delimiter keeps the shell out of it
+        submit = shlex.join(self.submit_argv(job))
+        return f"chmod u+x launch.sh && {submit} <<'{END}'\n{self.description(job)}\n{END}"
 
     def parse_job_id(self, stdout: str) -> str:
         # -terse: "12.0 - 12.0"; otherwise "1 job(s) submitted to cluster 12."

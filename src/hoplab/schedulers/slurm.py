@@ -103,9 +103,11 @@ class Slurm(BatchScheduler):
         return "\n".join(lines)
 
     def submit_argv(self, job: JobSpec) -> list[str]:
+        # --no-requeue: a job whose node fails ends; re-run elsewhere, nobody would wait for it
         return [
             "sbatch",
             "--parsable",
+            "--no-requeue",
             f"--job-name={quoted_word('job-name', job.name)}",
             f"--output={job.output}",
         ]

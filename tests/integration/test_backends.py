@@ -1,0 +1,242 @@
+"""One contract suite, run against every batch backend on the sandbox.
+
+SLURM (22.05) and Grid Engine (SGE 8.1.9) are the real ones. PBS Pro, Torque, LSF, OAR and
+HTCondor cannot be installed here: their commands are the shims of
+:mod:`hoplab.testing.shims`, which print the documented (and, where recorded, real) output of
+OpenPBS 23.06, TORQUE 6.1, LSF 10.1.0.13, OAR 2.5.9 and HTCondor 23.0, and run every job for
+real through the sandbox's SLURM on node001/node002 as the test user.
+
+Each backend's commands are reached through hoplab's own ``sessions.jobs`` functions (the
+code ``up``, ``ls`` and ``down`` use) over ssh to login01; shims sit in a directory of their
+own per backend, put first on the PATH of each command.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hoplab.schedulers import batch_backend
+from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Resources
+from hoplab.sessions import jobs
+from hoplab.testing import shims
+from hoplab.testing.layout import LOGIN, NODES
+from hoplab.waiting import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hoplab.process import Completed
+    from hoplab.schedulers.base import BatchScheduler
+    from hoplab.testing.info import SandboxInfo
+
+pytestmark = pytest.mark.sandbox
+
+BACKENDS = ("slurm", "sge", "pbs", "torque", "lsf", "oar", "htcondor")
+SHIMMED = set(shims.COMMANDS)
+QUERY_COMMAND = {  # the command each backend's query runs (what a fault replaces)
+    "slurm": "squeue",
+    "sge": "qstat",
+    "pbs": "qstat",
+    "torque": "qstat",
+    "lsf": "bjobs",
+    "oar": "oarstat",
+    "htcondor": "condor_q",
+}
+RUN_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class _Target:
+    label: str = LOGIN
+
+
+class LoginShell:
+    """Commands as the test user on login01, with ``bin`` first on the PATH.
+
+    It stands in for hoplab's ssh transport (``run`` and ``target.label`` are all
+    ``sessions.jobs`` uses) so that each backend's shims can sit in a directory of their own.
+    """
+
+    def __init__(self, sandbox: SandboxInfo, bin_dir: Path | None) -> None:
+        self.sandbox = sandbox
+        self.bin_dir = bin_dir
+        self.target = _Target()
+
+    def run(self, command: str, timeout: float = RUN_TIMEOUT) -> Completed:
+        path = f"PATH={shlex.quote(str(self.bin_dir))}:$PATH\n" if self.bin_dir else ""
+        return self.sandbox.run_as_user(LOGIN, path + command + "\n", check=False, timeout=timeout)
+
+
+@dataclass
+class Cluster:
+    """One backend on the sandbox: its scheduler object, a shell, and the jobs it submitted."""
+
+    name: str
+    scheduler: BatchScheduler
+    shell: LoginShell
+    submitted: list[str]
+
+    def submit(self, body: str, resources: Resources | None = None) -> str:
+        """Submit a job running ``body`` from a fresh directory in the shared home."""
+        folder = f"hoplab-contract/{self.name}-{secrets.token_hex(3)}"
+        job = JobSpec(f"hoplab-c{secrets.token_hex(3)}", "job.out", resources or Resources())
+        script = "\n".join(("#!/bin/sh", self.scheduler.header(job), body))
+        done = self.shell.run(
+            f"mkdir -p ~/{folder} && cd ~/{folder} && cat > launch.sh <<'HOPLAB_END'\n"
+            f"{script}\nHOPLAB_END\n{self.scheduler.submit_line(job)}"
+        )
+        assert done.returncode == 0, done.stderr
+        job_id = self.scheduler.parse_job_id(done.stdout)
+        self.submitted.append(job_id)
+        return job_id
+
+    def status(self, job_id: str) -> JobStatus:
+        return jobs.query(self.shell, self.scheduler, [job_id])[job_id]  # type: ignore[arg-type]
+
+    def wait_for(self, job_id: str, states: set[JobState], timeout: float) -> JobStatus:
+        """Poll (with backoff) until the job is in one of ``states``."""
+        seen: list[JobStatus] = []
+
+        def reached() -> JobStatus | None:
+            seen.append(self.status(job_id))
+            return seen[-1] if seen[-1].state in states else None
+
+        try:
+            return wait_until(reached, timeout, what=f"{self.name} job {job_id}", cap=3.0)
+        except Exception as exc:
+            raise AssertionError(f"{self.name}: last states {seen[-3:]}") from exc
+
+    def cancel_all(self) -> None:
+        live = [job for job in self.submitted if self.status(job).state.active]
+        jobs.cancel(self.shell, self.scheduler, live)  # type: ignore[arg-type]
+        jobs.wait_gone(self.shell, self.scheduler, live)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=BACKENDS)
+def cluster(request: pytest.FixtureRequest, sandbox: SandboxInfo) -> Iterator[Cluster]:
+    name: str = request.param
+    bin_dir = None
+    if name in SHIMMED:
+        bin_dir = sandbox.root_dir / "shims" / "bin" / name
+        shims.install(name, sandbox.root_dir, bin_dir)
+    shell = LoginShell(sandbox, bin_dir)
+    found = jobs.choose(jobs.read_probe(shell.run(jobs.probe_script()).stdout), name, LOGIN)
+    assert found.name == name
+    assert isinstance(found, type(batch_backend(name)))
+    machine = Cluster(name, found, shell, [])  # type: ignore[arg-type]
+    yield machine
+    machine.cancel_all()
+    left = [job for job in machine.submitted if machine.status(job).state.active]
+    assert left == [], f"{name} jobs left: {left}"
+
+
+def test_submit_run_cancel(cluster: Cluster) -> None:
+    job = cluster.submit("sleep 600")
+    running = cluster.wait_for(job, {JobState.RUNNING}, 60)
+    assert running.node in NODES
+    jobs.cancel(cluster.shell, cluster.scheduler, [job])  # type: ignore[arg-type]
+    final = jobs.wait_gone(cluster.shell, cluster.scheduler, [job])[job]  # type: ignore[arg-type]
+    assert final.state in {JobState.CANCELLED, JobState.GONE}, final
+
+
+def test_pending_with_reason(cluster: Cluster) -> None:
+    """Both nodes full (2 cores each): the next job waits, and the scheduler says why."""
+    whole_node = Resources(cpus=2)
+    fillers = [cluster.submit("sleep 600", whole_node) for _ in NODES]
+    for job in fillers:
+        cluster.wait_for(job, {JobState.RUNNING}, 60)
+    waiting = cluster.submit("sleep 600", whole_node)
+    status = cluster.wait_for(waiting, {JobState.PENDING}, 30)
+    assert status.reason, status
+    assert cluster.status(waiting).state is JobState.PENDING  # still: nothing frees a core
+
+
+def test_completed(cluster: Cluster) -> None:
+    job = cluster.submit("echo done")
+    final = cluster.wait_for(job, {JobState.COMPLETED, JobState.GONE}, 90)
+    assert final.state is JobState.COMPLETED, final
+
+
+def test_failed_exit_code(cluster: Cluster) -> None:
+    job = cluster.submit("exit 3")
+    final = cluster.wait_for(job, {JobState.FAILED, JobState.COMPLETED, JobState.GONE}, 90)
+    assert final.state is JobState.FAILED, final
+
+
+def test_walltime(cluster: Cluster) -> None:
+    """A job past its walltime ends as TIMEOUT (SLURM-run jobs get at least one minute)."""
+    seconds = 5 if cluster.name == "sge" else 60
+    job = cluster.submit("sleep 600", Resources(time=seconds))
+    cluster.wait_for(job, {JobState.RUNNING}, 60)
+    final = cluster.wait_for(job, {JobState.TIMEOUT}, seconds + 150)
+    assert final.reason or cluster.name == "slurm", final
+
+
+@pytest.mark.parametrize("fault", ["fails", "hangs"])
+def test_query_fault_is_unknown(
+    cluster: Cluster, fault: str, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxInfo
+) -> None:
+    """A scheduler that fails or hangs reports UNKNOWN, and the job is read again after."""
+    job = cluster.submit("sleep 600")
+    cluster.wait_for(job, {JobState.RUNNING}, 60)
+    broken = sandbox.root_dir / "shims" / "bin" / f"broken-{cluster.name}"
+    broken.mkdir(parents=True, exist_ok=True)
+    broken.chmod(0o755)
+    command = broken / QUERY_COMMAND[cluster.name]
+    if fault == "fails":
+        command.write_text("#!/bin/sh\necho 'cannot reach the server' >&2\nexit 1\n")
+    else:
+        command.write_text("#!/bin/sh\nexec sleep 30\n")  # the injected hang
+    command.chmod(0o755)
+    monkeypatch.setattr(jobs, "QUERY_TIMEOUT", 2.0)
+    healthy = cluster.shell.bin_dir
+    cluster.shell.bin_dir = Path(f"{broken}:{healthy}") if healthy else broken
+    try:
+        status = cluster.status(job)
+    finally:
+        cluster.shell.bin_dir = healthy
+        command.unlink()
+    assert status.state is JobState.UNKNOWN, status
+    assert cluster.status(job).state is JobState.RUNNING
+
+
+@pytest.mark.parametrize("name", sorted(SHIMMED | {"slurm"}))
+def test_node_failure(name: str, sandbox: SandboxInfo) -> None:
+    """The node under a running job goes down: each backend reports its node failure.
+
+    Grid Engine is left out: its qmaster declares a silent execd lost only after
+    ``max_unheard`` (minutes), and nothing here can fail its node faster.
+    """
+    bin_dir = None
+    if name in SHIMMED:
+        bin_dir = sandbox.root_dir / "shims" / "bin" / name
+        shims.install(name, sandbox.root_dir, bin_dir)
+    machine = Cluster(name, batch_backend(name), LoginShell(sandbox, bin_dir), [])
+    job = machine.submit("sleep 600")
+    node = machine.wait_for(job, {JobState.RUNNING}, 60).node
+    assert node in NODES
+    scontrol = ["scontrol", "update", f"NodeName={node}"]
+    env = {"SLURM_CONF": str(sandbox.slurm_conf)}
+    sandbox.run_in_namespace(LOGIN, [*scontrol, "State=DOWN", "Reason=hoplab-test"], env=env)
+    try:
+        final = machine.wait_for(job, {JobState.NODE_FAIL}, 60)
+    finally:
+        sandbox.run_in_namespace(LOGIN, [*scontrol, "State=RESUME"], env=env)
+        wait_until(
+            lambda: (
+                "idle"
+                in sandbox.run_in_namespace(
+                    LOGIN, ["sinfo", "--noheader", "-n", str(node), "-o", "%t"], env=env
+                ).stdout
+            ),
+            60,
+            what=f"{node} to come back",
+        )
+        machine.cancel_all()
+    assert final.state is JobState.NODE_FAIL
