@@ -1,0 +1,96 @@
+"""``up → ready → ls → down`` through every scheduler other than SLURM, from the laptop.
+
+Grid Engine is the sandbox's real SGE 8.1.9; PBS Pro, Torque, LSF, OAR and HTCondor are the
+shims of :mod:`hoplab.testing.shims` (OpenPBS 23.06, TORQUE 6.1, LSF 10.1.0.13, OAR 2.5.9 and
+HTCondor 23.0 formats) put on login01's PATH for the test, which run the job for real on a
+sandbox node. Jupyter really starts there, and the kernel says which node it runs on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from kernel import run_code, split_url
+
+from hoplab.testing import shims
+from hoplab.testing.layout import LOGIN
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from conftest import Laptop
+
+    from hoplab.testing.info import SandboxInfo
+
+pytestmark = pytest.mark.sandbox
+
+HOSTNAME = "import socket; print(socket.gethostname())"
+NO_SLURM = "#!/bin/sh\necho 'sbatch: this login node has no SLURM' >&2\nexit 127\n"
+
+
+@pytest.fixture
+def login_path(sandbox: SandboxInfo) -> Iterator[Path]:
+    """login01's own PATH directory, emptied of what the test put there afterwards."""
+    folder = sandbox.path_dirs[LOGIN]
+    before = set(folder.iterdir()) if folder.exists() else set()
+    yield folder
+    for path in set(folder.iterdir()) - before:
+        path.unlink()
+
+
+def hide_slurm(folder: Path) -> None:
+    """An ``sbatch`` that is not SLURM's, first on the PATH: as on a site without SLURM."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sbatch").write_text(NO_SLURM)
+    (folder / "sbatch").chmod(0o755)
+
+
+def sge_jobs(sandbox: SandboxInfo) -> str:
+    return sandbox.run_as_user(LOGIN, "qstat\n").stdout
+
+
+@pytest.mark.parametrize("name", ["sge", "pbs", "torque", "lsf", "oar", "htcondor"])
+def test_session_through_each_scheduler(
+    name: str, cluster_laptop: Laptop, sandbox: SandboxInfo, login_path: Path
+) -> None:
+    """Found on its own (no --scheduler), submitted, reached on its node, listed, stopped."""
+    hide_slurm(login_path)
+    if name != "sge":
+        shims.install(name, sandbox.root_dir, login_path)
+    laptop = cluster_laptop
+    result = laptop.up(LOGIN, "--time", "30", "--cpus", "1")
+    session = result["session"]
+    assert session["scheduler"] == name
+    assert session["host"] in sandbox.nodes
+    base, token = split_url(result["url"])
+    assert run_code(base, token, HOSTNAME).strip() == session["host"]
+
+    job = session["job_id"]
+    listed = laptop.json("ls")["sessions"]
+    assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [
+        (session["id"], "detached", job)
+    ]
+    if name == "sge":
+        assert f"hoplab-{session['id']}"[:10] in sge_jobs(sandbox)  # qstat cuts names at 10
+
+    (down,) = laptop.json("down", session["id"])["results"]
+    assert down["clean"], down
+    assert down["checks"][f"job {job} gone from the queue"]
+    assert laptop.remote_jupyters(session["host"]) == []
+    if name == "sge":
+        assert f"hoplab-{session['id']}"[:10] not in sge_jobs(sandbox)
+    # the laptop fixture then checks: no hoplab job left in SLURM (where the shims run them),
+    # no Jupyter on any host, no forward
+
+
+def test_rejected_submission_says_why(
+    cluster_laptop: Laptop, sandbox: SandboxInfo, login_path: Path
+) -> None:
+    """Grid Engine refuses an unknown queue: its words reach the user, nothing is left."""
+    hide_slurm(login_path)
+    failed = cluster_laptop.run("up", LOGIN, "--queue", "nosuch.q", "--no-browser", check=False)
+    assert failed.returncode != 0
+    assert "nosuch.q" in failed.stderr
+    assert cluster_laptop.json("ls", "--all")["sessions"][0]["state"] == "failed"
