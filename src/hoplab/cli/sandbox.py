@@ -27,7 +27,8 @@ def sandbox() -> None:
 
     \b
     Network namespaces on this machine, each with its own sshd; SLURM with the
-    partitions 'debug' and 'short'; the user 'hopuser' with a generated key; a
+    partitions 'debug' and 'short'; Grid Engine with the queue 'all.q' and the
+    parallel environment 'smp'; the user 'hopuser' with a generated key; a
     Jupyter venv. The nodes are reachable only through login01. Needs root.
     """
 

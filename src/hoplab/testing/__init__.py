@@ -1,8 +1,9 @@
 """A real cluster on one machine, for hoplab's tests and for ``hoplab sandbox``.
 
 Network namespaces ``login01``, ``node001`` and ``node002`` (the laptop is the root namespace),
-a real OpenSSH sshd in each, munge and SLURM (slurmctld on login01, slurmd on the nodes), test
-users with keys, and a Jupyter venv every user can run. The nodes are reachable only through
+a real OpenSSH sshd in each, munge and SLURM (slurmctld on login01, slurmd on the nodes), Grid
+Engine (sge_qmaster on login01, sge_execd on the nodes), test users with keys, and a Jupyter
+venv every user can run. The nodes are reachable only through
 login01, as on a real HPC site. Linux and root only; TESTBED.md has the facts it builds on.
 
     from hoplab.testing import Sandbox

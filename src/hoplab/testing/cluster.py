@@ -234,7 +234,9 @@ class Sandbox:
 
     def _teardown(self) -> TeardownReport:
         current = state.load(self.paths.state)
-        stopped = pids.terminate(current.processes.values()) if current else []
+        recorded = list(current.processes.values()) if current else []
+        stopped = pids.terminate([p for p in recorded if p.name in daemons.NO_GRACE], grace=0)
+        stopped += pids.terminate([p for p in recorded if p.name not in daemons.NO_GRACE])
         for _ in range(5):  # children may fork while their parents die; a few rounds suffice
             rest = pids.processes_in_namespaces(NAMESPACES)
             if not rest:
