@@ -159,6 +159,8 @@ def wait_gone(
 ) -> dict[str, JobStatus]:
     """Query with backoff until no job is active; the last status of each (active = not gone)."""
     last: dict[str, JobStatus] = {}
+    if not job_ids:
+        return last
 
     def settled() -> dict[str, JobStatus] | None:
         last.update(query(transport, scheduler, job_ids))

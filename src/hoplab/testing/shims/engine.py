@@ -111,7 +111,12 @@ def submit(scheduler: str, job: Job, script: str) -> Job:
     ]
     if job.limit:
         argv.append(f"--time={max(1, -(-job.limit // 60))}")
-    done = _slurm(argv, script)
+    # Keep the script as the scheduler would, and give sbatch a two-line runner: sbatch also
+    # obeys #PBS and #BSUB lines, which must reach only the shim's own parser.
+    kept = spool(scheduler) / "scripts" / f"{time.time_ns()}.sh"
+    kept.parent.mkdir(exist_ok=True, mode=0o700)
+    kept.write_text(script)
+    done = _slurm(argv, f"#!/bin/sh\nexec /bin/sh {kept}\n")
     if done.returncode != 0:
         raise ShimError(done.stderr.strip().removeprefix("sbatch: error: "))
     job.id = done.stdout.strip().split(";")[0]
