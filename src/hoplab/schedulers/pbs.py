@@ -48,7 +48,13 @@ _STATES = {
     "R": JobState.RUNNING,
     "E": JobState.ENDING,  # exiting after having run
 }
-_WAITING = {"H": "held", "W": "waiting for its start time", "T": "in transit", "S": "suspended"}
+_WAITING = {
+    "Q": "queued",
+    "H": "held",
+    "W": "waiting for its start time",
+    "T": "in transit",
+    "S": "suspended",
+}
 
 # Exit_status values of a job that ended (PBS Professional Reference Guide, "Job Exit Status
 # Codes"; Torque: "Job exit status" in the administrator guide).
@@ -323,4 +329,5 @@ def _torque_status(job_id: str, job: ET.Element) -> JobStatus:
             used = _seconds(job.findtext("resources_used/walltime", "").strip()) or 0.0
             left = max(0.0, limit - used) if limit is not None else None
         return JobStatus(job_id, state, "", _node(job.findtext("exec_host", "")), left)
-    return JobStatus(job_id, state, comment or _WAITING.get(letter, ""))
+    reason = comment.removeprefix("Not Running: ") if state is JobState.PENDING else comment
+    return JobStatus(job_id, state, reason or _WAITING.get(letter, ""))

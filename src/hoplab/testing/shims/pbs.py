@@ -216,6 +216,8 @@ def _torque_job(job: Job, now: float) -> str:
         + (f"<walltime>{_clock(job.limit)}</walltime>" if job.limit else "")
         + "</Resource_List>",
     ]
+    if job.state == "PENDING":  # what pbs_sched writes on a job it cannot start
+        parts.append("<comment>Not Running: Not enough of the right type of nodes</comment>")
     if job.started and not job.finished:
         used = max(0.0, now - job.started)
         parts.append(f"<exec_host>{job.node}/0-{job.cpus - 1}</exec_host>")
