@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.sandbox
 
 HOSTNAME = "import socket; print(socket.gethostname())"
-NO_SLURM = "#!/bin/sh\necho 'sbatch: this login node has no SLURM' >&2\nexit 127\n"
+OTHERS = ("sbatch", "qsub", "qstat", "bsub", "oarsub", "oarstat", "condor_submit")
+ABSENT = "#!/bin/sh\necho \"$0: not installed on this login node\" >&2\nexit 127\n"
 
 
 @pytest.fixture
@@ -40,11 +41,16 @@ def login_path(sandbox: SandboxInfo) -> Iterator[Path]:
         path.unlink()
 
 
-def hide_slurm(folder: Path) -> None:
-    """An ``sbatch`` that is not SLURM's, first on the PATH: as on a site without SLURM."""
+def hide(folder: Path, *commands: str) -> None:
+    """Commands that answer as no scheduler, first on the PATH: as on a site without them.
+
+    Every sandbox host has SLURM and Grid Engine; a site running LSF has neither (and a
+    developer machine may have some scheduler's client installed system-wide).
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sbatch").write_text(NO_SLURM)
-    (folder / "sbatch").chmod(0o755)
+    for command in commands:
+        (folder / command).write_text(ABSENT)
+        (folder / command).chmod(0o755)
 
 
 def sge_jobs(sandbox: SandboxInfo) -> str:
@@ -56,9 +62,12 @@ def test_session_through_each_scheduler(
     name: str, cluster_laptop: Laptop, sandbox: SandboxInfo, login_path: Path
 ) -> None:
     """Found on its own (no --scheduler), submitted, reached on its node, listed, stopped."""
-    hide_slurm(login_path)
+    hide(login_path, *OTHERS)  # then the scheduler under test takes its own commands back
     if name != "sge":
-        shims.install(name, sandbox.root_dir, login_path)
+        shims.install(name, sandbox.root_dir, login_path)  # PBS and Torque: qsub, qstat
+    else:
+        (login_path / "qsub").unlink()
+        (login_path / "qstat").unlink()
     laptop = cluster_laptop
     result = laptop.up(LOGIN, "--time", "30", "--cpus", "1")
     session = result["session"]
@@ -89,7 +98,7 @@ def test_rejected_submission_says_why(
     cluster_laptop: Laptop, sandbox: SandboxInfo, login_path: Path
 ) -> None:
     """Grid Engine refuses an unknown queue: its words reach the user, nothing is left."""
-    hide_slurm(login_path)
+    hide(login_path, "sbatch")
     failed = cluster_laptop.run("up", LOGIN, "--queue", "nosuch.q", "--no-browser", check=False)
     assert failed.returncode != 0
     assert "nosuch.q" in failed.stderr

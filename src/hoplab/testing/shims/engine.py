@@ -147,16 +147,6 @@ def _clock(text: str) -> float | None:
         return None
 
 
-def _limit(text: str) -> int | None:
-    """scontrol's TimeLimit: ``[D-]HH:MM:SS`` or ``UNLIMITED``."""
-    days, _, clock = text.rpartition("-")
-    parts = clock.split(":")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        return None
-    hours, minutes, seconds = (int(p) for p in parts)
-    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
 def _refresh(scheduler: str, job: Job) -> Job:
     """Bring ``job`` up to date from ``scontrol show job`` (unchanged once finished)."""
     if job.finished:
@@ -177,7 +167,6 @@ def _refresh(scheduler: str, job: Job) -> Job:
     job.node = "" if node in {"(null)", "None"} else node
     job.started = _clock(fields.get("StartTime", "")) if job.state != "PENDING" else None
     job.ended = _clock(fields.get("EndTime", "")) if job.state in ENDED else None
-    job.limit = _limit(fields.get("TimeLimit", "")) or job.limit
     code, _, sig = fields.get("ExitCode", "0:0").partition(":")
     job.exit_code = int(code) if code.isdigit() else None
     job.signal = int(sig) if sig.isdigit() and int(sig) else None
