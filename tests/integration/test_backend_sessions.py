@@ -28,7 +28,7 @@ pytestmark = pytest.mark.sandbox
 
 HOSTNAME = "import socket; print(socket.gethostname())"
 OTHERS = ("sbatch", "qsub", "qstat", "bsub", "oarsub", "oarstat", "condor_submit")
-ABSENT = "#!/bin/sh\necho \"$0: not installed on this login node\" >&2\nexit 127\n"
+ABSENT = '#!/bin/sh\necho "$0: not installed on this login node" >&2\nexit 127\n'
 
 
 @pytest.fixture
