@@ -237,6 +237,15 @@ def quoted_word(key: str, value: str) -> str:
     return f'"{value}"'
 
 
+def directive_lines(
+    prefix: str, options: Sequence[tuple[str, str, str | None]], raw: Sequence[str]
+) -> list[str]:
+    """``PREFIX FLAG VALUE`` for each ``(key, flag, value)`` that has a value, each value one
+    checked and quoted word; then each raw ``--directive`` as a line of its own."""
+    lines = [f"{prefix} {flag} {quoted_word(key, value)}" for key, flag, value in options if value]
+    return lines + [f"{prefix} {checked('directive', line)}" for line in raw]
+
+
 _DURATION = re.compile(
     r"^(?:(?P<days>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+)(?::(?P<s>\d+))?$"
     r"|^(?:(?P<hh>\d+)h)?(?:(?P<mm>\d+)m(?:in)?)?$"

@@ -17,7 +17,7 @@ from hoplab.schedulers.base import (
     JobSpec,
     JobState,
     JobStatus,
-    checked,
+    directive_lines,
     mem_amount,
     quoted_word,
     require_none,
@@ -81,14 +81,13 @@ class Lsf(BatchScheduler):
             lines.append(f'#BSUB -R "rusage[mem={number}{unit}B]"')
         if res.gpus:
             lines.append(f'#BSUB -gpu "num={res.gpus}"')
-        if res.queue:
-            lines.append(f"#BSUB -q {quoted_word('queue', res.queue)}")
-        if res.account:
-            lines.append(f"#BSUB -P {quoted_word('account', res.account)}")
-        if res.constraint:
-            select = quoted_word("constraint", f"select[{res.constraint}]")
-            lines.append(f"#BSUB -R {select}")
-        lines += [f"#BSUB {checked('directive', raw)}" for raw in res.directives]
+        select = f"select[{res.constraint}]" if res.constraint else None
+        options = [
+            ("queue", "-q", res.queue),
+            ("account", "-P", res.account),
+            ("constraint", "-R", select),
+        ]
+        lines += directive_lines("#BSUB", options, res.directives)
         return "\n".join(lines)
 
     def submit_argv(self, job: JobSpec) -> list[str]:

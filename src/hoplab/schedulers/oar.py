@@ -20,7 +20,7 @@ from hoplab.schedulers.base import (
     JobSpec,
     JobState,
     JobStatus,
-    checked,
+    directive_lines,
     hms,
     quoted_word,
     require_none,
@@ -81,14 +81,12 @@ class Oar(BatchScheduler):
         request = f"/nodes=1/core={res.cpus or 1}"
         if res.time:
             request += f",walltime={hms(res.time)}"
-        lines = [f"#OAR -l {request}"]
-        if res.queue:
-            lines.append(f"#OAR -q {quoted_word('queue', res.queue)}")
-        if res.account:
-            lines.append(f"#OAR --project {quoted_word('account', res.account)}")
-        if res.constraint:
-            lines.append(f"#OAR -p {quoted_word('constraint', res.constraint)}")
-        lines += [f"#OAR {checked('directive', raw)}" for raw in res.directives]
+        options = [
+            ("queue", "-q", res.queue),
+            ("account", "--project", res.account),
+            ("constraint", "-p", res.constraint),
+        ]
+        lines = [f"#OAR -l {request}", *directive_lines("#OAR", options, res.directives)]
         return "\n".join(lines)
 
     def submit_argv(self, job: JobSpec) -> list[str]:

@@ -21,6 +21,7 @@ from hoplab.schedulers.base import (
     JobState,
     JobStatus,
     checked,
+    directive_lines,
     hms,
     mem_amount,
     parse_clock,
@@ -135,11 +136,8 @@ class _Pbs(BatchScheduler):
         lines = [f"#PBS -l {line}" for line in self._select(res)]
         if res.time:
             lines.append(f"#PBS -l walltime={hms(res.time)}")
-        if res.queue:
-            lines.append(f"#PBS -q {quoted_word('queue', res.queue)}")
-        if res.account:
-            lines.append(f"#PBS -A {quoted_word('account', res.account)}")
-        lines += [f"#PBS {checked('directive', raw)}" for raw in res.directives]
+        options = [("queue", "-q", res.queue), ("account", "-A", res.account)]
+        lines += directive_lines("#PBS", options, res.directives)
         return "\n".join(lines)
 
     def submit_argv(self, job: JobSpec) -> list[str]:

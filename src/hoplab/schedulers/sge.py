@@ -19,7 +19,7 @@ from hoplab.schedulers.base import (
     JobSpec,
     JobState,
     JobStatus,
-    checked,
+    directive_lines,
     hms,
     mem_amount,
     quoted_word,
@@ -72,13 +72,12 @@ class GridEngine(BatchScheduler):
             lines.append(f"#$ -l {resource}={_per_slot(res.mem, slots)}")
         if res.gpus:
             lines.append(f"#$ -l gpu={res.gpus}")
-        if res.queue:
-            lines.append(f"#$ -q {quoted_word('queue', res.queue)}")
-        if res.account:
-            lines.append(f"#$ -P {quoted_word('account', res.account)}")
-        if res.constraint:
-            lines.append(f"#$ -l {quoted_word('constraint', res.constraint)}")
-        lines += [f"#$ {checked('directive', raw)}" for raw in res.directives]
+        options = [
+            ("queue", "-q", res.queue),
+            ("account", "-P", res.account),
+            ("constraint", "-l", res.constraint),
+        ]
+        lines += directive_lines("#$", options, res.directives)
         return "\n".join(lines)
 
     def submit_argv(self, job: JobSpec) -> list[str]:
