@@ -16,8 +16,9 @@ from hoplab.schedulers.base import JobState, JobStatus, unknown
 from hoplab.waiting import backoff, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
+    from hoplab.process import Completed
     from hoplab.schedulers.base import BatchScheduler, Scheduler
     from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
@@ -106,38 +107,37 @@ def detect(transport: Transport, wanted: str) -> Scheduler:
 def query(
     transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]
 ) -> dict[str, JobStatus]:
-    """Every job's status in one remote command; UNKNOWN (with why) when it cannot tell."""
+    """Every job's status in one remote command (and, for jobs the queue no longer lists,
+    one to the accounting); UNKNOWN (with why) when the scheduler cannot tell."""
     if not job_ids:
         return {}
-    try:
-        done = transport.run(shlex.join(scheduler.query_argv(job_ids)), timeout=QUERY_TIMEOUT)
-    except CommandTimeoutError:
-        return unknown(job_ids, f"the scheduler did not answer within {QUERY_TIMEOUT:g} s")
-    except HoplabError as exc:
-        return unknown(job_ids, exc.message)
-    if done.returncode == 255:
-        return unknown(job_ids, f"ssh failed: {done.stderr.strip()}")
-    found = scheduler.parse_query(done, job_ids)
+    line = shlex.join(scheduler.query_argv(job_ids))
+    found = _ask(transport, line, job_ids, "the scheduler", scheduler.parse_query)
     gone = [job for job, status in found.items() if status.state is JobState.GONE]
     argvs = scheduler.history_argvs(gone) if gone else []
     if argvs:
-        found.update(_history(transport, scheduler, argvs, gone))
+        line = "; ".join(shlex.join(argv) for argv in argvs)
+        found.update(_ask(transport, line, gone, "the accounting", scheduler.parse_history))
     return found
 
 
-def _history(
-    transport: Transport, scheduler: BatchScheduler, argvs: list[list[str]], job_ids: list[str]
+def _ask(
+    transport: Transport,
+    line: str,
+    job_ids: Sequence[str],
+    who: str,
+    parse: Callable[[Completed, Sequence[str]], dict[str, JobStatus]],
 ) -> dict[str, JobStatus]:
-    """How jobs the queue forgot ended, from the accounting; UNKNOWN when it cannot tell."""
+    """Run ``line`` on the login node and ``parse`` its answer; UNKNOWN when none came."""
     try:
-        done = transport.run("; ".join(shlex.join(a) for a in argvs), timeout=QUERY_TIMEOUT)
+        done = transport.run(line, timeout=QUERY_TIMEOUT)
     except CommandTimeoutError:
-        return unknown(job_ids, f"the accounting did not answer within {QUERY_TIMEOUT:g} s")
+        return unknown(job_ids, f"{who} did not answer within {QUERY_TIMEOUT:g} s")
     except HoplabError as exc:
         return unknown(job_ids, exc.message)
     if done.returncode == 255:
         return unknown(job_ids, f"ssh failed: {done.stderr.strip()}")
-    return scheduler.parse_history(done, job_ids)
+    return parse(done, job_ids)
 
 
 def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]) -> str:
