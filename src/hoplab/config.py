@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError, UnknownProfileError
-from hoplab.schedulers import BATCH
+from hoplab.schedulers import NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -68,7 +68,7 @@ OPTIONS: dict[str, Option] = {
             str,
             "batch scheduler on the host (auto: look for one; none: run on the host)",
             "auto",
-            ("auto", "none", *BATCH),
+            ("auto", "none", *NAMES),
             env="HOPLAB_SCHEDULER",
         ),
         Option("partition", str, "partition or queue for the job"),

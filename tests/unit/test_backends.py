@@ -13,7 +13,7 @@ import pytest
 
 from hoplab.errors import ConfigError
 from hoplab.process import Completed
-from hoplab.schedulers import BATCH, batch_backend
+from hoplab.schedulers import NAMES, batch_backend, batch_classes
 from hoplab.schedulers.base import JobSpec, JobState, Resources
 from hoplab.schedulers.htcondor import HtCondor
 from hoplab.schedulers.lsf import Lsf
@@ -157,7 +157,7 @@ def test_htcondor_queue_and_history() -> None:
     assert none["9.0"].state is JobState.GONE
 
 
-@pytest.mark.parametrize("name", sorted(BATCH))
+@pytest.mark.parametrize("name", NAMES)
 def test_query_failure_is_unknown(name: str) -> None:
     """A scheduler that fails to answer never makes a job look dead."""
     scheduler = batch_backend(name)
@@ -165,7 +165,7 @@ def test_query_failure_is_unknown(name: str) -> None:
     assert statuses["12"].state is JobState.UNKNOWN, name
 
 
-@pytest.mark.parametrize("name", sorted(BATCH))
+@pytest.mark.parametrize("name", NAMES)
 def test_garbage_output_is_unknown(name: str) -> None:
     scheduler = batch_backend(name)
     statuses = scheduler.parse_query(done("<html>{not json, not xml"), ["12"])
@@ -211,9 +211,15 @@ def test_detection_order_and_refusals() -> None:
         choose(read_probe(probe(**{"?flux": ""})), "auto", "login")
 
 
+def test_names_match_the_backends() -> None:
+    """The light name list (read at every start) and the classes agree, in detection order."""
+    assert tuple(batch_classes()) == NAMES
+    assert all(cls.name == name for name, cls in batch_classes().items())
+
+
 def test_probe_is_one_command_for_every_backend() -> None:
     script = probe_script()
-    for cls in BATCH.values():
+    for cls in batch_classes().values():
         assert f"command -v {cls.submit_command}" in script
 
 
@@ -261,7 +267,7 @@ def test_htcondor_description() -> None:
     assert text.splitlines()[-1] == "queue"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in BATCH if SUPPORTED[n] != FULL))
+@pytest.mark.parametrize("name", sorted(n for n in NAMES if SUPPORTED[n] != FULL))
 def test_unsupported_resource_is_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="has no directive"):
         script_text(name, FULL)
@@ -275,7 +281,7 @@ INJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(BATCH))
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("attack", INJECTIONS)
 def test_values_stay_one_directive_and_run_nothing(name: str, attack: str, tmp_path: Path) -> None:
     """Spaces, quotes, ``;``, ``$(...)`` and backquotes stay inside one directive's value,
@@ -293,7 +299,7 @@ def test_values_stay_one_directive_and_run_nothing(name: str, attack: str, tmp_p
         assert not marker.exists()
 
 
-@pytest.mark.parametrize("name", sorted(BATCH))
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("bad", ["a\nb", "a\rb", 'say "hi"', "back\\slash"])
 def test_line_breaks_and_quotes_are_refused(name: str, bad: str) -> None:
     with pytest.raises(ConfigError):

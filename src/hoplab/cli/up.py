@@ -15,7 +15,7 @@ from hoplab.cli.common import (
     signals_raise,
 )
 from hoplab.cli.render import err, out
-from hoplab.schedulers import BATCH
+from hoplab.schedulers import NAMES
 
 
 @click.command()
@@ -51,7 +51,7 @@ from hoplab.schedulers import BATCH
 @click.option("--new", is_flag=True, help="Start another session even if one runs on TARGET.")
 @click.option(
     "--scheduler",
-    type=click.Choice(["auto", "none", *BATCH]),
+    type=click.Choice(["auto", "none", *NAMES]),
     help="Batch scheduler: auto looks on TARGET; none runs Jupyter on TARGET itself.",
 )
 @click.option("--partition", "--queue", "partition", help="Partition (queue) for the job.")

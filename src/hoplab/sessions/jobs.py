@@ -11,7 +11,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandTimeoutError, HoplabError, SchedulerError, WaitTimeoutError
-from hoplab.schedulers import BATCH, UNDRIVEN, backend, batch_backend
+from hoplab.schedulers import UNDRIVEN, backend, batch_backend, batch_classes
 from hoplab.schedulers.base import JobState, JobStatus, unknown
 from hoplab.waiting import backoff, wait_until
 
@@ -41,7 +41,7 @@ def probe_script() -> str:
     lines = [
         f"if command -v {cls.submit_command} >/dev/null 2>&1; then echo '{MARK} {name}'; "
         f"{shlex.join(cls.version_argv)} 2>&1; fi"
-        for name, cls in BATCH.items()
+        for name, cls in batch_classes().items()
     ]
     lines += [f"command -v {name} >/dev/null 2>&1 && echo '{MARK} ?{name}'" for name in UNDRIVEN]
     return "\n".join((*lines, "true"))
@@ -71,13 +71,14 @@ def choose(sections: dict[str, str], wanted: str, label: str) -> Scheduler:
             )
         return cls(cls.parse_version(sections[wanted]))
     for name, text in sections.items():
-        found = BATCH.get(name)
+        found = batch_classes().get(name)
         if found is not None and found.recognizes(text):
             return found(found.parse_version(text))
     if not sections:
         return backend("none")
-    commands = sorted({BATCH[n].submit_command if n in BATCH else n[1:] for n in sections})
-    driven = sorted(n for n in BATCH if BATCH[n].submit_command in commands)
+    classes = batch_classes()
+    commands = sorted({classes[n].submit_command if n in classes else n[1:] for n in sections})
+    driven = sorted(n for n, cls in classes.items() if cls.submit_command in commands)
     first = next(iter(sections.values()), "").strip().splitlines()
     said = f" (its version command said {first[0]!r})" if first else ""
     if driven:
