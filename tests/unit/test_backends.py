@@ -193,6 +193,11 @@ def test_detection_tells_qsub_schedulers_apart(qstat: str, expected: str) -> Non
     text = sample(qstat)
     found = read_probe(probe(pbs=text, torque=text, sge=text))
     assert choose(found, "auto", "login").name == expected
+    # each recognises only its own answer, whatever the order of the sections
+    recognised = [
+        name for name in ("pbs", "torque", "sge") if batch_classes()[name].recognizes(text)
+    ]
+    assert recognised == [expected]
 
 
 def test_detection_order_and_refusals() -> None:

@@ -142,10 +142,14 @@ class BatchScheduler(Scheduler):
     def __init__(self, version: tuple[int, int] | None = None) -> None:
         self.version = version
 
+    # What this scheduler's `version_argv` prints, with (major) and (minor) as the two groups.
+    version_pattern: ClassVar[re.Pattern[str] | None] = None
+
     @classmethod
     def parse_version(cls, text: str) -> tuple[int, int] | None:
         """(major, minor) from the output of ``version_argv``; None when it is not this one."""
-        return None
+        match = cls.version_pattern.search(text) if cls.version_pattern else None
+        return (int(match.group(1)), int(match.group(2))) if match else None
 
     @classmethod
     def recognizes(cls, text: str) -> bool:

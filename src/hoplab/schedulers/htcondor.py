@@ -54,10 +54,7 @@ class HtCondor(BatchScheduler):
     submit_command = "condor_submit"
     version_argv = ("condor_version",)
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        match = re.search(r"\$CondorVersion:\s*(\d+)\.(\d+)", text)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    version_pattern = re.compile(r"\$CondorVersion:\s*(\d+)\.(\d+)")
 
     def header(self, job: JobSpec) -> str:
         return ""  # HTCondor reads its options from the submit description

@@ -64,10 +64,7 @@ class Lsf(BatchScheduler):
     submit_command = "bsub"
     version_argv = ("bsub", "-V")  # prints the version (on stderr) without asking the cluster
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        match = re.search(r"\bLSF\b[^\d\n]*(\d+)\.(\d+)", text)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    version_pattern = re.compile(r"\bLSF\b[^\d\n]*(\d+)\.(\d+)")
 
     def header(self, job: JobSpec) -> str:
         res = job.resources

@@ -64,10 +64,7 @@ class Oar(BatchScheduler):
     submit_command = "oarsub"
     version_argv = ("oarstat", "--version")
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        match = re.search(r"OAR version\s*:\s*(\d+)\.(\d+)", text, re.IGNORECASE)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    version_pattern = re.compile(r"OAR version\s*:\s*(\d+)\.(\d+)", re.IGNORECASE)
 
     def header(self, job: JobSpec) -> str:
         res = job.resources

@@ -165,10 +165,7 @@ class PbsPro(_Pbs):
 
     name = "pbs"
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        match = re.search(r"pbs_version\s*=\s*(\d+)\.(\d+)", text)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    version_pattern = re.compile(r"pbs_version\s*=\s*(\d+)\.(\d+)")
 
     def _select(self, res: Resources) -> list[str]:
         chunk = [f"ncpus={res.cpus or 1}"]
@@ -218,12 +215,8 @@ class Torque(_Pbs):
 
     name = "torque"
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        if "pbs_version" in text:
-            return None
-        match = re.search(r"^\s*Version:\s*(\d+)\.(\d+)", text, re.IGNORECASE | re.MULTILINE)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    # "Version: 6.1.2" on a line of its own (PBS Pro says "pbs_version = ...")
+    version_pattern = re.compile(r"^\s*Version:\s*(\d+)\.(\d+)", re.IGNORECASE | re.MULTILINE)
 
     def _select(self, res: Resources) -> list[str]:
         nodes = f"nodes=1:ppn={res.cpus or 1}"

@@ -49,12 +49,8 @@ class GridEngine(BatchScheduler):
     submit_command = "qsub"
     version_argv = ("qstat", "-help")
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        # SGE 8.1.9, OGS/GE 2011.11p1, GE 6.2u5, UGE 8.6.4, AGE 2023.1.0
-        first = text.strip().splitlines()[0] if text.strip() else ""
-        match = re.match(r"^(?:SGE|OGS/GE|GE|UGE|AGE|Univa Grid Engine)\s+(\d+)\.(\d+)", first)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    # the first line of `qstat -help`: SGE 8.1.9, OGS/GE 2011.11p1, GE 6.2u5, UGE 8.6.4, AGE
+    version_pattern = re.compile(r"\A\s*(?:SGE|OGS/GE|GE|UGE|AGE|Univa Grid Engine)\s+(\d+)\.(\d+)")
 
     def header(self, job: JobSpec) -> str:
         res = job.resources

@@ -74,10 +74,7 @@ class Slurm(BatchScheduler):
         "DependencyNeverSatisfied": "the job it depends on failed; drop the dependency",
     }
 
-    @classmethod
-    def parse_version(cls, text: str) -> tuple[int, int] | None:
-        match = re.search(r"slurm(?:-wlm)?\s+(\d+)\.(\d+)", text)
-        return (int(match.group(1)), int(match.group(2))) if match else None
+    version_pattern = re.compile(r"slurm(?:-wlm)?\s+(\d+)\.(\d+)")
 
     @property
     def json_query(self) -> bool:
