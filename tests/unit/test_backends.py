@@ -6,6 +6,7 @@ version, which command and which situation every file is, and where it comes fro
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -102,8 +103,12 @@ def test_lsf_states_and_not_found() -> None:
     assert statuses["4003"].state is JobState.TIMEOUT  # TERM_RUNLIMIT
     assert statuses["4004"].state is JobState.COMPLETED
     assert statuses["9999"].state is JobState.GONE
-    owner = Lsf().parse_query(done(sample("lsf/bjobs-o-json-exit-term_owner-fixture.json")), [])
-    assert owner == {}
+    # a real record of a job its owner killed (recorded without the jobid field: add it back)
+    record = json.loads(sample("lsf/bjobs-o-json-exit-term_owner-fixture.json"))
+    record["RECORDS"][0]["JOBID"] = "77"
+    killed = Lsf().parse_query(done(json.dumps(record)), ["77"])["77"]
+    assert killed.state is JobState.CANCELLED
+    assert killed.reason.startswith("TERM_OWNER")
 
 
 @pytest.mark.parametrize(

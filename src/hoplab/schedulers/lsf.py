@@ -143,7 +143,8 @@ def parse_json(stdout: str) -> dict[str, JobStatus]:
             elif job:
                 found[job] = JobStatus(job, JobState.UNKNOWN, error)
             continue
-        found[job] = _status(job, record)
+        if job:  # hoplab asks for the jobid field; a record without one says nothing usable
+            found[job] = _status(job, record)
     return found
 
 

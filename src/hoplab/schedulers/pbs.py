@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError
@@ -71,12 +72,12 @@ def _finished(code: int | None, comment: str, deleted: bool) -> tuple[JobState, 
         return JobState.TIMEOUT, "walltime exceeded"
     if code in NODE_FAIL_CODES or "node fail" in text or "node down" in text:
         return JobState.NODE_FAIL, comment or f"Exit_status {code}"
-    if deleted or (code is not None and code > SIGNALLED and "delete" in text):
+    if deleted:
         return JobState.CANCELLED, comment or "deleted"
     if code == 0:
         return JobState.COMPLETED, ""
-    if code is not None and code > SIGNALLED:
-        return JobState.CANCELLED, f"killed by signal {code - SIGNALLED}"
+    if code is not None and code > SIGNALLED:  # a qdel where the history keeps no substate
+        return JobState.CANCELLED, comment or f"killed by signal {code - SIGNALLED}"
     return JobState.FAILED, f"Exit_status {code}" if code is not None else comment
 
 
@@ -125,8 +126,9 @@ class _Pbs(BatchScheduler):
     submit_command = "qsub"
     version_argv = ("qstat", "--version")
 
+    @abstractmethod
     def _select(self, res: Resources) -> list[str]:
-        raise NotImplementedError
+        """The ``-l`` values that place the job on one node with its cores, memory, GPUs."""
 
     def header(self, job: JobSpec) -> str:
         res = job.resources

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -184,10 +185,17 @@ def status(scheduler: str, job_ids: list[str]) -> dict[str, Job | None]:
     return found
 
 
-def mine(scheduler: str) -> list[Job]:
-    """Every job this user submitted through the shim, newest last."""
-    ids = sorted((p.stem for p in spool(scheduler).glob("*.json")), key=int)
-    return [job for job in status(scheduler, ids).values() if job is not None]
+def directive_words(script: str, prefix: str) -> list[str]:
+    """The words of the ``prefix`` lines (``#PBS``, ``#BSUB``, ``#OAR``) up to the script's
+    first command, split as a shell would, which is how those schedulers read them."""
+    words: list[str] = []
+    for line in script.splitlines()[1:]:
+        stripped = line.strip()
+        if stripped.startswith(prefix):
+            words += shlex.split(stripped[len(prefix) :])
+        elif stripped and not stripped.startswith("#"):
+            break
+    return words
 
 
 def read_script(path: str | None) -> str:

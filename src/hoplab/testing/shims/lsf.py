@@ -12,7 +12,6 @@ The job itself runs in the sandbox's SLURM (see engine).
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -22,17 +21,6 @@ from .engine import Job, ShimError
 
 VERSION = "IBM Spectrum LSF Standard 10.1.0.13, Apr 15 2022"
 DEFAULT_QUEUE = "normal"
-
-
-def _directives(script: str) -> list[str]:
-    words: list[str] = []
-    for line in script.splitlines()[1:]:
-        stripped = line.strip()
-        if stripped.startswith("#BSUB"):
-            words += shlex.split(stripped[5:])
-        elif stripped and not stripped.startswith("#"):
-            break
-    return words
 
 
 def _apply(job: Job, words: list[str]) -> None:
@@ -67,7 +55,7 @@ def bsub(argv: list[str]) -> int:
         return 0
     script = engine.read_script(None)
     job = Job(id="", name="", owner="", workdir=str(Path.cwd()), output="", queue="")
-    _apply(job, _directives(script))
+    _apply(job, engine.directive_words(script, "#BSUB"))
     _apply(job, argv)
     job.output = str(Path.cwd() / (job.output or "lsf.o"))
     try:

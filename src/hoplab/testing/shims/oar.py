@@ -75,13 +75,7 @@ def oarsub(argv: list[str]) -> int:
     script_path = Path.cwd() / path
     if not os.access(script_path, os.X_OK):
         raise ShimError(f"[oarsub] {path} is not executable", 5)
-    words = []
-    for line in script_path.read_text().splitlines()[1:]:
-        if line.startswith("#OAR"):
-            words += shlex.split(line[4:])
-        elif line.strip() and not line.startswith("#"):
-            break
-    _apply(job, words)
+    _apply(job, engine.directive_words(script_path.read_text(), "#OAR"))
     _apply(job, argv)  # the command line wins
     job.output = str(Path.cwd() / (job.output or "OAR.%jobid%.stdout"))
     try:

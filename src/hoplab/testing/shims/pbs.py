@@ -13,7 +13,6 @@ The job itself runs in the sandbox's SLURM (see engine).
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -43,18 +42,6 @@ def _seconds(text: str) -> int:
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def _directives(script: str) -> list[str]:
-    """``#PBS`` lines up to the first command line, as qsub reads them."""
-    words: list[str] = []
-    for line in script.splitlines()[1:]:
-        stripped = line.strip()
-        if stripped.startswith("#PBS"):
-            words += shlex.split(stripped[4:])
-        elif stripped and not stripped.startswith("#"):
-            break
-    return words
 
 
 def _apply(flavour: str, job: Job, words: list[str]) -> None:
@@ -107,7 +94,7 @@ def qsub(flavour: str, argv: list[str]) -> int:
     options = argv[:-1] if script_file else argv
     script = engine.read_script(script_file)
     job = Job(id="", name="STDIN", owner="", workdir=str(Path.cwd()), output="", queue="")
-    _apply(flavour, job, _directives(script))
+    _apply(flavour, job, engine.directive_words(script, "#PBS"))
     _apply(flavour, job, options)  # the command line wins over the script
     if job.queue == DEFAULT_QUEUE[flavour]:
         job.queue = ""
