@@ -13,6 +13,7 @@ own per backend, put first on the PATH of each command.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hoplab.errors import ConfigError
 from hoplab.schedulers import batch_backend
 from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Resources
 from hoplab.sessions import jobs
@@ -82,15 +84,18 @@ class Cluster:
     shell: LoginShell
     submitted: list[str]
 
-    def submit(self, body: str, resources: Resources | None = None) -> str:
+    def try_submit(self, body: str, resources: Resources | None = None) -> Completed:
         """Submit a job running ``body`` from a fresh directory in the shared home."""
         folder = f"hoplab-contract/{self.name}-{secrets.token_hex(3)}"
         job = JobSpec(f"hoplab-c{secrets.token_hex(3)}", "job.out", resources or Resources())
         script = "\n".join(("#!/bin/sh", self.scheduler.header(job), body))
-        done = self.shell.run(
+        return self.shell.run(
             f"mkdir -p ~/{folder} && cd ~/{folder} && cat > launch.sh <<'HOPLAB_END'\n"
             f"{script}\nHOPLAB_END\n{self.scheduler.submit_line(job)}"
         )
+
+    def submit(self, body: str, resources: Resources | None = None) -> str:
+        done = self.try_submit(body, resources)
         assert done.returncode == 0, done.stderr
         job_id = self.scheduler.parse_job_id(done.stdout)
         self.submitted.append(job_id)
@@ -196,6 +201,33 @@ def test_walltime_every_backend(sandbox: SandboxInfo) -> None:
     finally:
         for machine in clusters:
             machine.cancel_all()
+
+
+def test_directive_values_cannot_inject(cluster: Cluster, sandbox: SandboxInfo) -> None:
+    """An account with spaces, ``;``, ``$(...)`` and backquotes, through the real submit
+    command (or the shim's parser of its documented syntax): it runs nothing, and where the
+    scheduler takes it, it is one value, whole."""
+    marker = sandbox.home / f"hoplab-injected-{cluster.name}"
+    attack = f"x y; touch {marker} $(touch {marker}) `touch {marker}`"
+    try:
+        done = cluster.try_submit("echo ok", Resources(account=attack))
+    except ConfigError:  # refused before anything reaches the login node
+        assert cluster.name == "htcondor"  # '$' would expand a submit macro
+        return
+    # Grid Engine refuses the value as a project name; every other one takes it as one value
+    assert (done.returncode == 0) == (cluster.name != "sge"), done.stderr
+    if done.returncode == 0:  # taken: let it run to its end, then look
+        job = cluster.scheduler.parse_job_id(done.stdout)
+        cluster.submitted.append(job)
+        cluster.wait_for(job, {JobState.COMPLETED, JobState.FAILED, JobState.GONE}, 90)
+        if cluster.name in SHIMMED:  # the shim recorded what its parser read
+            number = job.split(".", maxsplit=1)[0]
+            record = sandbox.home / ".hoplab-shims" / cluster.name / f"{number}.json"
+            recorded = json.loads(record.read_text())
+            assert attack in recorded["extra"].values(), recorded
+    else:  # qsub read the whole value as one project name, and a name has no spaces
+        assert "Space (' ') not allowed in objectname" in done.stderr
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("fault", ["fails", "hangs"])
