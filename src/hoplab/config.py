@@ -97,6 +97,12 @@ OPTIONS: dict[str, Option] = {
         ),
         Option("forward", list, "extra forward NAME=PORT to Jupyter's host (repeatable)", ()),
         Option("walltime_warning", int, "minutes before the walltime ends to warn", 10),
+        Option(
+            "lease",
+            str,
+            "end Jupyter (and its job) when no hoplab client renewed it for this long",
+        ),
+        Option("idle_timeout", str, "Jupyter shuts itself down after this long without use"),
     )
 }
 

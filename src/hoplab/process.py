@@ -12,12 +12,13 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError
+from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError, HoplabError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -130,6 +131,35 @@ def spawn(
     finally:
         if sink is not None:
             sink.close()
+
+
+def alive(pid: int) -> bool:
+    """Whether a local process exists (signal 0 sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def terminate(pid: int, patience: float = 1.0) -> bool:
+    """End ``pid``: TERM, then KILL after ``patience`` seconds (a stopped process obeys only
+    KILL). The caller has checked that the PID is one of ours. True once it is gone."""
+    from hoplab.waiting import wait_until
+
+    for sig, wait in ((signal.SIGTERM, patience), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        try:
+            wait_until(lambda: not alive(pid), wait, what=f"process {pid} to exit")
+        except HoplabError:
+            continue
+        return True
+    return False
 
 
 def _text(data: str | bytes | None) -> str:

@@ -80,7 +80,22 @@ class Laptop:
     def masters(self) -> list[Path]:
         """The ControlMaster sockets of this laptop."""
         folder = self.home / "rt" / "cm"
-        return sorted(folder.glob("*")) if folder.exists() else []
+        return sorted(p for p in folder.glob("*") if p.is_socket()) if folder.exists() else []
+
+    def master_pids(self) -> list[int]:
+        """PIDs of this laptop's ssh masters (their ControlPath is under its runtime dir)."""
+        mark = f"ControlPath={self.home / 'rt' / 'cm'}/".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if mark in cmdline and b"ControlMaster=yes" in cmdline:
+                found.append(int(entry.name))
+        return sorted(found)
 
     def exit_master(self, socket_path: Path) -> None:
         """Ask the master on ``socket_path`` to exit (as after a crash or a reboot)."""

@@ -138,8 +138,9 @@ def test_durations(text: str, seconds: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "soon", "1:2:3:4", "-5"])
 def test_bad_durations(text: str) -> None:
-    with pytest.raises(ConfigError, match="walltime"):
+    with pytest.raises(ConfigError, match="as a duration") as caught:
         parse_duration(text)
+    assert caught.value.key == "time"
 
 
 HOSTILE = [

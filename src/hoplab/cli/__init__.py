@@ -21,6 +21,8 @@ COMMANDS = {
     "config": ("hoplab.cli.config", "config", "Create or show the profiles file."),
     "sandbox": ("hoplab.cli.sandbox", "sandbox", "A real local cluster to try hoplab on."),
 }
+# Started by hoplab itself, not listed in --help.
+HIDDEN = {"supervise": ("hoplab.cli.supervise", "supervise", "")}
 
 
 class LazyGroup(click.Group):
@@ -30,7 +32,7 @@ class LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = COMMANDS.get(cmd_name)
+        entry = COMMANDS.get(cmd_name) or HIDDEN.get(cmd_name)
         if entry is None:
             return None
         module_name, attr, _ = entry

@@ -20,29 +20,45 @@ from hoplab.cli.render import err, out
 @click.option("--no-browser", is_flag=True, help="Do not open the browser.")
 @click.option("--detach", is_flag=True, help="Return once the tunnel answers.")
 @click.option(
+    "--background",
+    is_flag=True,
+    help="Return once the tunnel answers and keep it supervised by a detached hoplab process.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (implies --detach)."
 )
 def attach(
-    session_id: str, port: int | None, no_browser: bool, detach: bool, as_json: bool
+    session_id: str,
+    port: int | None,
+    no_browser: bool,
+    detach: bool,
+    background: bool,
+    as_json: bool,
 ) -> None:
     """Tunnel to a running session again: after sleep, a reboot, or on a new laptop.
 
     Rebuilds the ssh connection and the forward as needed, proves Jupyter answers, and
     opens the browser. SESSION is an id from 'hoplab ls' (a unique prefix is enough).
     """
+    from hoplab.sessions import background as detached
     from hoplab.sessions.attach import attach as reattach
     from hoplab.sessions.store import SessionStore
 
     store = SessionStore()
+    session = store.get(session_id)
+    if not (detach or as_json or background) and detached.running(session.id):
+        detached.stop(session.id)
+        err.print("the background supervisor stopped; this terminal supervises the tunnel now")
     with signals_raise(KeyboardInterrupt):
         result = reattach(
             session_id,
             store,
             port=port,
-            detach=detach or as_json,
+            detach=detach or as_json or background,
             interactive=interactive(),
             progress=ProgressLines(quiet=as_json),
         )
+    supervisor = detached.start(result.session.id) if background else None
     if as_json:
         print_json(
             "attach",
@@ -50,6 +66,7 @@ def attach(
                 "session": result.session.public(),
                 "url": result.url,
                 "port_changed": result.port_changed,
+                "supervisor_pid": supervisor,
             },
         )
         return
@@ -58,6 +75,9 @@ def attach(
     out.print(result.url, soft_wrap=True)
     if not no_browser:
         open_browser(result.session)
+    if supervisor is not None:
+        err.print(f"supervised in the background (pid {supervisor})")
+        return
     if detach:
         return
     from hoplab.cli.foreground import stay_attached

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
 from hoplab.cli.common import Detach, interactive, signals_raise
 from hoplab.cli.render import err, out
-from hoplab.errors import HoplabError
-from hoplab.sessions import tunnel
 from hoplab.sessions.model import SessionState
+from hoplab.sessions.supervisor import Change, Event, Supervisor
 
 if TYPE_CHECKING:
     from hoplab.sessions.model import Session
     from hoplab.sessions.store import SessionStore
-
-PROBE_INTERVAL = 5.0
 
 
 class Walltime:
@@ -46,27 +43,23 @@ class Walltime:
         )
 
 
-class Ended(Exception):  # noqa: N818  (control flow: the session is over, stop watching)
-    """The session ended or was lost while we watched it."""
-
-
 def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 10) -> None:
-    """Probe Jupyter through the tunnel until the user detaches or stops the session."""
+    """Supervise the tunnel in this terminal until the user detaches or stops the session."""
     walltime = Walltime(session, warn_minutes)
     left = f" Walltime left: {walltime.left()}." if walltime.end else ""
     err.print(
         f"[bold]{session.id}[/] is ready.{left} Press Ctrl-C to detach or stop; "
         f"'hoplab attach {session.id}' reconnects later."
     )
-    wake = threading.Event()
-    healthy = True
+    supervisor = Supervisor(
+        session.id,
+        store,
+        notify=lambda event: show_event(event, store, session.id),
+        tick=lambda _current: walltime.check(),
+    )
     try:
         with signals_raise(Detach):
-            while not wake.wait(PROBE_INTERVAL):
-                healthy = _probe(session, store, healthy)
-                walltime.check()
-    except Ended as why:
-        err.print(f"[red]session {session.id} is over:[/] {why}")
+            supervisor.run()
     except KeyboardInterrupt:
         _ask_and_finish(session, store)
     except Detach as why:
@@ -74,28 +67,25 @@ def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 
         _detach(session, store)
 
 
-def _probe(session: Session, store: SessionStore, healthy: bool) -> bool:
-    port = session.local_port
-    ok = port is not None and tunnel.status_code(port, session.base_url, session.token) == 200
-    if ok and not healthy:
-        err.print("[green]tunnel answers again[/]")
-    if ok:
-        return True
-    err.print("[yellow]Jupyter does not answer through the tunnel; reconnecting[/]")
-    from hoplab.sessions.attach import attach
+STYLE = {
+    Change.BROKEN: "yellow",
+    Change.MASTER: "yellow",
+    Change.RETRY: "yellow",
+    Change.REBUILT: "green",
+    Change.PORT: "yellow",
+    Change.ENDED: "red",
+}
 
-    try:
-        result = attach(session.id, store, interactive=interactive())
-    except HoplabError as exc:
-        current = store.get(session.id)
-        if not current.state.is_live:
-            raise Ended(current.error or current.state.value) from exc
-        err.print(f"[red]reconnect failed:[/] {exc.message}")
-        return False
-    session.local_port = result.session.local_port
-    if result.port_changed:
-        out.print(result.url, soft_wrap=True)
-    return True
+
+def show_event(event: Event, store: SessionStore, session_id: str, *, url: bool = True) -> None:
+    """One line per change, with the time; a new URL (with its token) on stdout if ``url``."""
+    took = f" after {event.seconds:.1f} s" if event.seconds is not None else ""
+    stamp = time.strftime("%H:%M:%S")
+    err.print(f"[dim]{stamp}[/] [{STYLE[event.change]}]{escape(event.message)}{took}[/]")
+    if event.change is Change.PORT and url:
+        new = store.get(session_id).url(with_token=True)
+        if new:
+            out.print(new, soft_wrap=True)
 
 
 def _ask_and_finish(session: Session, store: SessionStore) -> None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from hoplab.cli.common import age, print_json
-from hoplab.cli.render import out
+from hoplab.cli.render import err, out
+
+if TYPE_CHECKING:
+    from hoplab.sessions.listing import Row
+    from hoplab.sessions.orphans import Place
+    from hoplab.sessions.store import SessionStore
 
 STATE_STYLE = {
     "ready": "green",
@@ -20,8 +27,18 @@ STATE_STYLE = {
 
 @click.command()
 @click.option("--all", "-a", "everything", is_flag=True, help="Include stopped and failed ones.")
+@click.option(
+    "--prune", is_flag=True, help="Stop the orphans found (as 'hoplab down' would), verified."
+)
+@click.option(
+    "--scan",
+    multiple=True,
+    metavar="TARGET",
+    help="Also look for orphans on TARGET, a profile or ssh destination (repeatable): "
+    "after the state database was moved aside, this finds what still runs there.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
-def ls(everything: bool, as_json: bool) -> None:
+def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> None:
     """List sessions with their live state.
 
     Each live session is checked on its host (Jupyter process alive, socket present), one
@@ -29,16 +46,33 @@ def ls(everything: bool, as_json: bool) -> None:
     stay listed until 'hoplab down' removes what they left. Batch jobs are checked with
     one scheduler query per host: a job that ended (walltime, cancelled outside hoplab,
     node failure) shows as ended, with the scheduler's reason.
+
+    Orphans are what hoplab started that no live session owns: a job whose 'hoplab up' was
+    killed while it waited in the queue, a session directory no record knows, a job that
+    'down' could not verify gone. They show as lost with a note "orphan: ..."; 'hoplab
+    down ID', 'down --all' or 'ls --prune' end them.
     """
     from rich.table import Table
 
+    from hoplab.sessions import background
     from hoplab.sessions.listing import list_sessions
     from hoplab.sessions.store import SessionStore
 
-    rows = list_sessions(SessionStore(), everything=everything)
+    store = SessionStore()
+    rows = list_sessions(store, everything=everything, scan=tuple(_place(t) for t in scan))
+    supervisors = {row.session.id: background.recorded(row.session.id) for row in rows}
     if as_json:
-        sessions = [{**row.session.public(), "note": row.note} for row in rows]
+        sessions = [
+            {
+                **row.session.public(),
+                "note": row.note,
+                "supervisor_pid": supervisors[row.session.id],
+            }
+            for row in rows
+        ]
         print_json("ls", {"sessions": sessions})
+        if prune:
+            _prune(rows, store, quiet=True)
         return
     if not rows:
         out.print("no sessions" + ("" if everything else " (--all shows finished ones)"))
@@ -58,6 +92,54 @@ def ls(everything: bool, as_json: bool) -> None:
             session.node or session.remote_host or "",
             (session.url(with_token=False) or "") + extras,
             age(session.created),
-            row.note or (session.error or "" if not session.state.is_live else ""),
+            _note(row, supervisors[session.id]),
         )
     out.print(table)
+    if prune:
+        _prune(rows, store, quiet=False)
+    elif any(row.session.orphan and row.session.state.value == "lost" for row in rows):
+        err.print("orphans found: 'hoplab ls --prune' (or 'hoplab down ID') ends them")
+
+
+def _note(row: Row, supervisor: int | None) -> str:
+    session = row.session
+    note = row.note or (session.error or "" if not session.state.is_live else "")
+    if supervisor is not None:
+        note = f"supervised (pid {supervisor}) {note}".strip()
+    return note
+
+
+def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
+    from hoplab.cli.common import interactive
+    from hoplab.cli.down import render_results
+    from hoplab.sessions.down import down
+
+    ids = [r.session.id for r in rows if r.session.orphan and r.session.state.value == "lost"]
+    if not ids:
+        if not quiet:
+            err.print("no orphans to prune")
+        return
+    results = down(ids, store, interactive=interactive())
+    if not quiet:
+        render_results(results)
+    if not all(result.clean for result in results):
+        raise SystemExit(1)
+
+
+def _place(text: str) -> Place:
+    """``--scan TARGET``: a profile or an ssh destination, resolved as ``up`` resolves it."""
+    from pathlib import Path
+
+    from hoplab import config
+    from hoplab.paths import config_file
+    from hoplab.sessions.orphans import Place
+    from hoplab.ssh.target import SshTarget
+
+    resolved = config.resolve(text, {}, config.load(config_file()))
+    ssh_config = resolved["ssh_config"]
+    target = SshTarget(
+        resolved.destination,
+        tuple(resolved["jump"]),
+        str(Path(ssh_config).expanduser()) if ssh_config else None,
+    )
+    return Place(text, target, bool(resolved["mux"]))

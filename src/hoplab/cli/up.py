@@ -93,6 +93,24 @@ from hoplab.schedulers import NAMES
     help="Minutes before the walltime ends to warn [default: 10].",
 )
 @click.option(
+    "--background",
+    is_flag=True,
+    help="Return once ready, and keep the tunnel supervised by a detached hoplab process "
+    "(reconnects after sleep or a network change; 'hoplab down' ends it).",
+)
+@click.option(
+    "--lease",
+    metavar="MINUTES",
+    help="End Jupyter and its job when no hoplab client has renewed the lease for this long "
+    "(renewed by a foreground or --background hoplab). Also 1h, 0:00:30.",
+)
+@click.option(
+    "--idle-timeout",
+    metavar="MINUTES",
+    help="Jupyter shuts itself down after this long with no activity "
+    "(shutdown_no_activity_timeout). Also 1h, 0:00:30.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (implies --detach)."
 )
 @click.option("--verbose", "-v", is_flag=True, help="Say where each setting came from.")
@@ -102,6 +120,7 @@ def up(
     no_mux: bool | None,
     no_browser: bool | None,
     detach: bool,
+    background: bool,
     new: bool,
     as_json: bool,
     verbose: bool,
@@ -126,6 +145,7 @@ def up(
       hoplab up node001 --jump login01 --workdir ~/project
       hoplab up login.hpc --partition gpu --gpus 1 --time 4:00:00 --forward tb=6006
       hoplab up mylab --detach --json
+      hoplab up login.hpc --background --lease 30
     """
     from hoplab import config
     from hoplab.launcher.render import Environment
@@ -146,6 +166,7 @@ def up(
                 err.print(f"[dim]{name} = {setting.value!r}  ({setting.source})[/]")
     ssh_config = resolved["ssh_config"]
     time_text = resolved["time"]
+    lease, idle = resolved["lease"], resolved["idle_timeout"]
     resources = Resources(
         queue=resolved["partition"],
         time=parse_duration(time_text) if time_text else None,
@@ -177,20 +198,33 @@ def up(
         multiplex=resolved["mux"],
         port=resolved["port"],
         new=new,
-        detach=detach or as_json,
+        detach=detach or as_json or background,
         interactive=interactive(),
         start_timeout=float(resolved["start_timeout"]),
         scheduler=resolved["scheduler"],
         resources=resources,
         reach=resolved["reach"],
         forwards=tuple(config.parse_forward(text) for text in resolved["forward"]),
+        lease_seconds=parse_duration(lease, "lease") if lease else None,
+        idle_timeout_seconds=parse_duration(idle, "idle_timeout") if idle else None,
     )
     store = SessionStore()
     with signals_raise(KeyboardInterrupt):
         result = start(request, store, ProgressLines(quiet=as_json))
+    supervisor = None
+    if background:
+        from hoplab.sessions import background as detached
+
+        supervisor = detached.start(result.session.id)
     if as_json:
         print_json(
-            "up", {"session": result.session.public(), "url": result.url, "reused": result.reused}
+            "up",
+            {
+                "session": result.session.public(),
+                "url": result.url,
+                "reused": result.reused,
+                "supervisor_pid": supervisor,
+            },
         )
         return
     if result.reused:
@@ -198,7 +232,19 @@ def up(
     out.print(result.url, soft_wrap=True)
     if resolved["browser"]:
         open_browser(result.session)
+    if supervisor is not None:
+        err.print(
+            f"supervised in the background (pid {supervisor}); "
+            f"'hoplab down {result.session.id}' stops both"
+        )
+        return
     if request.detach:
+        if request.lease_seconds:
+            err.print(
+                "[yellow]nothing renews the lease while detached:[/] Jupyter ends in "
+                f"{request.lease_seconds // 60} min unless 'hoplab attach' (or --background) "
+                "renews it"
+            )
         err.print(f"detached; 'hoplab down {result.session.id}' stops it")
         return
     from hoplab.cli.foreground import stay_attached

@@ -99,6 +99,7 @@ class LaunchSpec:
     ip: str = "127.0.0.1"
     jupyter_args: tuple[str, ...] = ()
     batch: bool = False  # run by a scheduler on a node, not detached on the host itself
+    lease_seconds: int = 0  # > 0: Jupyter ends when no client renewed the lease this long
 
 
 def launcher(spec: LaunchSpec, header: str = "") -> str:
@@ -109,6 +110,7 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         HOPLAB_LISTEN=spec.listen,
         HOPLAB_IP=spec.ip,
         HOPLAB_BATCH="yes" if spec.batch else "no",
+        HOPLAB_LEASE=str(spec.lease_seconds),
         HOPLAB_TRIED=spec.environment.describe(),
     )
     workdir = spec.environment.workdir
@@ -136,7 +138,15 @@ def _script(body: str, **values: str) -> str:
     return "\n".join((assignments(**values), _body("common"), body))
 
 
-def prepare(spec: LaunchSpec, token: str, *, submit: str | None, header: str = "") -> str:
+def prepare(
+    spec: LaunchSpec,
+    token: str,
+    *,
+    submit: str | None,
+    header: str = "",
+    scheduler: str = "none",
+    version: str = "-",
+) -> str:
     """Create the session directory, write the token (0600) and the launcher; then ``submit``.
 
     ``submit`` is the scheduler's shell line that starts ``launch.sh`` from the session
@@ -145,7 +155,13 @@ def prepare(spec: LaunchSpec, token: str, *, submit: str | None, header: str = "
     """
     end = f"HOPLAB_{secrets.token_hex(8)}"
     parts = [
-        _script(_body("prepare"), HOPLAB_ID=spec.session_id),
+        _script(
+            _body("prepare"),
+            HOPLAB_ID=spec.session_id,
+            HOPLAB_SCHEDULER=scheduler,
+            HOPLAB_VERSION=version,
+            HOPLAB_APP=spec.app,
+        ),
         f"tr -d '\\n' > \"$dir/token\" <<'{end}'\n{token}\n{end}",
         f"cat > \"$dir/launch.sh\" <<'{end}'\n{launcher(spec, header)}\n{end}",
         'chmod 700 "$dir/launch.sh"',
@@ -196,6 +212,11 @@ def check(sessions: list[Row]) -> str:
     return "\n".join((_script(_body("check")), *_calls("check", sessions)))
 
 
+def scan() -> str:
+    """List every session directory on the host (see ``scan.sh``)."""
+    return _script(_body("scan"))
+
+
 def stop(sessions: list[Row]) -> str:
     """Stop each session and remove what it left, reporting what remains."""
     return "\n".join((_script(_body("stop")), *_calls("stop", sessions)))
@@ -210,6 +231,18 @@ def reach(session_id: str, listen: str, ip: str = "") -> str:
         'mv -f "$dir/reach.tmp" "$dir/reach"',
         HOPLAB_ID=session_id,
         HOPLAB_REACH=line,
+    )
+
+
+def renew_lease(session_id: str) -> str:
+    """Renew the session's lease: new content in ``lease`` (the launcher watches it change)."""
+    return _script(
+        'dir="$sessions/$HOPLAB_ID"\n'
+        '[ -d "$dir" ] || exit 3\n'
+        'printf \'%s\\n\' "$HOPLAB_NONCE" > "$dir/lease.tmp"\n'
+        'mv -f "$dir/lease.tmp" "$dir/lease"',
+        HOPLAB_ID=session_id,
+        HOPLAB_NONCE=secrets.token_hex(8),
     )
 
 

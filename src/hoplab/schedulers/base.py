@@ -256,7 +256,7 @@ _DURATION = re.compile(
 )
 
 
-def parse_duration(text: str) -> int:
+def parse_duration(text: str, key: str = "time") -> int:
     """Walltime in seconds from ``90`` (minutes), ``1:30:00``, ``2-00:00:00``, ``1h30m``, ``45m``.
 
     A bare number or ``MM:SS`` follow SLURM's reading: minutes first.
@@ -265,8 +265,8 @@ def parse_duration(text: str) -> int:
     match = _DURATION.match(value)
     if not value or match is None:
         raise ConfigError(
-            f"cannot read {text!r} as a walltime",
-            key="time",
+            f"cannot read {text!r} as a duration",
+            key=key,
             hint="write minutes (90), H:MM:SS (1:30:00), D-HH:MM:SS, or 1h30m",
         )
     if match.group("hh") or match.group("mm"):

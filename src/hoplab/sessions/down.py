@@ -7,7 +7,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.sessions import remote
+from hoplab.sessions import background, orphans, remote
 from hoplab.sessions.cleanup import drop_forwards, end_job
 from hoplab.sessions.model import SSH_NODE, SessionState
 from hoplab.sessions.reach import forward_transport
@@ -36,15 +36,28 @@ class DownResult:
 def down(
     session_ids: list[str], store: SessionStore, *, every: bool = False, interactive: bool = False
 ) -> list[DownResult]:
-    """Stop the named sessions (or every live or lost one), reaching each target once."""
+    """Stop the named sessions (or every live or lost one, orphans included), reaching each
+    target once."""
+    if every:
+        orphans.abandoned_starts(store)
+        orphans.find(store, orphans.places(store))
     sessions = store.unfinished() if every else [store.get(sid) for sid in session_ids]
+    # first the supervisors: one left running would rebuild the forwards removed below
+    supervised = {s.id: background.stop(s.id) for s in sessions if background.recorded(s.id)}
     results: list[DownResult] = []
     ordered = sorted(sessions, key=lambda s: (s.ssh_target.key, s.multiplex))
     for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):
         batch = list(group)
         transport = open_transport(batch[0].ssh_target, multiplex=multiplex)
         results += _down_on(transport, batch, store, interactive=interactive)
-    return results
+    return [
+        DownResult(
+            r.session, (("background supervisor stopped", supervised[r.session.id]), *r.checks)
+        )
+        if r.session.id in supervised
+        else r
+        for r in results
+    ]
 
 
 def _down_on(

@@ -8,10 +8,11 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.process import alive as pid_alive
 from hoplab.schedulers.base import JobState
-from hoplab.sessions import jobs, remote
+from hoplab.sessions import jobs, orphans, remote
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
-from hoplab.sessions.model import SessionState, pid_alive
+from hoplab.sessions.model import SessionState
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
@@ -28,20 +29,24 @@ class Row:
     note: str = ""
 
 
-def list_sessions(store: SessionStore, *, everything: bool = False) -> list[Row]:
+def list_sessions(
+    store: SessionStore, *, everything: bool = False, scan: tuple[orphans.Place, ...] = ()
+) -> list[Row]:
     """Live, lost and ended sessions, checked through their master (all with ``everything``).
 
     A session whose Jupyter is gone becomes ``lost``, one whose batch job ended becomes
     ``ended`` with the scheduler's reason; either way its forwards are removed. A host or a
     scheduler that cannot be reached leaves the record as it was: unreachable is not dead.
+    Orphans (see :mod:`hoplab.sessions.orphans`) are found on the same targets and on ``scan``.
     """
+    notes = orphans.abandoned_starts(store)
     live = store.live()
-    notes: dict[str, str] = {}
     ordered = sorted(live, key=lambda s: (s.ssh_target.key, s.multiplex))
     for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):
         batch = [s for s in group if not _starting_in_foreground(s)]
         if batch:
             notes.update(_reconcile(batch, store, multiplex=multiplex))
+    notes.update(orphans.find(store, orphans.places(store, scan)))
     sessions = store.all() if everything else store.unfinished()
     return [Row(s, notes.get(s.id, "")) for s in sessions]
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+from hoplab.process import alive as pid_alive
 from hoplab.ssh.target import SshTarget
 
 
@@ -77,6 +78,8 @@ class Session:
     reach: str | None = None
     forwards: list[ExtraForward] = field(default_factory=list)
     walltime_end: float | None = None  # epoch seconds, from the scheduler's time left
+    lease_seconds: int | None = None  # Jupyter ends when no client renewed it this long
+    orphan: bool = False  # found running with no owner: its hoplab died, or no record knew it
 
     @property
     def batch(self) -> bool:
@@ -134,6 +137,8 @@ class Session:
             "host": self.node or self.remote_host,
             "reach": self.reach,
             "walltime_end": self.walltime_end,
+            "lease_seconds": self.lease_seconds,
+            "orphan": self.orphan,
             "forwards": [
                 {"name": f.name, "port": f.port, "local_port": f.local_port} for f in self.forwards
             ],
@@ -166,14 +171,3 @@ class Session:
 def target_key(target: SshTarget, app: str) -> str:
     """What makes two sessions interchangeable for reuse: the same ssh chain and front end."""
     return f"{target.key}:{app}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a local process exists (signal 0 sends nothing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -38,7 +38,13 @@ class Started:
 
 
 def launch(
-    transport: Transport, spec: render.LaunchSpec, token: str, scheduler: Scheduler, job: JobSpec
+    transport: Transport,
+    spec: render.LaunchSpec,
+    token: str,
+    scheduler: Scheduler,
+    job: JobSpec,
+    *,
+    version: str | None = None,
 ) -> Started:
     """Create the session directory with token and launcher, then submit (or start) it.
 
@@ -46,7 +52,12 @@ def launch(
     scheduler's own words become the error.
     """
     script = render.prepare(
-        spec, token, submit=scheduler.submit_line(job), header=scheduler.header(job)
+        spec,
+        token,
+        submit=scheduler.submit_line(job),
+        header=scheduler.header(job),
+        scheduler=scheduler.name,
+        version=version or "-",
     )
     done = transport.run(script, timeout=120)
     found = handshake.values(done.stdout)
@@ -89,6 +100,13 @@ def tell_reach(transport: Transport, session: Session, listen: str, ip: str = ""
     done = transport.run(render.reach(session.id, listen, ip), timeout=30)
     if done.returncode != 0:
         raise RemoteError(f"could not write to {session.remote_dir}: {done.stderr.strip()}")
+
+
+def renew_lease(transport: Transport, session: Session) -> None:
+    """Tell the launcher a client is still there (``--lease``)."""
+    done = transport.run(render.renew_lease(session.id), timeout=30)
+    if done.returncode != 0:
+        raise RemoteError(f"the session directory {session.remote_dir} is gone")
 
 
 def launch_failure(reply: handshake.Reply, session: Session) -> RemoteError:
@@ -159,6 +177,40 @@ def stop(
         if sid not in finished:
             found.append("no-answer")
     return problems
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A session directory found on a host, whatever the local records say."""
+
+    id: str
+    process: str  # alive or dead (a session on this host), "-" (a batch job)
+    node: str | None
+    scheduler: str | None
+    version: str | None
+    app: str | None
+    submitted: str  # the submit command's answer, for the job id
+
+
+def scan(transport: Transport) -> list[Entry]:
+    """Every session directory under ~/.hoplab/sessions on the target."""
+    done = transport.run(render.scan(), timeout=30)
+    entries = []
+    for words in handshake.replies(done.stdout):
+        if len(words) >= 7 and words[0] == "entry":
+            sid, process, node, scheduler, version, app = words[1:7]
+            entries.append(
+                Entry(
+                    sid,
+                    process,
+                    None if node == "-" else node,
+                    None if scheduler == "-" else scheduler,
+                    None if version == "-" else version,
+                    None if app == "-" else app,
+                    " ".join(words[7:]),
+                )
+            )
+    return entries
 
 
 def read_log(transport: Transport, session_id: str, *, lines: int) -> str:

@@ -53,10 +53,13 @@ class SessionStore:
             raise self._broken(exc) from exc
 
     def _broken(self, exc: sqlite3.Error) -> StateStoreError:
+        aside = self.path.with_name(f"broken-{time.strftime('%Y%m%d-%H%M%S')}")
         return StateStoreError(
             f"the session database {self.path} is unreadable ({exc})",
-            f"move it aside to start a fresh one: mv {self.path} {self.path}.broken "
-            "(running sessions keep running; their remote directories are ~/.hoplab/sessions/)",
+            f"move it (with its -wal and -shm files) aside to start a fresh one: "
+            f"mkdir {aside} && mv {self.path}* {aside}/ ; running sessions keep running, and "
+            "'hoplab ls --scan TARGET' then finds them (from ~/.hoplab/sessions/ on TARGET) "
+            "so that 'hoplab down' can stop them",
         )
 
     def close(self) -> None:

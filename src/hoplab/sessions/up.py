@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
+from hoplab.process import alive as pid_alive
 from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
-from hoplab.sessions import jobs, reach, remote, startup, tunnel
+from hoplab.sessions import jobs, lock, reach, remote, startup, tunnel
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.model import (
@@ -25,6 +26,7 @@ from hoplab.sessions.model import (
 from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.transport import open_transport
+from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
     from hoplab.sessions.store import SessionStore
     from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
+
+
+# How long a second ``up`` waits for the session that another one is starting (queue included).
+SHARE_TIMEOUT = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class UpRequest:
     resources: Resources = field(default_factory=Resources)
     reach: str = reach.AUTO
     forwards: tuple[tuple[str, int], ...] = ()  # (name, remote port)
+    lease_seconds: int | None = None
+    idle_timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,39 +73,51 @@ class UpResult:
 
 
 def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> UpResult:
-    """Start a session (or reuse a live one on the same target) and return it ready."""
+    """Start a session (or reuse a live one on the same target) and return it ready.
+
+    Connecting and choosing between reuse and a new session happen under the target's lock:
+    a second ``up`` on the same target waits for it, then shares the session it started.
+    """
     if request.port is not None and not port_is_free(request.port):
         raise PortInUseError(request.port)
     transport = open_transport(request.target, multiplex=request.multiplex)
-    with step(progress, "connect", f"connecting to {request.target.label}") as note:
-        transport.connect(interactive=request.interactive)
-        how = "shared connection" if transport.multiplexed else "no multiplexing"
-        note[0] = f"connected to {request.target.label} ({how})"
-    if not request.new:
-        reused = _reuse(request, store, progress)
-        if reused is not None:
-            return UpResult(reused.session, reused.url, reused=True)
-    scheduler = jobs.detect(transport, request.scheduler)
-    session_id = secrets.token_hex(4)
-    # a job's launcher writes jupyter.log itself: schedulers may spool their own output file
-    output = "job.out" if scheduler.batch else "jupyter.log"
-    job = JobSpec(f"hoplab-{session_id}", output, request.resources)
-    scheduler.header(job)  # refuse a bad value before anything exists remotely
-    session = Session(
-        id=session_id,
-        target=request.label,
-        destination=request.target.destination,
-        jumps=request.target.jumps,
-        ssh_config=request.target.config_file,
-        multiplex=transport.multiplexed,
-        app=request.app,
-        token=secrets.token_hex(24),
-        attached_pid=os.getpid(),
-        scheduler=scheduler.name,
-        scheduler_version=_version(scheduler),
-        forwards=[ExtraForward(name, port) for name, port in request.forwards],
-    )
-    store.save(session)
+
+    def waiting() -> None:
+        progress(
+            Step("lock", f"another hoplab up on {request.target.label} goes first", done=False)
+        )
+
+    with lock.target_lock(request.target.key, waiting=waiting):
+        with step(progress, "connect", f"connecting to {request.target.label}") as note:
+            transport.connect(interactive=request.interactive)
+            how = "shared connection" if transport.multiplexed else "no multiplexing"
+            note[0] = f"connected to {request.target.label} ({how})"
+        if not request.new:
+            reused = _reuse(request, store, progress)
+            if reused is not None:
+                return UpResult(reused.session, reused.url, reused=True)
+        scheduler = jobs.detect(transport, request.scheduler)
+        session_id = secrets.token_hex(4)
+        # a job's launcher writes jupyter.log itself: schedulers may spool their own output file
+        output = "job.out" if scheduler.batch else "jupyter.log"
+        job = JobSpec(f"hoplab-{session_id}", output, request.resources)
+        scheduler.header(job)  # refuse a bad value before anything exists remotely
+        session = Session(
+            id=session_id,
+            target=request.label,
+            destination=request.target.destination,
+            jumps=request.target.jumps,
+            ssh_config=request.target.config_file,
+            multiplex=transport.multiplexed,
+            app=request.app,
+            token=secrets.token_hex(24),
+            attached_pid=os.getpid(),
+            scheduler=scheduler.name,
+            scheduler_version=_version(scheduler),
+            forwards=[ExtraForward(name, port) for name, port in request.forwards],
+            lease_seconds=request.lease_seconds,
+        )
+        store.save(session)
     try:
         _start(request, transport, scheduler, job, session, store, progress)
     except BaseException as exc:
@@ -124,11 +144,15 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
         request.environment,
         listen=_listen(queue, request.reach),
         batch=queue is not None,
+        lease_seconds=request.lease_seconds or 0,
+        jupyter_args=_jupyter_args(request),
     )
     label = request.target.label
     doing = f"submitting a job to {scheduler.name}" if queue else f"starting on {label}"
     with step(progress, "submit", doing) as note:
-        started = remote.launch(transport, spec, session.token, scheduler, job)
+        started = remote.launch(
+            transport, spec, session.token, scheduler, job, version=session.scheduler_version
+        )
         session.remote_dir, session.remote_host = started.remote_dir, started.host
         session.job_id = started.job_id
         if queue is None:
@@ -200,6 +224,11 @@ def _decider(  # noqa: PLR0917 - a closure's context, private to _start
     return on_node
 
 
+def _jupyter_args(request: UpRequest) -> tuple[str, ...]:
+    seconds = request.idle_timeout_seconds
+    return () if seconds is None else (f"--ServerApp.shutdown_no_activity_timeout={seconds}",)
+
+
 def _listen(queue: BatchScheduler | None, wanted: str) -> str:
     """How the launcher starts listening (see ``launcher.sh``): socket first unless login-tcp."""
     if queue is None or wanted == SSH_NODE:
@@ -213,10 +242,22 @@ def _version(scheduler: Scheduler) -> str | None:
 
 
 def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> AttachResult | None:
-    """Attach to a live session of the same target and app, if one still answers."""
-    for candidate in reversed(store.live_for(target_key(request.target, request.app))):
+    """Attach to a live session of the same target and app, if one still answers.
+
+    A session another ``up`` is still starting is waited for (its job may be in the queue),
+    then shared; if that ``up`` dies or fails, this one goes on to start its own.
+    """
+    key = target_key(request.target, request.app)
+    for candidate in reversed(store.live_for(key)):
         if candidate.state is SessionState.STARTING:
-            continue
+            if not _starting_elsewhere(candidate):
+                continue
+            progress(
+                Step("reuse", f"session {candidate.id} is starting; waiting to share it", False)
+            )
+            _wait_settled(store, candidate.id)
+            if not store.get(candidate.id).state.is_live:
+                continue
         try:
             return attach(
                 candidate.id,
@@ -229,3 +270,23 @@ def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> Attac
         except HoplabError:
             continue  # attach marked it lost; look at the next one or start anew
     return None
+
+
+def _wait_settled(store: SessionStore, session_id: str) -> None:
+    wait_until(
+        lambda: not _starting_elsewhere(store.get(session_id)),
+        SHARE_TIMEOUT,
+        what=f"session {session_id} to be ready",
+        cap=1.0,
+    )
+
+
+def _starting_elsewhere(session: Session) -> bool:
+    """Still starting, in an ``up`` that is alive (not this one)."""
+    owner = session.attached_pid
+    return (
+        session.state is SessionState.STARTING
+        and owner is not None
+        and owner != os.getpid()
+        and pid_alive(owner)
+    )

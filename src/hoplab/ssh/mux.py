@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 import stat
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from hoplab import process
-from hoplab.errors import CommandTimeoutError, PortInUseError
+from hoplab.errors import CommandTimeoutError, HoplabError, PortInUseError
 from hoplab.paths import private_dir, runtime_dir
 from hoplab.ssh.target import raise_for_ssh
 from hoplab.ssh.transport import Forward, Transport
@@ -20,6 +21,18 @@ if TYPE_CHECKING:
 
 # `ssh -O` control commands answer at once on a live master; a slow answer means a wedged one.
 CONTROL_TIMEOUT = 10.0
+# A live master answers `-O check` and runs `true` in milliseconds; one that takes this long is
+# stopped (the laptop slept) or its connection carries nothing any more (the network went away).
+HEALTH_TIMEOUT = 3.0
+
+
+class MasterHealth(str, Enum):
+    """What a master looks like from its control socket."""
+
+    ABSENT = "absent"  # no master: never started, exited, or killed
+    WEDGED = "wedged"  # the process is there but does not answer its control socket
+    STALLED = "stalled"  # it answers, but nothing gets through its connection
+    ALIVE = "alive"
 
 
 class MuxTransport(Transport):
@@ -35,19 +48,43 @@ class MuxTransport(Transport):
         argv = self.target.argv("-o", f"ControlPath={self.control_path}", "-O", command, *extra)
         return process.run(argv, check=False, timeout=CONTROL_TIMEOUT)
 
-    def master_pid(self) -> int | None:
+    @property
+    def pid_file(self) -> Path:
+        """Where the master's PID is kept: a wedged master cannot tell it through ``-O check``."""
+        return self.control_path.with_name(f"{self.control_path.name}.pid")
+
+    def master_pid(self, timeout: float = CONTROL_TIMEOUT) -> int | None:
         """PID of the running master, from ``ssh -O check``; None when there is none."""
+        argv = self.target.argv("-o", f"ControlPath={self.control_path}", "-O", "check")
         try:
-            done = self._control("check")
+            done = process.run(argv, check=False, timeout=timeout)
         except CommandTimeoutError:
             return None
         match = re.search(r"pid=(\d+)", done.stderr)
         return int(match.group(1)) if done.returncode == 0 and match else None
 
+    def health(self) -> MasterHealth:
+        """Ask the master itself, then through it: a process alone proves nothing after sleep."""
+        argv = self.target.argv("-o", f"ControlPath={self.control_path}", "-O", "check")
+        try:
+            done = process.run(argv, check=False, timeout=HEALTH_TIMEOUT)
+        except CommandTimeoutError:
+            return MasterHealth.WEDGED
+        if done.returncode != 0:
+            return MasterHealth.ABSENT
+        try:
+            process.run(self.command("true"), check=False, timeout=HEALTH_TIMEOUT)
+        except CommandTimeoutError:
+            return MasterHealth.STALLED
+        return MasterHealth.ALIVE
+
+    def watched_pid(self) -> int | None:
+        return self._recorded_pid()
+
     def connect(self, *, interactive: bool) -> None:
         if self.master_pid() is not None:
             return
-        self._remove_stale_socket()
+        self.reset()
         options = [
             "-o", "ControlMaster=yes",
             "-o", f"ControlPath={self.control_path}",
@@ -62,6 +99,39 @@ class MuxTransport(Transport):
             interactive=interactive,
         )
         raise_for_ssh(self.target, done)
+        pid = self.master_pid()
+        if pid is not None:
+            self.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+
+    def reset(self) -> None:
+        """End a master that no longer serves (by its recorded PID, if it is still that master)
+        and remove its control socket, so that :meth:`connect` can start a fresh one.
+
+        Nothing else is touched: a PID whose command line is not this master's is left alone,
+        and a control path that is not our own socket is an error, not something to delete.
+        """
+        pid = self._recorded_pid()
+        if pid is not None and self._is_our_master(pid):
+            process.terminate(pid)
+        self.pid_file.unlink(missing_ok=True)
+        self._remove_stale_socket()
+
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text(encoding="utf-8").strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _is_our_master(self, pid: int) -> bool:
+        done = process.run(
+            ["ps", "-ww", "-o", "uid=", "-o", "args=", "-p", str(pid)], check=False, timeout=10
+        )
+        owner, _, args = done.stdout.strip().partition(" ")
+        return (
+            done.returncode == 0
+            and owner == str(os.getuid())
+            and f"ControlPath={self.control_path}" in args
+        )
 
     def _remove_stale_socket(self) -> None:
         """A socket left by a dead master blocks a new one; remove it, but only if it is ours."""
@@ -70,8 +140,14 @@ class MuxTransport(Transport):
             info = path.lstat()
         except FileNotFoundError:
             return
-        if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
-            path.unlink()
+        if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+            raise HoplabError(
+                f"{path} is in the way of the ssh connection and is not a socket of yours "
+                f"(uid {info.st_uid})",
+                f"check who put it there, then remove it; or set HOPLAB_RUNTIME_DIR to a "
+                f"private directory of your own (now {path.parent.parent})",
+            )
+        path.unlink()
 
     def command(self, *remote: str) -> list[str]:
         options = ("-o", f"ControlPath={self.control_path}", "-o", "ControlMaster=no")
@@ -93,3 +169,4 @@ class MuxTransport(Transport):
     def close(self) -> None:
         if self.master_pid() is not None:
             self._control("exit")
+        self.pid_file.unlink(missing_ok=True)

@@ -116,6 +116,7 @@ class Sandbox:
             current = state.load(self.paths.state)
             if current is not None and self._healthy(current):
                 ensure_jupyter_venv(self.jupyter_venv, report)
+                netns.set_root_link(up=True)  # a test that cut it may have died before undoing
                 for host in current.refused:
                     current = self._set_ssh_access(current, host, refuse=False)
                 return self._info(current, reused=True)
@@ -166,6 +167,23 @@ class Sandbox:
     def allow_ssh(self, host: str) -> None:
         """Undo :meth:`refuse_ssh` (a fresh or reused ``up()`` also undoes it)."""
         self._change_ssh_access(host, refuse=False)
+
+    def restart_ssh(self, host: str) -> None:
+        """Restart ``host``'s sshd and drop every connection it holds (as a reboot would).
+
+        Only the sshd this sandbox started and its own per-connection children are signalled.
+        """
+        with self._locked():
+            current = state.load(self.paths.state)
+            if current is None or not self._healthy(current):
+                raise SandboxError("the sandbox is not running", "start it first")
+            listener = current.processes[f"sshd@{host}"]
+            pids.terminate([*pids.children(listener), listener])
+            state.save(self.paths.state, daemons.start_sshds(self.paths, current, [host]))
+
+    def set_link(self, *, up: bool) -> None:
+        """Cut (``up=False``) or restore the laptop's link to login01."""
+        netns.set_root_link(up=up)
 
     # start ------------------------------------------------------------------------------
 

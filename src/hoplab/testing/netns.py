@@ -101,6 +101,14 @@ def root_link_exists() -> bool:
     return Path("/sys/class/net", ROOT_LINK).exists()
 
 
+def set_root_link(*, up: bool) -> None:
+    """Take the laptop's veth to login01 down or up (a cut cable, a wifi that comes back).
+
+    Down, the kernel drops its connected route, so packets for login01 meet the blackhole.
+    """
+    _ip("link", "set", ROOT_LINK, "up" if up else "down")
+
+
 def create_topology() -> None:
     """Create the namespaces, the laptop <-> login01 veth and login01's bridge to the nodes.
 

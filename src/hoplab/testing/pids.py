@@ -52,6 +52,20 @@ def start_ticks(pid: int) -> int | None:
     return None if fields is None else int(fields[19])
 
 
+def children(parent: ProcessRecord) -> list[ProcessRecord]:
+    """The live children of a recorded process (an sshd's per-connection processes)."""
+    if not is_alive(parent):
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None and fields[1] == str(parent.pid):
+            found.append(record(f"{parent.name}:child", int(entry.name)))
+    return found
+
+
 def record(name: str, pid: int) -> ProcessRecord:
     """Record a process that was just started; it must still exist."""
     ticks = start_ticks(pid)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 NODE_CPUS = 2
+SHARED_PARTITION = "shared"
 NODE_MEMORY_MB = 1000
 SHORT_PARTITION_MINUTES = 1
 
@@ -92,6 +93,8 @@ def render_slurm_conf(paths: Paths) -> str:
     lines += [
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
         f"PartitionName=short Nodes=ALL MaxTime={SHORT_PARTITION_MINUTES} State=UP",
+        # many light jobs at once (the load test): each core may be shared by several jobs
+        f"PartitionName={SHARED_PARTITION} Nodes=ALL OverSubscribe=FORCE:8 State=UP",
     ]
     return "\n".join(lines) + "\n"
 

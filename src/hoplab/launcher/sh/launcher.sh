@@ -59,7 +59,31 @@ serve() {
         --ServerApp.port_retries=0 "$@"
 }
 
-# On a plain host the launcher becomes Jupyter.
+# watch_lease PID (--lease): end PID when no hoplab client has renewed the lease for
+# HOPLAB_LEASE seconds. A renewal changes the content of `lease`; the time is this host's own
+# clock, so clocks that disagree between laptop, login node and node do not matter. Each step
+# is a timer of a watchdog, not a wait for something: a renewal is seen within one step.
+watch_lease() {
+    target=$1 last= seen=$(date +%s)
+    step=$((HOPLAB_LEASE / 10))
+    if [ "$step" -lt 1 ]; then step=1; elif [ "$step" -gt 30 ]; then step=30; fi
+    while alive "$target" && [ -d "$dir" ]; do
+        sleep "$step"
+        now=$(date +%s)
+        current=$(cat "$dir/lease" 2>/dev/null) || current=
+        if [ "$current" != "$last" ]; then
+            last=$current seen=$now
+        elif [ $((now - seen)) -ge "$HOPLAB_LEASE" ]; then
+            printf '%s\n' "no hoplab client renewed the lease for $HOPLAB_LEASE s" > "$dir/error"
+            status "failed lease"
+            kill -TERM "$target" 2>/dev/null
+            return 0
+        fi
+    done
+}
+if [ "${HOPLAB_LEASE:-0}" -gt 0 ]; then watch_lease $$ </dev/null & fi
+
+# On a plain host the launcher becomes Jupyter (same PID: the lease watch ends it).
 if [ "$HOPLAB_BATCH" != yes ]; then serve "$@"; fi
 
 # In a job, hoplab learns the node from the `node` file and writes `reach`: "socket" or

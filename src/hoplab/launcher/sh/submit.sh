@@ -6,6 +6,7 @@ if job=$(
 ) 2> "$dir/submit.err"; then
     say submitted
     printf '%s\n' "$job"
+    printf '%s\n' "$job" > "$dir/submitted"  # for `hoplab ls`, should this client die now
 else
     say rejected
     cat "$dir/submit.err"

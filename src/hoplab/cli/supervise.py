@@ -1,0 +1,47 @@
+"""``hoplab supervise SESSION``: the detached supervisor that ``up --background`` starts."""
+
+from __future__ import annotations
+
+import click
+
+from hoplab.cli.common import Detach, signals_raise
+from hoplab.cli.render import err
+
+
+@click.command(hidden=True)
+@click.argument("session_id", metavar="SESSION")
+def supervise(session_id: str) -> None:
+    """Keep SESSION's tunnel answering, detached; 'hoplab down SESSION' ends it.
+
+    Started by 'hoplab up --background' or 'hoplab attach --background', with its output in
+    the state directory's supervisors/SESSION.log. It probes Jupyter through the tunnel every
+    5 s, rebuilds the ssh connection and the forward when that fails, and renews the --lease.
+    """
+    from hoplab.cli.foreground import show_event
+    from hoplab.sessions import background
+    from hoplab.sessions.model import SessionState
+    from hoplab.sessions.store import SessionStore
+    from hoplab.sessions.supervisor import Supervisor
+
+    store = SessionStore()
+    session = store.get(session_id)
+    with background.claim(session.id):
+        if session.state.is_live and session.state is not SessionState.STARTING:
+            session.hold(detach=False)  # held by this process: ls shows it ready
+            store.save(session)
+        err.print(f"supervising {session.id} on {session.ssh_target.label}")
+        supervisor = Supervisor(
+            session.id,
+            store,
+            # no URL here: the token must not reach a log file
+            notify=lambda event: show_event(event, store, session.id, url=False),
+        )
+        try:
+            with signals_raise(Detach):
+                supervisor.run()
+        except Detach as why:
+            current = store.get(session.id)
+            if current.state.is_live:
+                current.settle(SessionState.DETACHED, current.error)
+                store.save(current)
+            err.print(f"{why}: supervision stops; the session itself keeps running")

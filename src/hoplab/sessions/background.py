@@ -1,0 +1,101 @@
+"""The supervisor as a detached local process (``up --background``): its pidfile and its log.
+
+The child is ``hoplab supervise SESSION`` in a new process session, so it outlives the terminal
+and ignores its Ctrl-C. It writes its own PID into a 0600 pidfile when it starts and removes it
+when it ends; ``down`` ends it by that PID only after checking that the process is still that
+supervisor. Its output goes to a 0600 log beside the pidfile and never holds the token.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from hoplab import process
+from hoplab.errors import HoplabError
+from hoplab.paths import private_dir, state_dir, write_private
+from hoplab.waiting import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+START_TIMEOUT = 20.0
+
+
+def _folder() -> Path:
+    return private_dir(state_dir() / "supervisors")
+
+
+def pid_file(session_id: str) -> Path:
+    return _folder() / f"{session_id}.pid"
+
+
+def log_file(session_id: str) -> Path:
+    return _folder() / f"{session_id}.log"
+
+
+def recorded(session_id: str) -> int | None:
+    """The PID in the session's pidfile, if that process still exists (cheap: for ``ls``)."""
+    try:
+        pid = int(pid_file(session_id).read_text(encoding="utf-8").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if process.alive(pid) else None
+
+
+def running(session_id: str) -> int | None:
+    """The PID of the session's supervisor, checked by its command line (before a signal)."""
+    pid = recorded(session_id)
+    if pid is None:
+        return None
+    done = process.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], check=False, timeout=10)
+    words = done.stdout.split()
+    return pid if "supervise" in words and session_id in words else None
+
+
+def start(session_id: str) -> int:
+    """Start the detached supervisor and return its PID once it has claimed the session."""
+    if (pid := running(session_id)) is not None:
+        return pid
+    log = log_file(session_id)
+    child = process.spawn(
+        [sys.executable, "-m", "hoplab", "supervise", session_id], detach=True, output=log
+    )
+
+    def claimed() -> bool:
+        if child.poll() is not None:
+            raise HoplabError(
+                f"the background supervisor exited at once (code {child.returncode})",
+                f"its log says why: {log}",
+            )
+        return recorded(session_id) == child.pid
+
+    wait_until(claimed, START_TIMEOUT, what="the background supervisor to start")
+    return child.pid
+
+
+def stop(session_id: str) -> bool:
+    """End the session's supervisor, if one runs; True when none is left."""
+    pid = running(session_id)
+    if pid is None:
+        pid_file(session_id).unlink(missing_ok=True)
+        return True
+    gone = process.terminate(pid, patience=5.0)
+    if gone:
+        pid_file(session_id).unlink(missing_ok=True)
+    return gone
+
+
+@contextmanager
+def claim(session_id: str) -> Iterator[None]:
+    """Run as the session's supervisor: the pidfile names this process while the block runs."""
+    path = pid_file(session_id)
+    write_private(path, f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        if recorded(session_id) == os.getpid():
+            path.unlink(missing_ok=True)

@@ -1,0 +1,189 @@
+"""Orphans: what hoplab started on a target that no live session owns any more.
+
+Three ways to become one:
+
+- the ``up`` that was starting it died (SIGKILL, a closed lid while the job waited in the
+  queue): its record still says *starting*, with no process behind it;
+- the record is gone or never written (killed between the submit and the save; a state
+  database moved aside): the target still has the session directory, whose ``meta`` and
+  ``submitted`` files name the scheduler and the job ``hoplab-<id>``;
+- the record says *stopped* or *failed*, but ``down`` could not verify the job was gone.
+
+Each one found is recorded as a *lost* session marked ``orphan`` with what was seen, so
+``hoplab down ID``, ``down --all`` and ``ls --prune`` end it like any other session. A job is
+an orphan only while its scheduler says it is queued or running; a scheduler that does not
+answer leaves it alone (unknown is not dead, and not orphaned either).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import groupby
+from typing import TYPE_CHECKING
+
+from hoplab.errors import HoplabError
+from hoplab.process import alive as pid_alive
+from hoplab.schedulers import backend
+from hoplab.sessions import jobs, remote
+from hoplab.sessions.model import Session, SessionState
+from hoplab.ssh.transport import open_transport
+
+if TYPE_CHECKING:
+    from hoplab.sessions.remote import Entry
+    from hoplab.sessions.store import SessionStore
+    from hoplab.ssh.target import SshTarget
+    from hoplab.ssh.transport import Transport
+
+
+@dataclass(frozen=True)
+class Place:
+    """A target to look at, as a person named it."""
+
+    label: str
+    target: SshTarget
+    multiplex: bool = True
+
+
+def abandoned_starts(store: SessionStore) -> dict[str, str]:
+    """Sessions still *starting* whose ``up`` is gone: orphans at once, with a note each."""
+    notes = {}
+    for session in store.live():
+        owner = session.attached_pid
+        if session.state is not SessionState.STARTING or (owner and pid_alive(owner)):
+            continue
+        job = f"job {session.job_id} " if session.batch and session.job_id else ""
+        adopt(
+            session,
+            store,
+            f"orphan: the hoplab up that started it (pid {owner}) is gone; {job}left running",
+        )
+        notes[session.id] = session.error or ""
+    return notes
+
+
+def places(store: SessionStore, extra: tuple[Place, ...] = ()) -> list[Place]:
+    """Targets worth scanning: with a session that is not cleanly over, and ``extra``."""
+    worth = [
+        s
+        for s in store.all()
+        if s.state.is_live
+        or s.state in {SessionState.LOST, SessionState.ENDED}
+        or (s.error and s.job_id and s.state in {SessionState.STOPPED, SessionState.FAILED})
+    ]
+    found = {p.target.key: p for p in extra}
+    for session in worth:
+        found.setdefault(
+            session.ssh_target.key, Place(session.target, session.ssh_target, session.multiplex)
+        )
+    return list(found.values())
+
+
+def find(store: SessionStore, where: list[Place]) -> dict[str, str]:
+    """Look at each place; record what runs with no owner. Notes for ``ls``, by session id."""
+    notes: dict[str, str] = {}
+    for place in where:
+        transport = open_transport(place.target, multiplex=place.multiplex)
+        try:
+            transport.connect(interactive=False)
+            notes.update(_find_on(transport, place, store))
+        except HoplabError:
+            continue  # ls already says the target could not be checked
+    return notes
+
+
+def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[str, str]:
+    known = {s.id: s for s in store.all()}
+    candidates: list[Session] = []
+    entries = remote.scan(transport)
+    alive = {e.id for e in entries if e.process == "alive"}
+    for entry in entries:
+        record = known.get(entry.id)
+        if record is not None and not _settled(record):
+            continue  # live, lost or ended: ls and down deal with it already
+        session = record or _from_entry(entry, place)
+        if session is not None:
+            candidates.append(session)
+    seen = {s.id for s in candidates}
+    candidates += [
+        s
+        for s in known.values()
+        if s.id not in seen and s.ssh_target.key == place.target.key and _unverified(s)
+    ]
+    notes = {}
+    for session, why in _running(transport, candidates, alive):
+        adopt(session, store, why)
+        notes[session.id] = why
+    return notes
+
+
+def _settled(session: Session) -> bool:
+    return session.state in {SessionState.STOPPED, SessionState.FAILED}
+
+
+def _unverified(session: Session) -> bool:
+    return _settled(session) and bool(session.error) and session.batch and bool(session.job_id)
+
+
+def _from_entry(entry: Entry, place: Place) -> Session | None:
+    """A record for a session directory nobody knows (None if it says too little)."""
+    if entry.scheduler is None or not entry.submitted:
+        return None
+    try:
+        job_id = backend(entry.scheduler).parse_job_id(entry.submitted)
+    except (HoplabError, ValueError):
+        return None
+    return Session(
+        id=entry.id,
+        target=place.label,
+        destination=place.target.destination,
+        jumps=place.target.jumps,
+        ssh_config=place.target.config_file,
+        multiplex=place.multiplex,
+        app=entry.app or "lab",
+        token="",  # it stays on the target; nothing here will connect to this Jupyter
+        state=SessionState.STOPPED,  # until proven running
+        scheduler=entry.scheduler,
+        scheduler_version=entry.version,
+        job_id=job_id,
+        jupyter_pid=None if entry.scheduler != "none" else int(job_id),
+        node=entry.node,
+        remote_host=place.target.destination,
+        error="found on the target with no record here",
+    )
+
+
+def _running(
+    transport: Transport, candidates: list[Session], alive: set[str]
+) -> list[tuple[Session, str]]:
+    """The candidates that still run, each with the sentence ``ls`` shows. ``alive``: the
+    plain-host sessions whose Jupyter the scan saw running."""
+    running = [
+        (s, f"orphan: Jupyter (pid {s.jupyter_pid}) runs with no live session")
+        for s in candidates
+        if not s.batch and s.id in alive
+    ]
+    batch = sorted((s for s in candidates if s.batch), key=_backend_key)
+    for _, group in groupby(batch, key=_backend_key):
+        members = list(group)
+        states = jobs.query(
+            transport, jobs.for_session(members[0]), [s.job_id for s in members if s.job_id]
+        )
+        for session in members:
+            status = states.get(session.job_id or "")
+            if status is not None and status.state.active:
+                why = session.error or "the job outlived its session"
+                running.append(
+                    (session, f"orphan: job {session.job_id} is {status.state.value} ({why})")
+                )
+    return running
+
+
+def _backend_key(session: Session) -> tuple[str, str]:
+    return session.scheduler, session.scheduler_version or ""
+
+
+def adopt(session: Session, store: SessionStore, why: str) -> None:
+    """Record ``session`` as a lost orphan, so that ``down`` ends it."""
+    session.orphan = True
+    session.settle(SessionState.LOST, why)
+    store.save(session)

@@ -1,0 +1,290 @@
+"""The supervised tunnel: prove Jupyter answers, rebuild what broke, renew the lease.
+
+``ssh -O check`` cannot see a master that is half dead after the laptop slept or the wifi
+changed: the process is there, its connection carries nothing. So the supervisor asks Jupyter
+itself, ``GET /api/status`` with the token through the forward, every few seconds. When that
+fails it looks at each master (absent, wedged, stalled), ends the ones that no longer serve,
+and rebuilds the master and the forwards with ``attach``: the first retry at once, then with a
+backoff capped at 30 s. Two things wake it before its next probe: the end of a master process
+it watches (Linux pidfd), and, while a retry waits, the first hop of the ssh chain accepting
+TCP connections again (the network is back).
+
+The supervisor never prints; it hands each change to ``notify``. Run in the foreground by
+``up``/``attach``, or detached by ``up --background`` (see :mod:`hoplab.sessions.background`).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from hoplab import process
+from hoplab.errors import HoplabError
+from hoplab.sessions import remote, tunnel
+from hoplab.sessions.attach import attach
+from hoplab.sessions.reach import forward_transport
+from hoplab.ssh.mux import MasterHealth, MuxTransport
+from hoplab.ssh.target import SshTarget
+from hoplab.ssh.transport import open_transport
+from hoplab.waiting import backoff
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hoplab.sessions.model import Session
+    from hoplab.sessions.store import SessionStore
+
+PROBE_INTERVAL = 5.0
+PROBE_TIMEOUT = 3.0  # Jupyter answers /api/status in milliseconds; the tunnel is what is slow
+RETRY_CAP = 30.0
+PATH_CHECK = 0.5  # while a retry waits: how often one TCP connect tries the first hop
+GIVE_UP_AFTER = 12 * 3600.0  # a tunnel down this long is not coming back by itself
+LEASE_RENEW_MAX = 60.0
+
+
+class Change(str, Enum):
+    """What the supervisor tells its caller."""
+
+    BROKEN = "broken"  # the probe failed
+    MASTER = "master"  # a master no longer serves and is being replaced
+    RETRY = "retry"  # a rebuild failed; the next one is scheduled
+    REBUILT = "rebuilt"  # Jupyter answers through the tunnel again
+    PORT = "port"  # ... on a new local port: a new URL
+    ENDED = "ended"  # the session is over; the supervisor stops
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, in words; ``seconds`` is how long the tunnel was down (REBUILT)."""
+
+    change: Change
+    message: str
+    seconds: float | None = None
+
+
+class SessionOverError(HoplabError):
+    """The session ended, was lost or was stopped while it was supervised."""
+
+
+class Supervisor:
+    """Keeps one session's tunnel answering until the session ends or the caller stops it.
+
+    The caller stops it with an exception from a signal handler (Ctrl-C, SIGTERM); every wait
+    here is a bounded ``select``/``Event.wait`` that such a signal interrupts.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        store: SessionStore,
+        *,
+        notify: Callable[[Event], None],
+        tick: Callable[[Session], None] | None = None,
+        interval: float = PROBE_INTERVAL,
+    ) -> None:
+        self.session_id = session_id
+        self.store = store
+        self.notify = notify
+        self.tick = tick
+        self.interval = interval
+        self._pause = threading.Event()  # never set: an interruptible, bounded wait
+        self._renewed = 0.0
+        self._hop: tuple[str, int] | None = None
+        self._hop_known = False
+
+    def run(self) -> None:
+        """Probe, rebuild, renew, until the session is over (then notify ENDED and return)."""
+        try:
+            while True:
+                session = self._current()
+                if self._answers(session):
+                    self._renew_lease(session)
+                    if self.tick is not None:
+                        self.tick(session)
+                    self._wait(self.interval, session)
+                    continue
+                self._recover()
+        except SessionOverError as over:
+            self.notify(Event(Change.ENDED, over.message))
+
+    # probing ---------------------------------------------------------------------------
+
+    def _current(self) -> Session:
+        session = self.store.get(self.session_id)
+        if not session.state.is_live:
+            raise _over(session)
+        return session
+
+    @staticmethod
+    def _answers(session: Session) -> bool:
+        port = session.local_port
+        if port is None:
+            return False
+        code = tunnel.status_code(port, session.base_url, session.token, timeout=PROBE_TIMEOUT)
+        return code == 200
+
+    def _wait(self, seconds: float, session: Session) -> None:
+        """Up to ``seconds``; sooner if a master or forward process this session rides ends."""
+        fds: list[int] = []
+        for pid in _watched_pids(session):
+            try:
+                fds.append(os.pidfd_open(pid))
+            except (AttributeError, OSError):  # not Linux, or already gone
+                continue
+        try:
+            if fds:
+                select.select(fds, [], [], seconds)
+            else:
+                self._pause.wait(seconds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    # recovery --------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Rebuild until Jupyter answers: at once, then 1, 2, 4 ... 30 s apart."""
+        began = time.monotonic()
+        self.notify(Event(Change.BROKEN, "Jupyter does not answer through the tunnel"))
+        delays = backoff(1.0, 2.0, RETRY_CAP)
+        while time.monotonic() - began < GIVE_UP_AFTER:
+            session = self._current()
+            try:
+                self._rebuild(session)
+            except SessionOverError:
+                raise
+            except HoplabError as exc:
+                current = self.store.get(self.session_id)
+                if not current.state.is_live:
+                    raise _over(current) from exc
+                delay = next(delays)
+                self.notify(
+                    Event(Change.RETRY, f"{_first_line(exc.message)}; again in {delay:.0f} s")
+                )
+                self._wait_for_path(delay, session)
+                continue
+            took = time.monotonic() - began
+            self.notify(Event(Change.REBUILT, "Jupyter answers again", seconds=took))
+            return
+        raise SessionOverError(
+            f"the tunnel stayed down for {GIVE_UP_AFTER / 3600:.0f} h; supervision stops "
+            f"('hoplab attach {self.session_id}' tries again)"
+        )
+
+    def _rebuild(self, session: Session) -> None:
+        for master in _masters(session):
+            health = master.health()
+            if health in {MasterHealth.WEDGED, MasterHealth.STALLED}:
+                what = "does not answer" if health is MasterHealth.WEDGED else "carries nothing"
+                self.notify(
+                    Event(Change.MASTER, f"the ssh connection to {master.target.label} {what}")
+                )
+                master.reset()
+        old_port = session.local_port
+        result = attach(session.id, self.store, interactive=False)
+        if result.session.local_port != old_port:
+            self.notify(
+                Event(
+                    Change.PORT,
+                    f"127.0.0.1:{old_port} is taken; Jupyter is now on "
+                    f"{result.session.url(with_token=False)}",
+                )
+            )
+
+    def _wait_for_path(self, seconds: float, session: Session) -> None:
+        """Wait out a retry delay, but stop early once the first hop accepts connections again
+        after refusing them (a link that came back, an sshd that restarted)."""
+        hop = self._first_hop(session)
+        if hop is None:
+            self._pause.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        was_open = _accepts(hop, PATH_CHECK)
+        while (left := deadline - time.monotonic()) > 0:
+            self._pause.wait(min(PATH_CHECK, left))
+            is_open = _accepts(hop, PATH_CHECK)
+            if is_open and not was_open:
+                return
+            was_open = is_open
+
+    def _first_hop(self, session: Session) -> tuple[str, int] | None:
+        """Host and port the ssh chain connects to first, when ssh connects there itself."""
+        if not self._hop_known:
+            self._hop, self._hop_known = first_hop(session.ssh_target), True
+        return self._hop
+
+    # the lease -------------------------------------------------------------------------
+
+    def _renew_lease(self, session: Session) -> None:
+        if session.lease_seconds is None:
+            return
+        every = min(session.lease_seconds / 4, LEASE_RENEW_MAX)
+        if time.monotonic() - self._renewed < every:
+            return
+        try:
+            transport = open_transport(session.ssh_target, multiplex=session.multiplex)
+            remote.renew_lease(transport, session)
+        except HoplabError as exc:
+            self.notify(Event(Change.RETRY, f"could not renew the lease: {exc.message}"))
+            return
+        self._renewed = time.monotonic()
+
+
+def _masters(session: Session) -> list[MuxTransport]:
+    """The masters the session's tunnel rides: the login chain's, and the node's if apart."""
+    if not session.multiplex:
+        return []
+    found = [open_transport(session.ssh_target), forward_transport(session)]
+    unique = {t.target.key: t for t in found if isinstance(t, MuxTransport)}
+    return list(unique.values())
+
+
+def _watched_pids(session: Session) -> list[int]:
+    if not session.multiplex:
+        return [pid for pid in (session.forward_pid,) if pid is not None]
+    return [pid for master in _masters(session) if (pid := master.watched_pid()) is not None]
+
+
+def _accepts(hop: tuple[str, int], timeout: float) -> bool:
+    try:
+        with socket.create_connection(hop, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def first_hop(target: SshTarget) -> tuple[str, int] | None:
+    """``(hostname, port)`` of the chain's first hop as ssh resolves it (``ssh -G``); None when
+    ssh reaches it through a proxy command or jump of its own (nothing to check directly)."""
+    name = target.jumps[0] if target.jumps else target.destination
+    first = SshTarget(name, (), target.config_file)
+    try:
+        done = process.run(first.argv("-G"), check=False, timeout=10)
+    except HoplabError:
+        return None
+    settings: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key.lower(), value.strip())
+    if done.returncode != 0 or settings.get("proxycommand", "none") != "none":
+        return None
+    if settings.get("proxyjump", "none") != "none":
+        return None
+    try:
+        return settings["hostname"], int(settings.get("port", "22"))
+    except (KeyError, ValueError):
+        return None
+
+
+def _over(session: Session) -> SessionOverError:
+    return SessionOverError(f"session {session.id} is over: {session.error or session.state.value}")
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "reconnect failed"

@@ -1,0 +1,85 @@
+"""Load: 20 sessions at once on the sandbox, plain hosts and SLURM jobs, one master per target.
+
+Ten plain sessions (five on login01, five on node001 through login01) and ten Jupyter jobs in
+the sandbox's ``shared`` partition (OverSubscribe=FORCE:8, so ten one-core jobs fit on its
+four cores), all started concurrently. Every one must become ready; ``ls`` must answer within
+a second; ``down --all`` must leave no Jupyter, job, forward, master, socket or session
+directory anywhere (each checked on its own).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import listening_ssh_ports
+
+from hoplab.sessions.tunnel import status_code
+from hoplab.testing.slurm import SHARED_PARTITION
+
+if TYPE_CHECKING:
+    from conftest import Laptop
+
+    from hoplab.testing.info import SandboxInfo
+
+pytestmark = pytest.mark.sandbox
+
+PLAIN = [("login01", "--scheduler", "none")] * 5 + [("node001", "--scheduler", "none")] * 5
+JOBS = [("login01", "--partition", SHARED_PARTITION, "--time", "30")] * 10
+
+
+def test_twenty_concurrent_sessions(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+    laptop = cluster_laptop
+    venv = str(sandbox.jupyter_venv)
+    common = ("--venv", venv, "--new", "--json", "--start-timeout", "300")
+    started = [laptop.spawn("up", host, *common, *args) for host, *args in PLAIN + JOBS]
+    results = []
+    for process in started:
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+        results.append(json.loads(stdout))
+
+    # all ready, each on its own port, through the tunnel
+    ports = {int(r["url"].split(":")[2].split("/")[0]) for r in results}
+    assert len(ports) == 20
+    for result in results:
+        port = int(result["url"].split(":")[2].split("/")[0])
+        token = result["url"].partition("?token=")[2]
+        assert status_code(port, "/", token) == 200, result["session"]["id"]
+    assert sum(r["session"]["scheduler"] == "slurm" for r in results) == 10
+
+    # one master per target chain: login01, node001, and each job node reached through login01
+    paths = [_control_path(pid) for pid in laptop.master_pids()]
+    assert len(paths) == len(set(paths)) == len(laptop.masters())
+    assert len(paths) <= 4, paths
+
+    began = time.monotonic()
+    listed = laptop.json("ls")["sessions"]
+    took = time.monotonic() - began
+    assert len(listed) == 20
+    assert {s["state"] for s in listed} == {"detached"}
+    assert took < 1.0, f"ls took {took:.2f} s with 20 sessions"
+
+    done = laptop.json("down", "--all")
+    assert len(done["results"]) == 20
+    assert all(r["clean"] for r in done["results"]), done
+
+    for host in (sandbox.login_host, *sandbox.nodes):
+        assert laptop.remote_jupyters(host) == [], f"Jupyter left on {host}"
+    assert [job for job in laptop.jobs() if "|hoplab-" in job] == []
+    assert listening_ssh_ports() == []
+    assert laptop.master_pids() == []
+    assert laptop.masters() == []
+    leftovers = sandbox.run_as_user(
+        sandbox.login_host,
+        "ls -A ~/.hoplab/sessions; ls /tmp/hoplab-$(id -u)/ 2>/dev/null | grep sock || true\n",
+    )
+    assert leftovers.stdout.strip() == "", leftovers.stdout
+
+
+def _control_path(pid: int) -> str:
+    words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return next(w.decode() for w in words if w.startswith(b"ControlPath="))

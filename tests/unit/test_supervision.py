@@ -1,0 +1,112 @@
+"""The pieces of supervision that need no sandbox: the target lock, the first hop, the
+control socket's ownership checks, and what the launcher is told about leases."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hoplab.errors import HoplabError
+from hoplab.launcher import render
+from hoplab.sessions.lock import target_lock
+from hoplab.sessions.supervisor import first_hop
+from hoplab.ssh.mux import MuxTransport
+from hoplab.ssh.target import SshTarget
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOPLAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HOPLAB_RUNTIME_DIR", str(tmp_path / "rt"))
+
+
+def test_a_second_holder_waits_until_the_first_lets_go() -> None:
+    waiting, got = threading.Event(), threading.Event()
+
+    def second() -> None:
+        with target_lock("k", waiting=waiting.set):
+            got.set()
+
+    with target_lock("k"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert waiting.wait(5)
+        assert not got.wait(0.3)
+    assert got.wait(5)
+    thread.join(5)
+
+
+def test_locks_of_different_targets_are_independent() -> None:
+    with target_lock("a"), target_lock("b"):
+        pass
+
+
+def test_first_hop_follows_ssh_config(tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host gate\n  HostName 10.9.8.7\n  Port 2222\n"
+        "Host inner\n  ProxyJump gate\n"
+        "Host piped\n  ProxyCommand nc %h %p\n"
+    )
+    assert first_hop(SshTarget("gate", (), str(config))) == ("10.9.8.7", 2222)
+    assert first_hop(SshTarget("node", ("gate",), str(config))) == ("10.9.8.7", 2222)
+    assert first_hop(SshTarget("inner", (), str(config))) is None
+    assert first_hop(SshTarget("piped", (), str(config))) is None
+
+
+def test_a_stale_socket_of_ours_is_removed() -> None:
+    mux = MuxTransport(SshTarget("somewhere"))
+    path = mux.control_path
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))  # closed below without unlinking: a dead master's leftover
+    assert path.is_socket()
+    mux.reset()
+    assert not path.exists()
+
+
+def test_something_else_at_the_control_path_is_refused_and_kept() -> None:
+    mux = MuxTransport(SshTarget("somewhere"))
+    path = mux.control_path
+    path.write_text("not a socket")
+    with pytest.raises(HoplabError, match="not a socket of yours"):
+        mux.reset()
+    assert path.read_text() == "not a socket"
+
+
+def test_a_recorded_pid_that_is_not_our_master_is_left_alone() -> None:
+    """A reused PID: the process lives, but it is not this master (its argv says so)."""
+    mux = MuxTransport(SshTarget("somewhere"))
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        mux.pid_file.write_text(f"{stranger.pid}\n")
+        mux.reset()
+        assert stranger.poll() is None
+        assert not mux.pid_file.exists()
+    finally:
+        stranger.kill()
+        stranger.wait(10)
+
+
+def test_the_launcher_is_told_the_lease_and_jupyter_the_idle_timeout() -> None:
+    spec = render.LaunchSpec(
+        "abc", lease_seconds=90, jupyter_args=("--ServerApp.shutdown_no_activity_timeout=600",)
+    )
+    script = render.launcher(spec)
+    assert "HOPLAB_LEASE=90" in script
+    assert "watch_lease $$" in script
+    assert "--ServerApp.shutdown_no_activity_timeout=600" in script
+    assert "HOPLAB_LEASE=0" in render.launcher(render.LaunchSpec("abc"))
+
+
+def test_a_lease_renewal_writes_new_content_each_time() -> None:
+    first, second = render.renew_lease("abc"), render.renew_lease("abc")
+    assert first != second
+    assert "HOPLAB_ID=abc" in first
