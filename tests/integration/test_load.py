@@ -73,9 +73,11 @@ def test_twenty_concurrent_sessions(cluster_laptop: Laptop, sandbox: SandboxInfo
     assert listening_ssh_ports() == []
     assert laptop.master_pids() == []
     assert laptop.masters() == []
+    ids = " ".join(r["session"]["id"] for r in results)
     leftovers = sandbox.run_as_user(
         sandbox.login_host,
-        "ls -A ~/.hoplab/sessions; ls /tmp/hoplab-$(id -u)/ 2>/dev/null | grep sock || true\n",
+        f'cd ~/.hoplab/sessions && for id in {ids}; do [ -e "$id" ] && echo "dir $id"; '
+        'ls "/tmp/hoplab-$(id -u)/$id.sock" 2>/dev/null; done; true\n',
     )
     assert leftovers.stdout.strip() == "", leftovers.stdout
 

@@ -212,9 +212,9 @@ def check(sessions: list[Row]) -> str:
     return "\n".join((_script(_body("check")), *_calls("check", sessions)))
 
 
-def scan() -> str:
-    """List every session directory on the host (see ``scan.sh``)."""
-    return _script(_body("scan"))
+def scan(skip: list[str]) -> str:
+    """List the session directories on the host, but those in ``skip`` (see ``scan.sh``)."""
+    return _script(_body("scan"), HOPLAB_SKIP=" ".join(skip))
 
 
 def stop(sessions: list[Row]) -> str:

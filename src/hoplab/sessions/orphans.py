@@ -93,14 +93,13 @@ def find(store: SessionStore, where: list[Place]) -> dict[str, str]:
 
 def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[str, str]:
     known = {s.id: s for s in store.all()}
+    # live, lost or ended: ls and down deal with those already
+    accounted = [sid for sid, s in known.items() if not _settled(s)]
     candidates: list[Session] = []
-    entries = remote.scan(transport)
+    entries = remote.scan(transport, accounted)
     alive = {e.id for e in entries if e.process == "alive"}
     for entry in entries:
-        record = known.get(entry.id)
-        if record is not None and not _settled(record):
-            continue  # live, lost or ended: ls and down deal with it already
-        session = record or _from_entry(entry, place)
+        session = known.get(entry.id) or _from_entry(entry, place)
         if session is not None:
             candidates.append(session)
     seen = {s.id for s in candidates}

@@ -192,9 +192,9 @@ class Entry:
     submitted: str  # the submit command's answer, for the job id
 
 
-def scan(transport: Transport) -> list[Entry]:
-    """Every session directory under ~/.hoplab/sessions on the target."""
-    done = transport.run(render.scan(), timeout=30)
+def scan(transport: Transport, skip: list[str]) -> list[Entry]:
+    """The session directories under ~/.hoplab/sessions on the target, but those in ``skip``."""
+    done = transport.run(render.scan(skip), timeout=30)
     entries = []
     for words in handshake.replies(done.stdout):
         if len(words) >= 7 and words[0] == "entry":

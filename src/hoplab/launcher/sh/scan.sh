@@ -1,22 +1,32 @@
-# Every session directory on this host, for `hoplab ls` to find what no record owns: one line
-# each, `entry ID PROCESS NODE SCHEDULER VERSION APP SUBMITTED...`. PROCESS is alive or dead for a
-# session on this host (its recorded PID is Jupyter or its launcher), `-` for a batch job (the
-# scheduler knows); SUBMITTED is what the submit command printed, for the job id.
+# Every session directory on this host that hoplab's records do not account for (the ids in
+# HOPLAB_SKIP are), for `hoplab ls` to find orphans: one line each,
+# `entry ID PROCESS NODE SCHEDULER VERSION APP SUBMITTED...`. PROCESS is alive or dead for a
+# session started on this very host (its recorded PID is Jupyter or its launcher), `-` for a
+# batch job (the scheduler knows) or for one started on another host of a shared home (its PID
+# means nothing here). SUBMITTED is what the submit command printed, for the job id. Builtins
+# only, but for the liveness check: a home may hold many sessions.
+here=$(hostname)
 for dir in "$sessions"/*/; do
     [ -d "$dir" ] || continue
     dir=${dir%/}
     id=${dir##*/}
-    scheduler=- version=- app=-
-    if [ -f "$dir/meta" ]; then read -r scheduler version app < "$dir/meta" || true; fi
-    node=$(cat "$dir/node" 2>/dev/null) || node=
+    case " $HOPLAB_SKIP " in *" $id "*) continue ;; esac
+    scheduler=- version=- app=- host=-
+    if [ -f "$dir/meta" ]; then read -r scheduler version app host < "$dir/meta" || true; fi
+    node=-
+    if [ -f "$dir/node" ]; then read -r node < "$dir/node" || node=-; fi
     process=-
-    if [ "$scheduler" = none ]; then
-        pid=$(cat "$dir/pid" 2>/dev/null) || pid=
+    if [ "$scheduler" = none ] && [ "$host" = "$here" ]; then
+        pid=
+        if [ -f "$dir/pid" ]; then read -r pid < "$dir/pid" || pid=; fi
         process=dead
         if alive "$pid"; then
             case $(command_of "$pid") in *jupyter*|*"/$id/launch.sh") process=alive ;; esac
         fi
     fi
-    submitted=$(tr '\n' ' ' < "$dir/submitted" 2>/dev/null) || submitted=
+    submitted=
+    if [ -f "$dir/submitted" ]; then
+        while IFS= read -r line; do submitted="$submitted $line"; done < "$dir/submitted"
+    fi
     say entry "$id" "$process" "${node:--}" "$scheduler" "${version:--}" "${app:--}" $submitted
 done
