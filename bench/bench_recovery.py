@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hoplab.sessions.store import SessionStore
 from hoplab.sessions.tunnel import status_code
 from hoplab.ssh.ports import free_port
 from hoplab.testing.cluster import Sandbox
@@ -56,7 +57,12 @@ def main() -> None:
     url, session = result["url"], result["session"]
     port, token = int(url.split(":")[2].split("/")[0]), url.partition("?token=")[2]
     log = base / "state" / "supervisors" / f"{session['id']}.log"
+    os.environ["HOPLAB_STATE_DIR"] = env["HOPLAB_STATE_DIR"]
+    remote = SessionStore().get(session["id"]).remote or ""  # the socket path on login01
     pidfile = next((base / "rt" / "cm").glob("*.pid"))
+
+    def recoveries() -> int:
+        return log.read_text().count("answers again")
 
     def answers() -> bool:
         return status_code(port, "/", token, timeout=0.5) == 200
@@ -67,17 +73,16 @@ def main() -> None:
         return time.monotonic() - began
 
     try:
-        floors = [_raw_tunnel(info.ssh_config, session["remote"], token) for _ in range(rounds)]
+        floors = [_raw_tunnel(info.ssh_config, remote, token) for _ in range(rounds)]
         kills = []
         for _ in range(rounds):
-            master = int(pidfile.read_text())
+            master, settled = int(pidfile.read_text()), recoveries()
             os.kill(master, signal.SIGKILL)
             kills.append(until_answers())
-            wait_until(lambda m=master: pidfile.exists() and int(pidfile.read_text()) != m,
-                       10, what="the new master's PID")  # fmt: skip
+            wait_until(lambda s=settled: recoveries() > s, 30, what="the supervisor to settle")
         cuts = []
         for _ in range(rounds):
-            seen = log.read_text().count("again in")
+            seen, settled = log.read_text().count("again in"), recoveries()
             sandbox.set_link(up=False)
             try:  # the supervisor has noticed and is retrying
                 wait_until(lambda s=seen: log.read_text().count("again in") > s, 30,
@@ -85,6 +90,7 @@ def main() -> None:
             finally:
                 sandbox.set_link(up=True)
             cuts.append(until_answers())
+            wait_until(lambda s=settled: recoveries() > s, 30, what="the supervisor to settle")
     finally:
         sandbox.set_link(up=True)
         subprocess.run([*hoplab, "down", "--all"], env=env, capture_output=True, check=False)

@@ -42,6 +42,7 @@ def attach(
     detach: bool = False,
     interactive: bool = False,
     progress: Progress = silent,
+    ready_timeout: float = tunnel.READY_TIMEOUT,
 ) -> AttachResult:
     """Reconnect the master and forward as needed, then prove Jupyter answers."""
     session = store.get(session_id)
@@ -66,7 +67,7 @@ def attach(
             _reforward(carrier, session, port)
             _reforward_extras(carrier, session)
             store.save(session)
-            tunnel.prove_ready(session)
+            tunnel.prove_ready(session, ready_timeout)
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
     url = session.hold(detach=detach)
     store.save(session)

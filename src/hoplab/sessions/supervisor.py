@@ -46,6 +46,9 @@ RETRY_CAP = 30.0
 PATH_CHECK = 0.5  # while a retry waits: how often one TCP connect tries the first hop
 GIVE_UP_AFTER = 12 * 3600.0  # a tunnel down this long is not coming back by itself
 LEASE_RENEW_MAX = 60.0
+# A rebuilt tunnel to a Jupyter known to be alive answers at once; waiting longer would hide a
+# master that died again meanwhile (the next retry rebuilds it).
+REBUILD_READY_TIMEOUT = 10.0
 
 
 class Change(str, Enum):
@@ -187,7 +190,9 @@ class Supervisor:
                 )
                 master.reset()
         old_port = session.local_port
-        result = attach(session.id, self.store, interactive=False)
+        result = attach(
+            session.id, self.store, interactive=False, ready_timeout=REBUILD_READY_TIMEOUT
+        )
         if result.session.local_port != old_port:
             self.notify(
                 Event(
