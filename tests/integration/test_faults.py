@@ -412,7 +412,7 @@ def test_lock_is_released_when_its_holder_is_killed(laptop: Laptop) -> None:
     """flock goes with its holder: a killed ``up`` never blocks the next one."""
     up = laptop.spawn("up", "login01", "--venv", str(laptop.sandbox.jupyter_venv), "--detach")
     lock_dir = laptop.home / "state" / "locks"
-    wait_until(lambda: any(lock_dir.glob("*.lock")), 30, what="the lock file")
+    wait_until(lambda: any(lock_dir.glob("up-*.lock")), 30, what="the lock file")
     up.kill()
     laptop.finish(up, 30)
     assert answers(laptop.up("login01")["url"])  # a stuck lock would hold it for 600 s

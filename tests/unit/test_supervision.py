@@ -1,4 +1,4 @@
-"""The pieces of supervision that need no sandbox: the target lock, the first hop, the
+"""The pieces of supervision that need no sandbox: the locks, the first hop, the
 control socket's ownership checks, and what the launcher is told about leases."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from hoplab.errors import HoplabError
 from hoplab.launcher import render
-from hoplab.sessions.lock import target_lock
+from hoplab.locks import held
 from hoplab.sessions.supervisor import first_hop
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
@@ -32,10 +32,10 @@ def test_a_second_holder_waits_until_the_first_lets_go() -> None:
     waiting, got = threading.Event(), threading.Event()
 
     def second() -> None:
-        with target_lock("k", waiting=waiting.set):
+        with held("k", waiting=waiting.set):
             got.set()
 
-    with target_lock("k"):
+    with held("k"):
         thread = threading.Thread(target=second)
         thread.start()
         assert waiting.wait(5)
@@ -45,7 +45,7 @@ def test_a_second_holder_waits_until_the_first_lets_go() -> None:
 
 
 def test_locks_of_different_targets_are_independent() -> None:
-    with target_lock("a"), target_lock("b"):
+    with held("a"), held("b"):
         pass
 
 

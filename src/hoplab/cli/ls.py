@@ -97,8 +97,13 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> N
     out.print(table)
     if prune:
         _prune(rows, store, quiet=False)
-    elif any(row.session.orphan and row.session.state.value == "lost" for row in rows):
+    elif any(_is_orphan(row) for row in rows):
         err.print("orphans found: 'hoplab ls --prune' (or 'hoplab down ID') ends them")
+
+
+def _is_orphan(row: Row) -> bool:
+    """Found with no owner and not ended yet (``down`` has not stopped it)."""
+    return row.session.orphan and row.session.state.value == "lost"
 
 
 def _note(row: Row, supervisor: int | None) -> str:
@@ -114,7 +119,7 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
     from hoplab.cli.down import render_results
     from hoplab.sessions.down import down
 
-    ids = [r.session.id for r in rows if r.session.orphan and r.session.state.value == "lost"]
+    ids = [row.session.id for row in rows if _is_orphan(row)]
     if not ids:
         if not quiet:
             err.print("no orphans to prune")
@@ -128,18 +133,10 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
 
 def _place(text: str) -> Place:
     """``--scan TARGET``: a profile or an ssh destination, resolved as ``up`` resolves it."""
-    from pathlib import Path
-
     from hoplab import config
+    from hoplab.cli.common import ssh_target
     from hoplab.paths import config_file
     from hoplab.sessions.orphans import Place
-    from hoplab.ssh.target import SshTarget
 
     resolved = config.resolve(text, {}, config.load(config_file()))
-    ssh_config = resolved["ssh_config"]
-    target = SshTarget(
-        resolved.destination,
-        tuple(resolved["jump"]),
-        str(Path(ssh_config).expanduser()) if ssh_config else None,
-    )
-    return Place(text, target, bool(resolved["mux"]))
+    return Place(text, ssh_target(resolved), bool(resolved["mux"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +12,7 @@ from hoplab.cli.common import (
     open_browser,
     print_json,
     signals_raise,
+    ssh_target,
 )
 from hoplab.cli.render import err, out
 from hoplab.schedulers import NAMES
@@ -154,7 +154,6 @@ def up(
     from hoplab.sessions.store import SessionStore
     from hoplab.sessions.up import UpRequest
     from hoplab.sessions.up import up as start
-    from hoplab.ssh.target import SshTarget
 
     command_line = dict(values)
     command_line["mux"] = False if no_mux else None
@@ -164,7 +163,6 @@ def up(
         for name, setting in resolved.settings.items():
             if setting.value not in (None, ()):
                 err.print(f"[dim]{name} = {setting.value!r}  ({setting.source})[/]")
-    ssh_config = resolved["ssh_config"]
     time_text = resolved["time"]
     lease, idle = resolved["lease"], resolved["idle_timeout"]
     resources = Resources(
@@ -181,11 +179,7 @@ def up(
         mem_resource=resolved["mem_resource"],
     )
     request = UpRequest(
-        target=SshTarget(
-            resolved.destination,
-            tuple(resolved["jump"]),
-            str(Path(ssh_config).expanduser()) if ssh_config else None,
-        ),
+        target=ssh_target(resolved),
         label=target,
         app=resolved["app"],
         environment=Environment(

@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hoplab import locks
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
 from hoplab.process import alive as pid_alive
 from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
-from hoplab.sessions import jobs, lock, reach, remote, startup, tunnel
+from hoplab.sessions import jobs, reach, remote, startup, tunnel
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.model import (
@@ -87,7 +88,7 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
             Step("lock", f"another hoplab up on {request.target.label} goes first", done=False)
         )
 
-    with lock.target_lock(request.target.key, waiting=waiting):
+    with locks.held(f"up-{request.target.key}", waiting=waiting):
         with step(progress, "connect", f"connecting to {request.target.label}") as note:
             transport.connect(interactive=request.interactive)
             how = "shared connection" if transport.multiplexed else "no multiplexing"

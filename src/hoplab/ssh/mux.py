@@ -8,7 +8,7 @@ import stat
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from hoplab import process
+from hoplab import locks, process
 from hoplab.errors import CommandTimeoutError, HoplabError, PortInUseError
 from hoplab.paths import private_dir, runtime_dir
 from hoplab.ssh.target import raise_for_ssh
@@ -84,6 +84,11 @@ class MuxTransport(Transport):
     def connect(self, *, interactive: bool) -> None:
         if self.master_pid() is not None:
             return
+        with locks.held(f"master-{self.target.key}"):
+            if self.master_pid() is None:  # another process may have made it meanwhile
+                self._start_master(interactive=interactive)
+
+    def _start_master(self, *, interactive: bool) -> None:
         self.reset()
         options = [
             "-o", "ControlMaster=yes",
