@@ -144,6 +144,18 @@ def alive(pid: int) -> bool:
     return True
 
 
+def own_command(pid: int) -> str | None:
+    """The full command line of ``pid`` if it runs as this user, else None.
+
+    PIDs are reused: a caller checks this before it signals a PID it recorded earlier.
+    """
+    done = run(["ps", "-ww", "-o", "uid=", "-o", "args=", "-p", str(pid)], check=False, timeout=10)
+    uid, _, args = done.stdout.strip().partition(" ")
+    if done.returncode != 0 or not hasattr(os, "getuid") or uid != str(os.getuid()):
+        return None
+    return args.strip()
+
+
 def terminate(pid: int, patience: float = 1.0) -> bool:
     """End ``pid``: TERM, then KILL after ``patience`` seconds (a stopped process obeys only
     KILL). The caller has checked that the PID is one of ours. True once it is gone."""

@@ -104,6 +104,14 @@ def test_master_sigkill_answers_again_within_3_s(request: pytest.FixtureRequest,
     assert_nothing_leaked(laptop, masters=len(masters), forwards=1)
     assert not set(masters) & set(laptop.master_pids())  # the node's went with the login's
 
+    # ls shows the supervisor; down ends it first, and says so
+    (row,) = laptop.json("ls")["sessions"]
+    assert row["supervisor_pid"] == result["supervisor_pid"]
+    assert "supervised" in laptop.run("ls").stdout
+    (done,) = laptop.json("down", sid)["results"]
+    assert done["checks"]["background supervisor stopped"] is True
+    assert pid_gone(result["supervisor_pid"])
+
 
 def _login_master(laptop: Laptop) -> int:
     """The master to login01 itself (the node's master carries a ProxyCommand)."""
@@ -383,8 +391,10 @@ def test_corrupt_state_file_is_a_clear_error_with_a_way_back(laptop: Laptop) -> 
     assert found[sid]["orphan"] is True
     assert found[sid]["state"] == "lost"
     assert len(laptop.remote_jupyters("login01")) == 1
-    laptop.run("down", sid)
+    pruned = laptop.run("ls", "--prune")
+    assert f"{sid} stopped" in pruned.stderr
     assert laptop.remote_jupyters("login01") == []
+    assert laptop.run("ls", "--prune").stderr.strip() == "no orphans to prune"
 
 
 # 10 ---------------------------------------------------------------------------------------

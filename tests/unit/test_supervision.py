@@ -14,6 +14,7 @@ import pytest
 from hoplab.errors import HoplabError
 from hoplab.launcher import render
 from hoplab.locks import held
+from hoplab.process import own_command
 from hoplab.sessions.supervisor import first_hop
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
@@ -44,9 +45,20 @@ def test_a_second_holder_waits_until_the_first_lets_go() -> None:
     thread.join(5)
 
 
-def test_locks_of_different_targets_are_independent() -> None:
-    with held("a"), held("b"):
-        pass
+def test_locks_of_different_names_are_independent() -> None:
+    waited = threading.Event()
+    with held("a"), held("b", waiting=waited.set):
+        assert not waited.is_set()
+
+
+def test_own_command_names_our_process_and_nothing_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "marker"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        assert "marker" in (own_command(child.pid) or "")
+    finally:
+        child.communicate(b"", timeout=10)
+    assert own_command(child.pid) is None  # reaped: no such process any more
 
 
 def test_first_hop_follows_ssh_config(tmp_path: Path) -> None:

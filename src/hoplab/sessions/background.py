@@ -51,8 +51,7 @@ def running(session_id: str) -> int | None:
     pid = recorded(session_id)
     if pid is None:
         return None
-    done = process.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], check=False, timeout=10)
-    words = done.stdout.split()
+    words = (process.own_command(pid) or "").split()
     return pid if "supervise" in words and session_id in words else None
 
 

@@ -8,11 +8,9 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.process import alive as pid_alive
 from hoplab.schedulers.base import JobState
 from hoplab.sessions import jobs, orphans, remote
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
-from hoplab.sessions.model import SessionState
 from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
@@ -43,20 +41,12 @@ def list_sessions(
     live = store.live()
     ordered = sorted(live, key=lambda s: (s.ssh_target.key, s.multiplex))
     for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):
-        batch = [s for s in group if not _starting_in_foreground(s)]
+        batch = [s for s in group if not s.starting_elsewhere]
         if batch:
             notes.update(_reconcile(batch, store, multiplex=multiplex))
     notes.update(orphans.find(store, orphans.places(store, scan)))
     sessions = store.all() if everything else store.unfinished()
     return [Row(s, notes.get(s.id, "")) for s in sessions]
-
-
-def _starting_in_foreground(session: Session) -> bool:
-    return (
-        session.state is SessionState.STARTING
-        and session.attached_pid is not None
-        and pid_alive(session.attached_pid)
-    )
 
 
 def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) -> dict[str, str]:

@@ -102,11 +102,22 @@ class Session:
         return f"{url}?token={self.token}" if with_token else url
 
     @property
+    def held(self) -> bool:
+        """A hoplab process holds it: the ``up`` starting it, or a supervisor (still running)."""
+        return self.attached_pid is not None and pid_alive(self.attached_pid)
+
+    @property
+    def starting_elsewhere(self) -> bool:
+        """Still being started by an ``up`` that is alive, and not this process."""
+        return (
+            self.state is SessionState.STARTING and self.held and self.attached_pid != os.getpid()
+        )
+
+    @property
     def shown_state(self) -> SessionState:
         """READY while a foreground hoplab holds the session, DETACHED otherwise."""
         if self.state in {SessionState.READY, SessionState.DETACHED}:
-            attached = self.attached_pid is not None and pid_alive(self.attached_pid)
-            return SessionState.READY if attached else SessionState.DETACHED
+            return SessionState.READY if self.held else SessionState.DETACHED
         return self.state
 
     def settle(self, state: SessionState, error: str | None = None) -> None:

@@ -22,7 +22,6 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.process import alive as pid_alive
 from hoplab.schedulers import backend
 from hoplab.sessions import jobs, remote
 from hoplab.sessions.model import Session, SessionState
@@ -48,9 +47,9 @@ def abandoned_starts(store: SessionStore) -> dict[str, str]:
     """Sessions still *starting* whose ``up`` is gone: orphans at once, with a note each."""
     notes = {}
     for session in store.live():
-        owner = session.attached_pid
-        if session.state is not SessionState.STARTING or (owner and pid_alive(owner)):
+        if session.state is not SessionState.STARTING or session.held:
             continue
+        owner = session.attached_pid
         job = f"job {session.job_id} " if session.batch and session.job_id else ""
         adopt(
             session,

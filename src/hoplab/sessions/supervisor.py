@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING
 
 from hoplab import process
@@ -98,8 +99,6 @@ class Supervisor:
         self.interval = interval
         self._pause = threading.Event()  # never set: an interruptible, bounded wait
         self._renewed = 0.0
-        self._hop: tuple[str, int] | None = None
-        self._hop_known = False
 
     def run(self) -> None:
         """Probe, rebuild, renew, until the session is over (then notify ENDED and return)."""
@@ -205,7 +204,7 @@ class Supervisor:
     def _wait_for_path(self, seconds: float, session: Session) -> None:
         """Wait out a retry delay, but stop early once the first hop accepts connections again
         after refusing them (a link that came back, an sshd that restarted)."""
-        hop = self._first_hop(session)
+        hop = first_hop(session.ssh_target)
         if hop is None:
             self._pause.wait(seconds)
             return
@@ -217,12 +216,6 @@ class Supervisor:
             if is_open and not was_open:
                 return
             was_open = is_open
-
-    def _first_hop(self, session: Session) -> tuple[str, int] | None:
-        """Host and port the ssh chain connects to first, when ssh connects there itself."""
-        if not self._hop_known:
-            self._hop, self._hop_known = first_hop(session.ssh_target), True
-        return self._hop
 
     # the lease -------------------------------------------------------------------------
 
@@ -264,6 +257,7 @@ def _accepts(hop: tuple[str, int], timeout: float) -> bool:
         return False
 
 
+@cache  # one `ssh -G` per chain for the supervisor's life
 def first_hop(target: SshTarget) -> tuple[str, int] | None:
     """``(hostname, port)`` of the chain's first hop as ssh resolves it (``ssh -G``); None when
     ssh reaches it through a proxy command or jump of its own (nothing to check directly)."""

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from hoplab import locks
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
-from hoplab.process import alive as pid_alive
 from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
 from hoplab.sessions import jobs, reach, remote, startup, tunnel
 from hoplab.sessions.attach import AttachResult, attach
@@ -38,8 +37,10 @@ if TYPE_CHECKING:
     from hoplab.ssh.transport import Transport
 
 
-# How long a second ``up`` waits for the session that another one is starting (queue included).
+# How long a second ``up`` waits for the session that another one is starting (queue included),
+# and how many such sessions in a row it waits for before it starts its own.
 SHARE_TIMEOUT = 6 * 3600.0
+SHARE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -88,37 +89,26 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
             Step("lock", f"another hoplab up on {request.target.label} goes first", done=False)
         )
 
-    with locks.held(f"up-{request.target.key}", waiting=waiting):
-        with step(progress, "connect", f"connecting to {request.target.label}") as note:
-            transport.connect(interactive=request.interactive)
-            how = "shared connection" if transport.multiplexed else "no multiplexing"
-            note[0] = f"connected to {request.target.label} ({how})"
-        if not request.new:
-            reused = _reuse(request, store, progress)
-            if reused is not None:
-                return UpResult(reused.session, reused.url, reused=True)
-        scheduler = jobs.detect(transport, request.scheduler)
-        session_id = secrets.token_hex(4)
-        # a job's launcher writes jupyter.log itself: schedulers may spool their own output file
-        output = "job.out" if scheduler.batch else "jupyter.log"
-        job = JobSpec(f"hoplab-{session_id}", output, request.resources)
-        scheduler.header(job)  # refuse a bad value before anything exists remotely
-        session = Session(
-            id=session_id,
-            target=request.label,
-            destination=request.target.destination,
-            jumps=request.target.jumps,
-            ssh_config=request.target.config_file,
-            multiplex=transport.multiplexed,
-            app=request.app,
-            token=secrets.token_hex(24),
-            attached_pid=os.getpid(),
-            scheduler=scheduler.name,
-            scheduler_version=_version(scheduler),
-            forwards=[ExtraForward(name, port) for name, port in request.forwards],
-            lease_seconds=request.lease_seconds,
+    for round_ in range(SHARE_ROUNDS):
+        with locks.held(f"up-{request.target.key}", waiting=waiting):
+            with step(progress, "connect", f"connecting to {request.target.label}") as note:
+                transport.connect(interactive=request.interactive)
+                how = "shared connection" if transport.multiplexed else "no multiplexing"
+                note[0] = f"connected to {request.target.label} ({how})"
+            last = round_ == SHARE_ROUNDS - 1
+            starting = None if request.new or last else _starting_elsewhere(request, store)
+            if starting is None:
+                if not request.new:
+                    reused = _reuse(request, store, progress)
+                    if reused is not None:
+                        return UpResult(reused.session, reused.url, reused=True)
+                session, scheduler, job = _record(request, transport, store)
+                break
+        # outside the lock: its job may wait in the queue for hours, and --new must not wait
+        progress(
+            Step("reuse", f"session {starting.id} is starting; waiting to share it", done=False)
         )
-        store.save(session)
+        _wait_settled(store, starting.id)
     try:
         _start(request, transport, scheduler, job, session, store, progress)
     except BaseException as exc:
@@ -127,6 +117,35 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
     url = session.hold(detach=request.detach)
     store.save(session)
     return UpResult(session, url, reused=False)
+
+
+def _record(
+    request: UpRequest, transport: Transport, store: SessionStore
+) -> tuple[Session, Scheduler, JobSpec]:
+    """A new session's record (starting, held by this process), its scheduler and its job."""
+    scheduler = jobs.detect(transport, request.scheduler)
+    session_id = secrets.token_hex(4)
+    # a job's launcher writes jupyter.log itself: schedulers may spool their own output file
+    output = "job.out" if scheduler.batch else "jupyter.log"
+    job = JobSpec(f"hoplab-{session_id}", output, request.resources)
+    scheduler.header(job)  # refuse a bad value before anything exists remotely
+    session = Session(
+        id=session_id,
+        target=request.label,
+        destination=request.target.destination,
+        jumps=request.target.jumps,
+        ssh_config=request.target.config_file,
+        multiplex=transport.multiplexed,
+        app=request.app,
+        token=secrets.token_hex(24),
+        attached_pid=os.getpid(),
+        scheduler=scheduler.name,
+        scheduler_version=_version(scheduler),
+        forwards=[ExtraForward(name, port) for name, port in request.forwards],
+        lease_seconds=request.lease_seconds,
+    )
+    store.save(session)
+    return session, scheduler, job
 
 
 def _start(  # noqa: PLR0917 - one private step of up(), called once
@@ -243,22 +262,10 @@ def _version(scheduler: Scheduler) -> str | None:
 
 
 def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> AttachResult | None:
-    """Attach to a live session of the same target and app, if one still answers.
-
-    A session another ``up`` is still starting is waited for (its job may be in the queue),
-    then shared; if that ``up`` dies or fails, this one goes on to start its own.
-    """
-    key = target_key(request.target, request.app)
-    for candidate in reversed(store.live_for(key)):
+    """Attach to a ready session of the same target and app, if one still answers."""
+    for candidate in reversed(store.live_for(target_key(request.target, request.app))):
         if candidate.state is SessionState.STARTING:
-            if not _starting_elsewhere(candidate):
-                continue
-            progress(
-                Step("reuse", f"session {candidate.id} is starting; waiting to share it", False)
-            )
-            _wait_settled(store, candidate.id)
-            if not store.get(candidate.id).state.is_live:
-                continue
+            continue
         try:
             return attach(
                 candidate.id,
@@ -273,21 +280,19 @@ def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> Attac
     return None
 
 
+def _starting_elsewhere(request: UpRequest, store: SessionStore) -> Session | None:
+    """A session of the same target and app that another live ``up`` is still starting: it is
+    shared once ready (if that ``up`` dies or fails, this one starts its own)."""
+    for candidate in store.live_for(target_key(request.target, request.app)):
+        if candidate.starting_elsewhere:
+            return candidate
+    return None
+
+
 def _wait_settled(store: SessionStore, session_id: str) -> None:
     wait_until(
-        lambda: not _starting_elsewhere(store.get(session_id)),
+        lambda: not store.get(session_id).starting_elsewhere,
         SHARE_TIMEOUT,
         what=f"session {session_id} to be ready",
         cap=1.0,
-    )
-
-
-def _starting_elsewhere(session: Session) -> bool:
-    """Still starting, in an ``up`` that is alive (not this one)."""
-    owner = session.attached_pid
-    return (
-        session.state is SessionState.STARTING
-        and owner is not None
-        and owner != os.getpid()
-        and pid_alive(owner)
     )

@@ -83,7 +83,5 @@ def is_our_forward(forward: Forward) -> bool:
     """
     if forward.pid is None:
         return False
-    done = process.run(
-        ["ps", "-ww", "-o", "args=", "-p", str(forward.pid)], check=False, timeout=10
-    )
-    return done.returncode == 0 and forward.spec in done.stdout and "ssh" in done.stdout
+    args = process.own_command(forward.pid)
+    return args is not None and forward.spec in args and "ssh" in args

@@ -128,15 +128,8 @@ class MuxTransport(Transport):
             return None
 
     def _is_our_master(self, pid: int) -> bool:
-        done = process.run(
-            ["ps", "-ww", "-o", "uid=", "-o", "args=", "-p", str(pid)], check=False, timeout=10
-        )
-        owner, _, args = done.stdout.strip().partition(" ")
-        return (
-            done.returncode == 0
-            and owner == str(os.getuid())
-            and f"ControlPath={self.control_path}" in args
-        )
+        args = process.own_command(pid)
+        return args is not None and f"ControlPath={self.control_path}" in args.split()
 
     def _remove_stale_socket(self) -> None:
         """A socket left by a dead master blocks a new one; remove it, but only if it is ours."""
