@@ -76,6 +76,8 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> N
         return
     if not rows:
         out.print("no sessions" + ("" if everything else " (--all shows finished ones)"))
+        if prune:
+            _prune(rows, store, quiet=False)
         return
     table = Table(box=None, header_style="bold")
     for column in ("ID", "TARGET", "STATE", "JOB", "HOST", "URL", "AGE", "NOTE"):
