@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hoplab.sessions.store import SessionStore
-from hoplab.sessions.tunnel import status_code
+from hoplab.records.store import SessionStore
 from hoplab.ssh.ports import free_port
 from hoplab.testing.cluster import Sandbox
+from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 HOST = "login01"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import listening_ssh_ports
 
-from hoplab.sessions.tunnel import status_code
+from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 from conftest import listening_ssh_ports
 
-from hoplab.sessions.tunnel import status_code
 from hoplab.testing.slurm import SHARED_PARTITION
+from hoplab.tunnel.forwards import status_code
 
 if TYPE_CHECKING:
     from conftest import Laptop

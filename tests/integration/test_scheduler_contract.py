@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hoplab.errors import ConfigError
+from hoplab.remote import jobs
 from hoplab.schedulers import batch_backend
 from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Resources
-from hoplab.sessions import jobs
 from hoplab.testing import shims
 from hoplab.testing.layout import LOGIN, NODES
 from hoplab.waiting import wait_until

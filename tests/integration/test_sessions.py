@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hoplab.sessions.tunnel import status_code
+from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:

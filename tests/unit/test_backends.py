@@ -14,13 +14,13 @@ import pytest
 
 from hoplab.errors import ConfigError
 from hoplab.process import Completed
+from hoplab.remote.jobs import choose, probe_script, read_probe
 from hoplab.schedulers import NAMES, batch_backend, batch_classes
 from hoplab.schedulers.base import JobSpec, JobState, Resources
 from hoplab.schedulers.htcondor import HtCondor
 from hoplab.schedulers.lsf import Lsf
 from hoplab.schedulers.oar import Oar
 from hoplab.schedulers.pbs import PbsPro, Torque
-from hoplab.sessions.jobs import choose, probe_script, read_probe
 
 SAMPLES = Path(__file__).parent / "samples"
 

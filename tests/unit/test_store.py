@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hoplab.errors import SessionNotFoundError, StateStoreError
-from hoplab.sessions.model import Session, SessionState
-from hoplab.sessions.store import SessionStore
+from hoplab.records.model import Session, SessionState
+from hoplab.records.store import SessionStore
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -40,9 +40,9 @@ def attach(
     Rebuilds the ssh connection and the forward as needed, proves Jupyter answers, and
     opens the browser. SESSION is an id from 'hoplab ls' (a unique prefix is enough).
     """
+    from hoplab.records.store import SessionStore
     from hoplab.sessions import background as detached
     from hoplab.sessions.attach import attach as reattach
-    from hoplab.sessions.store import SessionStore
 
     store = SessionStore()
     session = store.get(session_id)

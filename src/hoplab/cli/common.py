@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.status import Status
 
     from hoplab.config import Resolved
-    from hoplab.sessions.model import Session
+    from hoplab.records.model import Session
     from hoplab.sessions.progress import Step
     from hoplab.ssh.target import SshTarget
 

@@ -24,8 +24,8 @@ def down(session_ids: tuple[str, ...], every: bool, as_json: bool) -> None:
     step. The record stays, as stopped, in 'hoplab ls --all'.
     """
     from hoplab.cli.common import interactive, print_json
+    from hoplab.records.store import SessionStore
     from hoplab.sessions.down import down as stop
-    from hoplab.sessions.store import SessionStore
 
     if not session_ids and not every:
         raise click.UsageError("name a session (see 'hoplab ls') or use --all")

@@ -11,12 +11,12 @@ from rich.markup import escape
 
 from hoplab.cli.common import Detach, interactive, signals_raise
 from hoplab.cli.render import err, out
-from hoplab.sessions.model import SessionState
+from hoplab.records.model import SessionState
 from hoplab.sessions.supervisor import Change, Event, Supervisor
 
 if TYPE_CHECKING:
-    from hoplab.sessions.model import Session
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.model import Session
+    from hoplab.records.store import SessionStore
 
 
 class Walltime:

@@ -14,8 +14,8 @@ from hoplab.cli.render import out
 def logs(session_id: str, follow: bool, lines: int) -> None:
     """Show the remote Jupyter log of a session."""
     from hoplab.cli.common import interactive
+    from hoplab.records.store import SessionStore
     from hoplab.sessions.logs import follow_log, read_log
-    from hoplab.sessions.store import SessionStore
 
     store = SessionStore()
     if not follow:

@@ -10,9 +10,9 @@ from hoplab.cli.common import age, print_json
 from hoplab.cli.render import err, out
 
 if TYPE_CHECKING:
+    from hoplab.records.store import SessionStore
     from hoplab.sessions.listing import Row
     from hoplab.sessions.orphans import Place
-    from hoplab.sessions.store import SessionStore
 
 STATE_STYLE = {
     "ready": "green",
@@ -54,9 +54,9 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> N
     """
     from rich.table import Table
 
+    from hoplab.records.store import SessionStore
     from hoplab.sessions import background
     from hoplab.sessions.listing import list_sessions
-    from hoplab.sessions.store import SessionStore
 
     store = SessionStore()
     rows = list_sessions(store, everything=everything, scan=tuple(_place(t) for t in scan))

@@ -18,9 +18,9 @@ def supervise(session_id: str) -> None:
     5 s, rebuilds the ssh connection and the forward when that fails, and renews the --lease.
     """
     from hoplab.cli.foreground import show_event
+    from hoplab.records.model import SessionState
+    from hoplab.records.store import SessionStore
     from hoplab.sessions import background
-    from hoplab.sessions.model import SessionState
-    from hoplab.sessions.store import SessionStore
     from hoplab.sessions.supervisor import Supervisor
 
     store = SessionStore()

@@ -150,8 +150,8 @@ def up(
     from hoplab import config
     from hoplab.launcher.render import Environment
     from hoplab.paths import config_file
+    from hoplab.records.store import SessionStore
     from hoplab.schedulers.base import Resources, parse_duration
-    from hoplab.sessions.store import SessionStore
     from hoplab.sessions.up import UpRequest
     from hoplab.sessions.up import up as start
 

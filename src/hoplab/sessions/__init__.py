@@ -1,1 +1,1 @@
-"""The use cases (up, attach, down, ls, logs), the session store, and what they share."""
+"""The use cases (up, attach, down, ls, logs, supervise) and what they share."""

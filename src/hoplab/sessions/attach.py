@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError, SessionStateError
-from hoplab.sessions import jobs, remote, tunnel
+from hoplab.remote import jobs, scripts
 from hoplab.sessions.cleanup import (
     ended_reason,
     extra_remote,
@@ -16,12 +16,14 @@ from hoplab.sessions.cleanup import (
     session_forward,
 )
 from hoplab.sessions.progress import Progress, Step, silent, step
-from hoplab.sessions.reach import forward_transport
-from hoplab.ssh.transport import Forward, open_transport
+from hoplab.ssh.connect import open_transport
+from hoplab.ssh.transport import Forward
+from hoplab.tunnel import forwards
+from hoplab.tunnel.reach import forward_transport
 
 if TYPE_CHECKING:
-    from hoplab.sessions.model import Session
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.model import Session
+    from hoplab.records.store import SessionStore
     from hoplab.ssh.transport import Transport
 
 
@@ -42,7 +44,7 @@ def attach(
     detach: bool = False,
     interactive: bool = False,
     progress: Progress = silent,
-    ready_timeout: float = tunnel.READY_TIMEOUT,
+    ready_timeout: float = forwards.READY_TIMEOUT,
 ) -> AttachResult:
     """Reconnect the master and forward as needed, then prove Jupyter answers."""
     session = store.get(session_id)
@@ -67,7 +69,7 @@ def attach(
             _reforward(carrier, session, port)
             _reforward_extras(carrier, session)
             store.save(session)
-            tunnel.prove_ready(session, ready_timeout)
+            forwards.prove_ready(session, ready_timeout)
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
     url = session.hold(detach=detach)
     store.save(session)
@@ -77,7 +79,7 @@ def attach(
 def _answers(session: Session) -> bool:
     if session.local_port is None:
         return False
-    code = tunnel.status_code(session.local_port, session.base_url, session.token, timeout=2)
+    code = forwards.status_code(session.local_port, session.base_url, session.token, timeout=2)
     return code == 200
 
 
@@ -92,7 +94,7 @@ def _require_alive(transport: Transport, session: Session, store: SessionStore) 
             )
         if status.time_left is not None:
             session.walltime_end = time.time() + status.time_left
-    seen = remote.check(transport, [session]).get(session.id)
+    seen = scripts.check(transport, [session]).get(session.id)
     if seen is None or not seen.alive:
         mark_lost(session, store)
         raise SessionStateError(
@@ -111,13 +113,13 @@ def _reforward(transport: Transport, session: Session, port: int | None) -> None
     if old is not None and not transport.multiplexed and old.local_port != wanted:
         transport.cancel(old)
     try:
-        forward = tunnel.open_forward(transport, session.remote, wanted)
+        forward = forwards.open_forward(transport, session.remote, wanted)
     except PortInUseError:
         if port is not None:
             raise
         if old is not None and not transport.multiplexed:
             transport.cancel(old)
-        forward = tunnel.open_forward(transport, session.remote, None)
+        forward = forwards.open_forward(transport, session.remote, None)
     session.local_port, session.forward_pid = forward.local_port, forward.pid
 
 
@@ -128,7 +130,7 @@ def _reforward_extras(transport: Transport, session: Session) -> None:
         if extra.local_port is not None and not transport.multiplexed:
             transport.cancel(Forward(extra.local_port, remote_end, extra.pid))
         try:
-            opened = tunnel.open_forward(transport, remote_end, extra.local_port)
+            opened = forwards.open_forward(transport, remote_end, extra.local_port)
         except PortInUseError:
-            opened = tunnel.open_forward(transport, remote_end, None)
+            opened = forwards.open_forward(transport, remote_end, None)
         extra.local_port, extra.pid = opened.local_port, opened.pid

@@ -6,15 +6,15 @@ import logging
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.records.model import LOGIN_TCP, SSH_NODE, SessionState
+from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
-from hoplab.sessions import jobs, remote
-from hoplab.sessions.model import LOGIN_TCP, SSH_NODE, SessionState
-from hoplab.sessions.reach import forward_transport
 from hoplab.ssh.transport import Forward
+from hoplab.tunnel.reach import forward_transport
 
 if TYPE_CHECKING:
-    from hoplab.sessions.model import Session
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.model import Session
+    from hoplab.records.store import SessionStore
     from hoplab.ssh.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def end_job(transport: Transport, session: Session) -> list[str]:
         try:
             node = forward_transport(session)
             node.connect(interactive=False)
-            problems += remote.stop(node, [session], on_node=True)[session.id]
+            problems += scripts.stop(node, [session], on_node=True)[session.id]
         except HoplabError as exc:
             log.debug("could not stop %s on its node: %s", session.id, exc)
             problems.append("node-unreachable")
@@ -84,7 +84,7 @@ def end_job(transport: Transport, session: Session) -> list[str]:
 def release(transport: Transport, session: Session) -> list[str]:
     """Stop Jupyter (and its job), remove its files and forwards; what could not be done."""
     problems = end_job(transport, session) if session.batch else []
-    problems += [p for p in remote.stop(transport, [session])[session.id] if p not in problems]
+    problems += [p for p in scripts.stop(transport, [session])[session.id] if p not in problems]
     drop_forwards(session)
     return problems
 

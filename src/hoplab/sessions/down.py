@@ -7,17 +7,18 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.sessions import background, orphans, remote
+from hoplab.records.model import SSH_NODE, SessionState
+from hoplab.remote import scripts
+from hoplab.sessions import background, orphans
 from hoplab.sessions.cleanup import drop_forwards, end_job
-from hoplab.sessions.model import SSH_NODE, SessionState
-from hoplab.sessions.reach import forward_transport
+from hoplab.ssh.connect import open_transport
 from hoplab.ssh.ports import port_is_free
-from hoplab.ssh.transport import open_transport
+from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
-    from hoplab.sessions.model import Session
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.model import Session
+    from hoplab.records.store import SessionStore
     from hoplab.ssh.transport import Transport
 
 
@@ -65,7 +66,7 @@ def _down_on(
 ) -> list[DownResult]:
     transport.connect(interactive=interactive)
     job_problems = {s.id: end_job(transport, s) for s in sessions if s.batch}
-    problems = remote.stop(transport, sessions)
+    problems = scripts.stop(transport, sessions)
     results = []
     for session in sessions:
         found = problems[session.id] + job_problems.get(session.id, [])

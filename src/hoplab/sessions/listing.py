@@ -8,14 +8,15 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
-from hoplab.sessions import jobs, orphans, remote
+from hoplab.sessions import orphans
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
-from hoplab.ssh.transport import open_transport
+from hoplab.ssh.connect import open_transport
 
 if TYPE_CHECKING:
-    from hoplab.sessions.model import Session
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.model import Session
+    from hoplab.records.store import SessionStore
     from hoplab.ssh.transport import Transport
 
 
@@ -60,7 +61,7 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
     if not remaining:
         return notes
     try:
-        seen = remote.check(transport, remaining)
+        seen = scripts.check(transport, remaining)
     except HoplabError as exc:
         notes.update({s.id: f"not checked: {exc.message}" for s in remaining})
         return notes

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hoplab.sessions import remote
-from hoplab.ssh.transport import open_transport
+from hoplab.remote import scripts
+from hoplab.ssh.connect import open_transport
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.store import SessionStore
 
 
 def read_log(session_id: str, store: SessionStore, *, lines: int, interactive: bool) -> str:
     session = store.get(session_id)
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     transport.connect(interactive=interactive)
-    return remote.read_log(transport, session.id, lines=lines)
+    return scripts.read_log(transport, session.id, lines=lines)
 
 
 def follow_log(
@@ -27,7 +27,7 @@ def follow_log(
     session = store.get(session_id)
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     transport.connect(interactive=interactive)
-    proc = remote.follow_log(transport, session.id, lines=lines)
+    proc = scripts.follow_log(transport, session.id, lines=lines)
     try:
         if proc.stdout is not None:
             yield from proc.stdout

@@ -22,14 +22,14 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.records.model import Session, SessionState
+from hoplab.remote import jobs, scripts
 from hoplab.schedulers import backend
-from hoplab.sessions import jobs, remote
-from hoplab.sessions.model import Session, SessionState
-from hoplab.ssh.transport import open_transport
+from hoplab.ssh.connect import open_transport
 
 if TYPE_CHECKING:
-    from hoplab.sessions.remote import Entry
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.store import SessionStore
+    from hoplab.remote.scripts import Entry
     from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
 
@@ -95,7 +95,7 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
     # live, lost or ended: ls and down deal with those already
     accounted = [sid for sid, s in known.items() if not _settled(s)]
     candidates: list[Session] = []
-    entries = remote.scan(transport, accounted)
+    entries = scripts.scan(transport, accounted)
     alive = {e.id for e in entries if e.process == "alive"}
     for entry in entries:
         session = known.get(entry.id) or _from_entry(entry, place)

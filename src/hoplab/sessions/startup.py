@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import JobEndedError, JupyterStartError, RemoteError
 from hoplab.launcher import handshake
+from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState, JobStatus
-from hoplab.sessions import jobs, remote
 from hoplab.sessions.progress import Progress, Step
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from hoplab.launcher.handshake import ServerInfo
+    from hoplab.records.model import Session
     from hoplab.schedulers.base import BatchScheduler
-    from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
 # One remote wait lasts at most this long, so progress can be shown between rounds.
@@ -101,7 +101,7 @@ class Watch:
             raise JobEndedError(
                 f"job {job} ended before Jupyter was ready: {status.describe()}"
                 + (f" ({said})" if said else ""),
-                remote.read_log(self.transport, self.session.id, lines=20),
+                scripts.read_log(self.transport, self.session.id, lines=20),
                 f"'hoplab logs {self.session.id}' shows the job's whole output",
             )
 
@@ -111,7 +111,7 @@ def wait_ready(watch: Watch) -> ServerInfo:
     session, transport = watch.session, watch.transport
     state = "none"
     while True:
-        reply = remote.wait_round(
+        reply = scripts.wait_round(
             transport, session, watch.round_length(), ask=watch.on_node is not None
         )
         if reply.kind == "ready":
@@ -119,7 +119,7 @@ def wait_ready(watch: Watch) -> ServerInfo:
             if info is not None:
                 return info
         elif reply.kind == "failed":
-            raise remote.launch_failure(reply, session)
+            raise scripts.launch_failure(reply, session)
         elif reply.kind == "exited":
             raise JupyterStartError(
                 f"Jupyter exited during start-up on {session.node or session.remote_host}",
@@ -141,6 +141,6 @@ def wait_ready(watch: Watch) -> ServerInfo:
             raise JupyterStartError(
                 f"Jupyter did not become ready within {watch.timeout:g} s "
                 f"(launcher state: {state})",
-                remote.read_log(transport, session.id, lines=20),
+                scripts.read_log(transport, session.id, lines=20),
                 "raise --start-timeout if the host is slow, or read the log above",
             )

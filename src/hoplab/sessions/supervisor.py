@@ -27,19 +27,20 @@ from typing import TYPE_CHECKING
 
 from hoplab import process
 from hoplab.errors import HoplabError
-from hoplab.sessions import remote, tunnel
+from hoplab.remote import scripts
 from hoplab.sessions.attach import attach
-from hoplab.sessions.reach import forward_transport
+from hoplab.ssh.connect import open_transport
 from hoplab.ssh.mux import MasterHealth, MuxTransport
 from hoplab.ssh.target import SshTarget
-from hoplab.ssh.transport import open_transport
+from hoplab.tunnel import forwards
+from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import backoff
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hoplab.sessions.model import Session
-    from hoplab.sessions.store import SessionStore
+    from hoplab.records.model import Session
+    from hoplab.records.store import SessionStore
 
 PROBE_INTERVAL = 5.0
 PROBE_TIMEOUT = 3.0  # Jupyter answers /api/status in milliseconds; the tunnel is what is slow
@@ -128,7 +129,7 @@ class Supervisor:
         port = session.local_port
         if port is None:
             return False
-        code = tunnel.status_code(port, session.base_url, session.token, timeout=PROBE_TIMEOUT)
+        code = forwards.status_code(port, session.base_url, session.token, timeout=PROBE_TIMEOUT)
         return code == 200
 
     def _wait(self, seconds: float, session: Session) -> None:
@@ -227,7 +228,7 @@ class Supervisor:
             return
         try:
             transport = open_transport(session.ssh_target, multiplex=session.multiplex)
-            remote.renew_lease(transport, session)
+            scripts.renew_lease(transport, session)
         except HoplabError as exc:
             self.notify(Event(Change.RETRY, f"could not renew the lease: {exc.message}"))
             return

@@ -11,11 +11,7 @@ from typing import TYPE_CHECKING
 from hoplab import locks
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
-from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
-from hoplab.sessions import jobs, reach, remote, startup, tunnel
-from hoplab.sessions.attach import AttachResult, attach
-from hoplab.sessions.cleanup import abandon, extra_remote
-from hoplab.sessions.model import (
+from hoplab.records.model import (
     LOGIN_TCP,
     SSH_NODE,
     ExtraForward,
@@ -23,16 +19,22 @@ from hoplab.sessions.model import (
     SessionState,
     target_key,
 )
+from hoplab.remote import jobs, scripts
+from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
+from hoplab.sessions import startup
+from hoplab.sessions.attach import AttachResult, attach
+from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.progress import Progress, Step, silent, step
+from hoplab.ssh.connect import open_transport
 from hoplab.ssh.ports import port_is_free
-from hoplab.ssh.transport import open_transport
+from hoplab.tunnel import forwards, reach
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hoplab.records.store import SessionStore
     from hoplab.schedulers.base import Scheduler
-    from hoplab.sessions.store import SessionStore
     from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
 
@@ -170,7 +172,7 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     label = request.target.label
     doing = f"submitting a job to {scheduler.name}" if queue else f"starting on {label}"
     with step(progress, "submit", doing) as note:
-        started = remote.launch(
+        started = scripts.launch(
             transport, spec, session.token, scheduler, job, version=session.scheduler_version
         )
         session.remote_dir, session.remote_host = started.remote_dir, started.host
@@ -208,14 +210,14 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     progress(Step("start", f"Jupyter {request.app} ready on {host} ({where})", took))
     with step(progress, "tunnel", "opening the tunnel") as note:
         carrier = reach.forward_transport(session)
-        forward = tunnel.open_forward(carrier, info.remote, request.port)
+        forward = forwards.open_forward(carrier, info.remote, request.port)
         session.local_port, session.forward_pid = forward.local_port, forward.pid
         store.save(session)
         for extra in session.forwards:
-            opened = tunnel.open_forward(carrier, extra_remote(session, extra.port), None)
+            opened = forwards.open_forward(carrier, extra_remote(session, extra.port), None)
             extra.local_port, extra.pid = opened.local_port, opened.pid
             store.save(session)
-        tunnel.prove_ready(session)
+        forwards.prove_ready(session)
         note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
         if queue and session.walltime_end is None and session.job_id:
             # the job started before a poll saw it running: ask once, for the walltime shown

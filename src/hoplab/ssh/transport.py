@@ -8,7 +8,6 @@ process per forward, for clients without ControlMaster (Windows' OpenSSH) or ``-
 
 from __future__ import annotations
 
-import os
 import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -81,13 +80,3 @@ class Transport(ABC):
     @abstractmethod
     def close(self) -> None:
         """End the shared connection, if there is one."""
-
-
-def open_transport(target: SshTarget, *, multiplex: bool = True) -> Transport:
-    """The right transport for ``target``: multiplexed unless asked not to or unsupported."""
-    from hoplab.ssh.direct import DirectTransport
-    from hoplab.ssh.mux import MuxTransport
-
-    if multiplex and os.name != "nt":
-        return MuxTransport(target)
-    return DirectTransport(target)

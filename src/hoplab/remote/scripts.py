@@ -12,13 +12,13 @@ from hoplab.errors import (
     WorkdirError,
 )
 from hoplab.launcher import handshake, render
-from hoplab.sessions.model import LOGIN_TCP
+from hoplab.records.model import LOGIN_TCP
 
 if TYPE_CHECKING:
     import subprocess
 
+    from hoplab.records.model import Session
     from hoplab.schedulers.base import JobSpec, Scheduler
-    from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
 

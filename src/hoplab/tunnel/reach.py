@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, SshError
 from hoplab.launcher.render import SOCKET, TCP
-from hoplab.sessions import jobs, remote
-from hoplab.sessions.model import LOGIN_TCP, SSH_NODE
+from hoplab.records.model import LOGIN_TCP, SSH_NODE
+from hoplab.remote import jobs, scripts
+from hoplab.ssh.connect import open_transport
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
-from hoplab.ssh.transport import open_transport
 
 if TYPE_CHECKING:
+    from hoplab.records.model import Session
     from hoplab.schedulers.base import BatchScheduler
-    from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
 AUTO = "auto"
@@ -68,7 +68,7 @@ def decide(
                 why = f"{node} refuses ssh ({why.strip()})"
             return _tcp(login, session, scheduler, node, why)
         session.reach = SSH_NODE
-        remote.tell_reach(login, session, SOCKET)
+        scripts.tell_reach(login, session, SOCKET)
         return Decision(SSH_NODE, f"ssh to {node} works: Jupyter listens on a private Unix socket")
     return _tcp(login, session, scheduler, node, "--reach login-tcp")
 
@@ -78,7 +78,7 @@ def _tcp(
 ) -> Decision:
     address = jobs.node_address(login, scheduler, node)
     session.reach = LOGIN_TCP
-    remote.tell_reach(login, session, TCP, address)
+    scripts.tell_reach(login, session, TCP, address)
     return Decision(
         LOGIN_TCP,
         f"{why}: Jupyter listens on {address} (random port), forwarded through "

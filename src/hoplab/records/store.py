@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import SessionNotFoundError, StateStoreError
 from hoplab.paths import private_dir, state_dir
-from hoplab.sessions.model import Session
+from hoplab.records.model import Session
 
 if TYPE_CHECKING:
     from pathlib import Path

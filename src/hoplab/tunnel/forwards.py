@@ -10,7 +10,7 @@ from hoplab.ssh.ports import LOOPBACK, free_port
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
-    from hoplab.sessions.model import Session
+    from hoplab.records.model import Session
     from hoplab.ssh.transport import Forward, Transport
 
 PORT_ATTEMPTS = 5

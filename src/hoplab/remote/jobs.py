@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from hoplab.process import Completed
+    from hoplab.records.model import Session
     from hoplab.schedulers.base import BatchScheduler, Scheduler
-    from hoplab.sessions.model import Session
     from hoplab.ssh.transport import Transport
 
 QUERY_TIMEOUT = 30.0

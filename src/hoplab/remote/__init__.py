@@ -1,0 +1,1 @@
+"""The client of the remote side: scripts sent over ssh, framed replies, scheduler commands."""
