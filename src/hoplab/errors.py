@@ -14,6 +14,7 @@ prints both and exits non-zero; the library never prints. Lower-level errors are
     ├── SshError                  ssh could not reach or authenticate to a host
     ├── PortInUseError            the requested local port is taken
     ├── RemoteError               the remote side refused to start Jupyter
+    │   ├── ProtocolError         a remote reply is cut, unframed, or says an unknown word
     │   ├── JupyterNotFoundError
     │   ├── WorkdirError
     │   └── JupyterStartError     Jupyter exited during start-up (with the log tail)
@@ -153,6 +154,18 @@ class PortInUseError(HoplabError):
 
 class RemoteError(HoplabError):
     """The remote launcher could not start Jupyter."""
+
+
+class ProtocolError(RemoteError):
+    """A remote reply that cannot be read: no frame, a frame cut in half, an unknown word."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(
+            message,
+            hint
+            or "run 'ssh TARGET true' to see what the login prints; if the reply was cut, "
+            "the connection may have dropped: try again",
+        )
 
 
 class JupyterNotFoundError(RemoteError):

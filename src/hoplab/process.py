@@ -102,8 +102,9 @@ def spawn(
     detach: bool = False,
     output: Path | None = None,
     env: Mapping[str, str] | None = None,
+    input: str | None = None,  # noqa: A002  (the name subprocess uses)
 ) -> subprocess.Popen[str]:
-    """Start ``argv`` without waiting for it.
+    """Start ``argv`` without waiting for it; ``input`` is written to its stdin, then closed.
 
     ``detach`` puts it in a new session so that it outlives hoplab and ignores the terminal's
     Ctrl-C; the caller records its PID and ends it by that PID only. Its stdout and stderr go
@@ -117,9 +118,9 @@ def spawn(
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         sink = os.fdopen(fd, "a", encoding="utf-8")
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE if sink is None else sink,
             stderr=subprocess.PIPE if sink is None else sink,
             text=True,
@@ -131,6 +132,10 @@ def spawn(
     finally:
         if sink is not None:
             sink.close()
+    if input is not None and proc.stdin is not None:
+        with proc.stdin:
+            proc.stdin.write(input)
+    return proc
 
 
 def alive(pid: int) -> bool:

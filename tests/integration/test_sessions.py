@@ -262,11 +262,12 @@ def test_logs_follow_streams_new_lines(laptop: Laptop) -> None:
 def test_down_stops_a_jupyter_whose_pid_was_never_recorded(laptop: Laptop) -> None:
     """An `up` killed between starting Jupyter and recording its PID must not leak it."""
     from hoplab.launcher import render
+    from hoplab.protocol import Where
 
     result = laptop.up("node001")
     session = result["session"]
-    stop = render.stop([(session["id"], None, None, "host")])
-    laptop.sandbox.run_as_user("node001", stop)
+    stop = render.stop([(session["id"], None, None, Where.HOST)])
+    laptop.sandbox.run_as_user("node001", stop.text)
     assert laptop.remote_jupyters("node001") == []
 
 

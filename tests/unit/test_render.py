@@ -9,6 +9,7 @@ import pytest
 
 from hoplab.launcher import handshake, render
 from hoplab.launcher.render import Environment, LaunchSpec
+from hoplab.protocol import Listen, Where
 from hoplab.schedulers.base import JobSpec, Resources
 from hoplab.schedulers.none import NoScheduler
 from hoplab.schedulers.slurm import Slurm
@@ -31,8 +32,10 @@ def test_token_only_in_heredoc() -> None:
     token = "f" * 48
     job = JobSpec("hoplab-abc123", "jupyter.log", Resources(queue="debug", time=600))
     slurm = Slurm()
-    spec = LaunchSpec("abc123", listen=render.ASK, batch=True)
-    script = render.prepare(spec, token, submit=slurm.submit_line(job), header=slurm.header(job))
+    spec = LaunchSpec("abc123", listen=Listen.ASK, batch=True)
+    script = render.prepare(
+        spec, token, submit=slurm.submit_line(job), header=slurm.header(job)
+    ).text
     assert script.count(token) == 1
     submit = "sbatch --parsable --no-requeue --job-name=hoplab-abc123 --output=jupyter.log"
     assert f"{submit} < launch.sh" in script
@@ -79,30 +82,24 @@ def test_scripts_parse_in_sh() -> None:
             "t",
             submit=NoScheduler().submit_line(JobSpec("hoplab-id1", "jupyter.log", Resources())),
         ),
-        render.launcher(LaunchSpec("id1", listen=render.ASK, batch=True)),
+        render.launcher(LaunchSpec("id1", listen=Listen.ASK, batch=True)),
         render.wait("id1", 3, local=False, ask=True),
-        render.check([("id1", 12, "/tmp/x.sock", "host"), ("id2", None, None, "login")]),
-        render.stop([("id1", 12, "/tmp/x.sock", "host"), ("id2", 13, "/tmp/y", "node")]),
+        render.check([("id1", 12, "/tmp/x.sock", Where.HOST), ("id2", None, None, Where.LOGIN)]),
+        render.stop([("id1", 12, "/tmp/x.sock", Where.HOST), ("id2", 13, "/tmp/y", Where.NODE)]),
         render.log("id1", lines=5, follow=False),
-        render.reach("id1", "tcp", "10.0.0.1"),
+        render.reach("id1", Listen.TCP, "10.0.0.1"),
     ):
-        subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+        subprocess.run(["sh", "-n"], input=str(script), text=True, check=True)
 
 
 def test_handshake_parsing() -> None:
-    reply = handshake.first_reply('noise\nHOPLAB ready 42\n{"pid": 42, "sock": "/tmp/s"}')
-    assert reply.kind == "ready"
-    info = handshake.server_info(reply.payload)
+    info = handshake.server_info('{"pid": 42, "sock": "/tmp/s"}')
     assert info is not None
     assert (info.pid, info.socket, info.remote) == (42, "/tmp/s", "/tmp/s")
     tcp = handshake.server_info('{"pid": 7, "sock": "", "hostname": "10.0.0.5", "port": 4321}')
     assert tcp is not None
     assert tcp.remote == "10.0.0.5:4321"
     assert handshake.server_info('{"pid": 7, "so') is None
-    assert handshake.values("HOPLAB dir /home/u/x y\nHOPLAB pid 5") == {
-        "dir": "/home/u/x y",
-        "pid": "5",
-    }
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 from hoplab.errors import ConfigError
 from hoplab.launcher import render
 from hoplab.process import Completed
+from hoplab.protocol import Listen
 from hoplab.schedulers import backend, batch_backend
 from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Resources, parse_duration
 from hoplab.schedulers.none import NoScheduler
@@ -213,7 +214,7 @@ def test_batch_launcher_never_listens_everywhere(tmp_path: Path) -> None:
     fake.mkdir()
     (fake / "jupyter-lab").write_text("#!/bin/sh\necho should-not-run\n")
     (fake / "jupyter-lab").chmod(0o755)
-    script = render.launcher(render.LaunchSpec("abc", listen=render.ASK, batch=True))
+    script = render.launcher(render.LaunchSpec("abc", listen=Listen.ASK, batch=True))
     ran = subprocess.run(
         ["sh", "-c", script],
         capture_output=True,

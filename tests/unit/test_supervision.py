@@ -119,6 +119,6 @@ def test_the_launcher_is_told_the_lease_and_jupyter_the_idle_timeout() -> None:
 
 
 def test_a_lease_renewal_writes_new_content_each_time() -> None:
-    first, second = render.renew_lease("abc"), render.renew_lease("abc")
+    first, second = render.renew_lease("abc").text, render.renew_lease("abc").text
     assert first != second
     assert "HOPLAB_ID=abc" in first

@@ -1,63 +1,11 @@
-"""Read the remote scripts' answers: ``HOPLAB <word> ...`` lines, then any payload."""
+"""Jupyter's handshake: what its ``jpserver-<pid>.json`` says about where it listens."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
 
-
-@dataclass(frozen=True)
-class Reply:
-    """The first ``HOPLAB`` line split into words, and the text after it."""
-
-    words: tuple[str, ...]
-    payload: str
-
-    @property
-    def kind(self) -> str:
-        return self.words[0] if self.words else ""
-
-
-def replies(stdout: str) -> list[tuple[str, ...]]:
-    """Every ``HOPLAB ...`` line as its words (the marker dropped)."""
-    return [tuple(line.split()[1:]) for line in stdout.splitlines() if line.startswith("HOPLAB ")]
-
-
-def first_reply(stdout: str) -> Reply:
-    """The first marked line and everything printed after it."""
-    lines = stdout.splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith("HOPLAB "):
-            return Reply(tuple(line.split()[1:]), "\n".join(lines[index + 1 :]))
-    return Reply((), stdout)
-
-
-def reply_to(stdout: str, kinds: tuple[str, ...]) -> Reply | None:
-    """The first marked line whose word is one of ``kinds``, and everything after it."""
-    lines = stdout.splitlines()
-    for index, line in enumerate(lines):
-        words = tuple(line.split()[1:])
-        if line.startswith("HOPLAB ") and words and words[0] in kinds:
-            return Reply(words, "\n".join(lines[index + 1 :]))
-    return None
-
-
-def values(stdout: str) -> dict[str, str]:
-    """``HOPLAB key value...`` lines as a dict (the value is the rest of the line)."""
-    found: dict[str, str] = {}
-    for line in stdout.splitlines():
-        if line.startswith("HOPLAB "):
-            _, key, *rest = [*line.split(" ", 2), ""]
-            found[key] = rest[0]
-    return found
-
-
-class Listen(str, Enum):
-    """Where Jupyter listens on the remote side."""
-
-    SOCKET = "socket"
-    TCP = "tcp"
+from hoplab.protocol import Listen
 
 
 @dataclass(frozen=True)

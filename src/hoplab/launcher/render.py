@@ -12,12 +12,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 
-SOCKET = "socket"
-TCP = "tcp"
-# A batch job, on a node not known yet: hoplab says socket or tcp once it is. TRY_SOCKET starts on
-# the socket at once and moves to TCP if told so; ASK waits for the word before starting.
-ASK = "ask"
-TRY_SOCKET = "try-socket"
+from hoplab.launcher.frame import Script, framed
+from hoplab.protocol import Listen, SchedulerName, Where
 
 
 @cache
@@ -81,9 +77,10 @@ class Environment:
             ]
         if self.venv:
             activate = remote_path(self.venv.rstrip("/") + "/bin/activate")
-            lines.append(
-                f". {activate} || fail env {shlex.quote(f'cannot activate venv {self.venv}')}"
-            )
+            lines += [
+                "# shellcheck source=/dev/null",
+                f". {activate} || fail env {shlex.quote(f'cannot activate venv {self.venv}')}",
+            ]
         lines += list(self.setup)
         return "\n".join(lines)
 
@@ -95,7 +92,7 @@ class LaunchSpec:
     session_id: str
     app: str = "lab"
     environment: Environment = field(default_factory=Environment)
-    listen: str = SOCKET
+    listen: Listen = Listen.SOCKET
     ip: str = "127.0.0.1"
     jupyter_args: tuple[str, ...] = ()
     batch: bool = False  # run by a scheduler on a node, not detached on the host itself
@@ -107,7 +104,7 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
     settings = assignments(
         HOPLAB_ID=spec.session_id,
         HOPLAB_APP=spec.app,
-        HOPLAB_LISTEN=spec.listen,
+        HOPLAB_LISTEN=spec.listen.value,
         HOPLAB_IP=spec.ip,
         HOPLAB_BATCH="yes" if spec.batch else "no",
         HOPLAB_LEASE=str(spec.lease_seconds),
@@ -134,8 +131,9 @@ def socket_check(jupyter: str, app: str) -> str:
     return "\n".join((settings, _body("versions"), 'echo "$sock_ok"'))
 
 
-def _script(body: str, **values: str) -> str:
-    return "\n".join((assignments(**values), _body("common"), body))
+def _script(body: str, *calls: str, **values: str) -> Script:
+    """``body`` framed, after the quoted ``values`` and the shared functions; then ``calls``."""
+    return framed("\n".join((assignments(**values), _body("common"), body, *calls)))
 
 
 def prepare(
@@ -144,9 +142,9 @@ def prepare(
     *,
     submit: str | None,
     header: str = "",
-    scheduler: str = "none",
+    scheduler: SchedulerName = SchedulerName.NONE,
     version: str = "-",
-) -> str:
+) -> Script:
     """Create the session directory, write the token (0600) and the launcher; then ``submit``.
 
     ``submit`` is the scheduler's shell line that starts ``launch.sh`` from the session
@@ -155,20 +153,21 @@ def prepare(
     """
     end = f"HOPLAB_{secrets.token_hex(8)}"
     parts = [
-        _script(
-            _body("prepare"),
+        assignments(
             HOPLAB_ID=spec.session_id,
-            HOPLAB_SCHEDULER=scheduler,
+            HOPLAB_SCHEDULER=scheduler.value,
             HOPLAB_VERSION=version,
             HOPLAB_APP=spec.app,
         ),
+        _body("common"),
+        _body("prepare"),
         f"tr -d '\\n' > \"$dir/token\" <<'{end}'\n{token}\n{end}",
         f"cat > \"$dir/launch.sh\" <<'{end}'\n{launcher(spec, header)}\n{end}",
         'chmod 700 "$dir/launch.sh"',
     ]
     if submit is not None:
         parts.append(_body("submit").replace("#@SUBMIT@", submit))
-    return "\n".join(parts) + "\n"
+    return framed("\n".join(parts))
 
 
 def wait(
@@ -178,7 +177,7 @@ def wait(
     local: bool = True,
     ask: bool = False,
     expect_tcp: bool = False,
-) -> str:
+) -> Script:
     """Wait remotely, up to ``seconds``, for the handshake, a failure, or (``ask``) the node.
 
     ``local`` is False for a batch job, whose launcher runs on another host; ``expect_tcp``
@@ -194,37 +193,35 @@ def wait(
     )
 
 
-# (id, pid, socket, where): where the script runs, as seen from the session: "host" (Jupyter
-# runs here), "node" (a batch job's node) or "login" (a batch job's login node: its PID belongs
-# to another host).
-Row = tuple[str, int | None, str | None, str]
+# (id, pid, socket, where): where the script runs, as seen from the session.
+Row = tuple[str, int | None, str | None, Where]
 
 
 def _calls(function: str, sessions: list[Row]) -> list[str]:
     return [
-        shlex.join([function, sid, str(pid or ""), sock or "", where])
+        shlex.join([function, sid, str(pid or ""), sock or "", where.value])
         for sid, pid, sock, where in sessions
     ]
 
 
-def check(sessions: list[Row]) -> str:
+def check(sessions: list[Row]) -> Script:
     """Report on each session: process alive, socket present, directory present."""
-    return "\n".join((_script(_body("check")), *_calls("check", sessions)))
+    return _script(_body("check"), *_calls("check", sessions))
 
 
-def scan(skip: list[str]) -> str:
+def scan(skip: list[str]) -> Script:
     """List the session directories on the host, but those in ``skip`` (see ``scan.sh``)."""
     return _script(_body("scan"), HOPLAB_SKIP=" ".join(skip))
 
 
-def stop(sessions: list[Row]) -> str:
+def stop(sessions: list[Row]) -> Script:
     """Stop each session and remove what it left, reporting what remains."""
-    return "\n".join((_script(_body("stop")), *_calls("stop", sessions)))
+    return _script(_body("stop"), *_calls("stop", sessions))
 
 
-def reach(session_id: str, listen: str, ip: str = "") -> str:
+def reach(session_id: str, listen: Listen, ip: str = "") -> Script:
     """Tell a waiting launcher how to listen: ``socket``, or ``tcp`` on ``ip``."""
-    line = f"{listen} {ip}".strip()
+    line = f"{listen.value} {ip}".strip()
     return _script(
         'dir="$sessions/$HOPLAB_ID"\n'
         'printf \'%s\\n\' "$HOPLAB_REACH" > "$dir/reach.tmp"\n'
@@ -234,7 +231,7 @@ def reach(session_id: str, listen: str, ip: str = "") -> str:
     )
 
 
-def renew_lease(session_id: str) -> str:
+def renew_lease(session_id: str) -> Script:
     """Renew the session's lease: new content in ``lease`` (the launcher watches it change)."""
     return _script(
         'dir="$sessions/$HOPLAB_ID"\n'
@@ -246,7 +243,7 @@ def renew_lease(session_id: str) -> str:
     )
 
 
-def log(session_id: str, *, lines: int, follow: bool) -> str:
+def log(session_id: str, *, lines: int, follow: bool) -> Script:
     """Print (or follow) the session's Jupyter log."""
     return _script(
         _body("log"),

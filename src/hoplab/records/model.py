@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+from hoplab.errors import SessionStateError
 from hoplab.process import alive as pid_alive
+from hoplab.protocol import VERSION, SchedulerName
 from hoplab.ssh.target import SshTarget
 
 
@@ -29,11 +31,6 @@ class SessionState(str, Enum):
 
 
 APP_PATHS = {"lab": "lab", "notebook": "tree"}
-
-# How the tunnel reaches Jupyter in a batch job: ssh to the node (Unix socket), or TCP to the
-# node's cluster address through the login node.
-SSH_NODE = "ssh-node"
-LOGIN_TCP = "login-tcp"
 
 
 @dataclass
@@ -61,7 +58,7 @@ class Session:
     state: SessionState = SessionState.STARTING
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
-    scheduler: str = "none"
+    scheduler: str = SchedulerName.NONE.value
     remote_dir: str | None = None
     remote_host: str | None = None
     remote: str | None = None
@@ -80,11 +77,12 @@ class Session:
     walltime_end: float | None = None  # epoch seconds, from the scheduler's time left
     lease_seconds: int | None = None  # Jupyter ends when no client renewed it this long
     orphan: bool = False  # found running with no owner: its hoplab died, or no record knew it
+    protocol: int = VERSION  # the protocol of the hoplab that started it (1 before it was kept)
 
     @property
     def batch(self) -> bool:
         """Run by a scheduler on a compute node (not detached on the ssh host itself)."""
-        return self.scheduler != "none"
+        return self.scheduler != SchedulerName.NONE
 
     @property
     def ssh_target(self) -> SshTarget:
@@ -168,6 +166,15 @@ class Session:
         data["state"] = self.state.value
         data["jumps"] = list(self.jumps)
         return data
+
+    def require_protocol(self) -> None:
+        """Refuse to drive a session whose remote side speaks a newer protocol than ours."""
+        if self.protocol > VERSION:
+            raise SessionStateError(
+                f"session {self.id} was started by a newer hoplab (protocol {self.protocol}; "
+                f"this one speaks {VERSION})",
+                "upgrade hoplab (pip install -U hoplab) to attach to it or stop it",
+            )
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Session:

@@ -15,17 +15,23 @@ from hoplab.records.model import Session
 if TYPE_CHECKING:
     from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     target_key TEXT NOT NULL,
     state TEXT NOT NULL,
     created REAL NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    protocol INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS sessions_target ON sessions (target_key, state);
 """
+# Each step takes a store from the version before it to its own; run in order, one transaction.
+MIGRATIONS = {
+    # 2: the protocol version of the hoplab that started each session (all were 1 before).
+    2: "ALTER TABLE sessions ADD COLUMN protocol INTEGER NOT NULL DEFAULT 1",
+}
 
 
 class SessionStore:
@@ -46,11 +52,29 @@ class SessionStore:
                     f"{self.path} was written by a newer hoplab (schema {version})",
                     "upgrade hoplab: pip install -U hoplab",
                 )
-            self._db.executescript(SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._migrate(version)
             self._db.execute("SELECT count(*) FROM sessions").fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._broken(exc) from exc
+
+    def _migrate(self, version: int) -> None:
+        """Bring a store of ``version`` (0: new) to :data:`SCHEMA_VERSION`, atomically."""
+        if version == 0:
+            self._db.executescript(SCHEMA)  # idempotent: IF NOT EXISTS
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        if version == SCHEMA_VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                self._db.execute(MIGRATIONS[step])
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _broken(self, exc: sqlite3.Error) -> StateStoreError:
         aside = self.path.with_name(f"broken-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -70,27 +94,32 @@ class SessionStore:
         session.updated = time.time()
         try:
             self._db.execute(
-                "INSERT INTO sessions (id, target_key, state, created, data) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                "target_key = excluded.target_key, state = excluded.state, data = excluded.data",
+                "INSERT INTO sessions (id, target_key, state, created, data, protocol) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "target_key = excluded.target_key, state = excluded.state, data = excluded.data, "
+                "protocol = excluded.protocol",
                 (
                     session.id,
                     session.target_key,
                     session.state.value,
                     session.created,
                     json.dumps(session.to_record()),
+                    session.protocol,
                 ),
             )
         except sqlite3.DatabaseError as exc:
             raise self._broken(exc) from exc
 
     def _select(self, where: str = "", params: tuple[str, ...] = ()) -> list[Session]:
-        query = f"SELECT data FROM sessions {where} ORDER BY created"  # noqa: S608  (constant clauses)
+        query = f"SELECT data, protocol FROM sessions {where} ORDER BY created"  # noqa: S608  (constant clauses)
         try:
             rows = self._db.execute(query, params).fetchall()
         except sqlite3.DatabaseError as exc:
             raise self._broken(exc) from exc
-        return [Session.from_record(json.loads(row[0])) for row in rows]
+        return [
+            Session.from_record({**json.loads(data), "protocol": protocol})
+            for data, protocol in rows
+        ]
 
     def all(self) -> list[Session]:
         return self._select()

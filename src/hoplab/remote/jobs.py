@@ -11,6 +11,9 @@ import shlex
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandTimeoutError, HoplabError, SchedulerError, WaitTimeoutError
+from hoplab.launcher.frame import framed
+from hoplab.protocol import SchedulerName
+from hoplab.remote import frames
 from hoplab.schedulers import UNDRIVEN, backend, batch_backend, batch_classes
 from hoplab.schedulers.base import JobState, JobStatus, unknown
 from hoplab.waiting import backoff, wait_until
@@ -75,7 +78,7 @@ def choose(sections: dict[str, str], wanted: str, label: str) -> Scheduler:
         if found is not None and found.recognizes(text):
             return found(found.parse_version(text))
     if not sections:
-        return backend("none")
+        return backend(SchedulerName.NONE)
     classes = batch_classes()
     commands = sorted({classes[n].submit_command if n in classes else n[1:] for n in sections})
     driven = sorted(n for n, cls in classes.items() if cls.submit_command in commands)
@@ -99,9 +102,9 @@ def detect(transport: Transport, wanted: str) -> Scheduler:
     that tells PBS from Torque from Grid Engine (all three submit with ``qsub``) and picks
     the output formats a version is read with.
     """
-    if wanted == "none":
-        return backend("none")
-    found = transport.run(probe_script(), timeout=QUERY_TIMEOUT).stdout
+    if wanted == SchedulerName.NONE:
+        return backend(SchedulerName.NONE)
+    found = frames.run(transport, framed(probe_script()), timeout=QUERY_TIMEOUT).text
     return choose(read_probe(found), wanted, transport.target.label)
 
 
@@ -131,14 +134,17 @@ def _ask(
 ) -> dict[str, JobStatus]:
     """Run ``line`` on the login node and ``parse`` its answer; UNKNOWN when none came."""
     try:
-        done = transport.run(line, timeout=QUERY_TIMEOUT)
+        done = _command(transport, line, QUERY_TIMEOUT)
     except CommandTimeoutError:
         return unknown(job_ids, f"{who} did not answer within {QUERY_TIMEOUT:g} s")
     except HoplabError as exc:
         return unknown(job_ids, exc.message)
-    if done.returncode == 255:
-        return unknown(job_ids, f"ssh failed: {done.stderr.strip()}")
     return parse(done, job_ids)
+
+
+def _command(transport: Transport, line: str, timeout: float) -> Completed:
+    """Run one scheduler command line inside a framed script: only its own output is read."""
+    return frames.run_commands(transport, [("command", line)], timeout=timeout)["command"]
 
 
 def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]) -> str:
@@ -146,7 +152,7 @@ def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[st
     if not job_ids:
         return ""
     try:
-        done = transport.run(shlex.join(scheduler.cancel_argv(job_ids)), timeout=CANCEL_TIMEOUT)
+        done = _command(transport, shlex.join(scheduler.cancel_argv(job_ids)), CANCEL_TIMEOUT)
     except HoplabError as exc:
         return exc.message
     return "" if done.returncode == 0 else done.stderr.strip()
@@ -182,7 +188,7 @@ def details(transport: Transport, scheduler: BatchScheduler, job_id: str) -> str
     if argv is None:
         return ""
     try:
-        done = transport.run(shlex.join(argv), timeout=QUERY_TIMEOUT)
+        done = _command(transport, shlex.join(argv), QUERY_TIMEOUT)
     except HoplabError:
         return ""
     return scheduler.parse_details(done.stdout) if done.returncode == 0 else ""
@@ -194,7 +200,7 @@ def node_address(transport: Transport, scheduler: BatchScheduler, node: str) -> 
     if argv is None:
         return node
     try:
-        done = transport.run(shlex.join(argv), timeout=QUERY_TIMEOUT)
+        done = _command(transport, shlex.join(argv), QUERY_TIMEOUT)
     except HoplabError:
         return node
     return scheduler.parse_node_address(done.stdout) or node

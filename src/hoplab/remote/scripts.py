@@ -8,14 +8,28 @@ from typing import TYPE_CHECKING
 from hoplab.errors import (
     JobRejectedError,
     JupyterNotFoundError,
+    ProtocolError,
     RemoteError,
     WorkdirError,
 )
-from hoplab.launcher import handshake, render
-from hoplab.records.model import LOGIN_TCP
+from hoplab.launcher import render
+from hoplab.protocol import (
+    DirState,
+    FailKind,
+    Listen,
+    Process,
+    Reach,
+    Reply,
+    SchedulerName,
+    SocketState,
+    StopFinding,
+    Where,
+)
+from hoplab.remote import frames
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Iterator
 
     from hoplab.records.model import Session
     from hoplab.schedulers.base import JobSpec, Scheduler
@@ -56,20 +70,21 @@ def launch(
         token,
         submit=scheduler.submit_line(job),
         header=scheduler.header(job),
-        scheduler=scheduler.name,
+        scheduler=SchedulerName(scheduler.name),
         version=version or "-",
     )
-    done = transport.run(script, timeout=120)
-    found = handshake.values(done.stdout)
-    if "dir" not in found:
+    frame = frames.run(transport, script, timeout=120)
+    found = frame.values()
+    if Reply.DIR not in found:
         raise RemoteError(
             f"could not create the session directory on {transport.target.label}: "
-            f"{done.stderr.strip() or done.stdout.strip()}",
+            f"{frame.text.strip() or f'exit code {frame.code}'}",
             "check that your home directory there is writable and not full",
         )
-    answer = handshake.reply_to(done.stdout, ("submitted", "rejected"))
-    if answer is None or answer.kind == "rejected":
-        words = (answer.payload if answer else done.stderr).strip() or "no reason given"
+    answer = frame.first(Reply.SUBMITTED, Reply.REJECTED)
+    if answer is None or answer.kind is Reply.REJECTED:
+        said = answer.payload if answer else frame.text.split("\n", 2)[-1]
+        words = said.strip() or "no reason given"
         raise JobRejectedError(
             f"{scheduler.submit_command} refused the job on {transport.target.label}: {words}",
             "fix the option it names (--partition, --time, --account...); nothing was left behind",
@@ -78,46 +93,49 @@ def launch(
         job_id = scheduler.parse_job_id(answer.payload)
     except ValueError as exc:
         raise JobRejectedError(str(exc), "run the submit command by hand to see why") from exc
-    return Started(found["dir"], found.get("host", ""), job_id)
+    return Started(found[Reply.DIR], found.get(Reply.HOST, ""), job_id)
 
 
 def wait_round(
     transport: Transport, session: Session, seconds: float, *, ask: bool
-) -> handshake.Reply:
+) -> frames.ReplyLine:
     """One remote wait of up to ``seconds``: ready, failed, exited, node, gone or waiting."""
     script = render.wait(
         session.id,
         seconds,
         local=not session.batch,
         ask=ask,
-        expect_tcp=session.reach == LOGIN_TCP,
+        expect_tcp=session.reach == Reach.LOGIN_TCP,
     )
-    return handshake.first_reply(transport.run(script, timeout=seconds + 30).stdout)
+    reply = frames.run(transport, script, timeout=seconds + 30).first()
+    if reply is None:
+        raise ProtocolError(f"the wait for session {session.id} answered nothing")
+    return reply
 
 
-def tell_reach(transport: Transport, session: Session, listen: str, ip: str = "") -> None:
+def tell_reach(transport: Transport, session: Session, listen: Listen, ip: str = "") -> None:
     """Tell the waiting launcher how to listen."""
-    done = transport.run(render.reach(session.id, listen, ip), timeout=30)
-    if done.returncode != 0:
-        raise RemoteError(f"could not write to {session.remote_dir}: {done.stderr.strip()}")
+    frame = frames.run(transport, render.reach(session.id, listen, ip), timeout=30)
+    if frame.code != 0:
+        raise RemoteError(f"could not write to {session.remote_dir}: {frame.text.strip()}")
 
 
 def renew_lease(transport: Transport, session: Session) -> None:
     """Tell the launcher a client is still there (``--lease``)."""
-    done = transport.run(render.renew_lease(session.id), timeout=30)
-    if done.returncode != 0:
+    frame = frames.run(transport, render.renew_lease(session.id), timeout=30)
+    if frame.code != 0:
         raise RemoteError(f"the session directory {session.remote_dir} is gone")
 
 
-def launch_failure(reply: handshake.Reply, session: Session) -> RemoteError:
+def launch_failure(reply: frames.ReplyLine, session: Session) -> RemoteError:
     """The error for a launcher that said ``failed KIND`` (with its message after)."""
-    kind = reply.words[1] if len(reply.words) > 1 else "unknown"
+    kind = FailKind.parse(reply.arg(0), f"failed {' '.join(reply.args)}")
     message = reply.payload.strip() or f"the launcher failed ({kind})"
-    if kind == "no-jupyter":
+    if kind is FailKind.NO_JUPYTER:
         return JupyterNotFoundError(message, ENV_HINT)
-    if kind == "workdir":
+    if kind is FailKind.WORKDIR:
         return WorkdirError(message, "create the directory, or fix --workdir")
-    if kind == "env":
+    if kind is FailKind.ENV:
         return RemoteError(message, "check the --conda/--venv/--module/--setup values")
     return RemoteError(message, f"'hoplab logs {session.id}' may say more")
 
@@ -126,36 +144,57 @@ def launch_failure(reply: handshake.Reply, session: Session) -> RemoteError:
 class Liveness:
     """What the remote check saw of one session."""
 
-    process: str  # alive, dead, or job (a batch job: the scheduler knows)
-    socket: str  # present, missing, none
+    process: Process  # alive, dead, or job (a batch job: the scheduler knows)
+    socket: SocketState
     directory: bool
 
     @property
     def alive(self) -> bool:
-        return self.process != "dead" and self.socket != "missing"
+        return self.process is not Process.DEAD and self.socket is not SocketState.MISSING
 
 
 def _rows(sessions: list[Session], *, on_node: bool = False) -> list[render.Row]:
     """Where the script runs for each session: its plain host, its job's node, or its login."""
-    where = {s.id: "node" if on_node else ("login" if s.batch else "host") for s in sessions}
-    return [(s.id, s.jupyter_pid, s.socket, where[s.id]) for s in sessions]
+
+    def where(session: Session) -> Where:
+        if on_node:
+            return Where.NODE
+        return Where.LOGIN if session.batch else Where.HOST
+
+    return [(s.id, s.jupyter_pid, s.socket, where(s)) for s in sessions]
 
 
 def check(transport: Transport, sessions: list[Session]) -> dict[str, Liveness]:
     """One remote call that checks every given session on this target."""
-    rows = _rows(sessions)
-    done = transport.run(render.check(rows), timeout=30)
+    frame = frames.run(transport, render.check(_rows(sessions)), timeout=30)
     found: dict[str, Liveness] = {}
-    for words in handshake.replies(done.stdout):
-        if len(words) == 4:
-            sid, process, socket, directory = words
-            found[sid] = Liveness(process, socket, directory == "present")
+    for reply in frame.replies():
+        if reply.kind is not Reply.CHECK or len(reply.args) != 4:
+            raise ProtocolError(f"an unexpected answer to a check: {reply}")
+        sid, process, socket, directory = reply.args
+        found[sid] = Liveness(
+            Process.parse(process),
+            SocketState.parse(socket),
+            DirState.parse(directory) is DirState.PRESENT,
+        )
     return found
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What the stop script found for one session: ``answered`` is False when it said nothing."""
+
+    findings: tuple[StopFinding, ...] = ()
+    answered: bool = False
+
+    @property
+    def problems(self) -> list[StopFinding]:
+        return [finding for finding in self.findings if finding.problem]
 
 
 def stop(
     transport: Transport, sessions: list[Session], *, on_node: bool = False
-) -> dict[str, list[str]]:
+) -> dict[str, StopReport]:
     """Stop sessions remotely; for each, the problems left (empty means verified clean).
 
     ``on_node``: the transport reaches the compute node of these batch sessions, so their
@@ -163,20 +202,18 @@ def stop(
     directory stays until the job is gone (the launcher writes its end there).
     """
     rows = _rows(sessions, on_node=on_node)
-    done = transport.run(render.stop(rows), timeout=60 + 15 * len(rows))
-    problems: dict[str, list[str]] = {s.id: [] for s in sessions}
-    finished: set[str] = set()
-    for words in handshake.replies(done.stdout):
-        if len(words) == 2 and words[0] in problems:
-            sid, word = words
-            if word == "done":
-                finished.add(sid)
-            elif word in {"still-running", "socket-left", "dir-left", "not-jupyter"}:
-                problems[sid].append(word)
-    for sid, found in problems.items():
-        if sid not in finished:
-            found.append("no-answer")
-    return problems
+    frame = frames.run(transport, render.stop(rows), timeout=60 + 15 * len(rows))
+    found: dict[str, list[StopFinding]] = {s.id: [] for s in sessions}
+    for reply in frame.replies():
+        if reply.kind is not Reply.STOP or len(reply.args) != 2 or reply.args[0] not in found:
+            raise ProtocolError(f"an unexpected answer to a stop: {reply}")
+        found[reply.args[0]].append(StopFinding.parse(reply.args[1], str(reply)))
+    return {
+        sid: StopReport(
+            tuple(f for f in said if f is not StopFinding.DONE), StopFinding.DONE in said
+        )
+        for sid, said in found.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -184,41 +221,48 @@ class Entry:
     """A session directory found on a host, whatever the local records say."""
 
     id: str
-    process: str  # alive or dead (a session on this host), "-" (a batch job)
+    process: Process  # alive or dead (a session on this host), UNSEEN (a batch job)
     node: str | None
-    scheduler: str | None
+    scheduler: SchedulerName | None
     version: str | None
     app: str | None
+    protocol: int  # the protocol version of the hoplab that made it
     submitted: str  # the submit command's answer, for the job id
 
 
 def scan(transport: Transport, skip: list[str]) -> list[Entry]:
     """The session directories under ~/.hoplab/sessions on the target, but those in ``skip``."""
-    done = transport.run(render.scan(skip), timeout=30)
+    frame = frames.run(transport, render.scan(skip), timeout=30)
     entries = []
-    for words in handshake.replies(done.stdout):
-        if len(words) >= 7 and words[0] == "entry":
-            sid, process, node, scheduler, version, app = words[1:7]
-            entries.append(
-                Entry(
-                    sid,
-                    process,
-                    None if node == "-" else node,
-                    None if scheduler == "-" else scheduler,
-                    None if version == "-" else version,
-                    None if app == "-" else app,
-                    " ".join(words[7:]),
-                )
+    for reply in frame.replies():
+        if reply.kind is not Reply.ENTRY or len(reply.args) < 7:
+            raise ProtocolError(f"an unexpected answer to a scan: {reply}")
+        sid, process, node, scheduler, version, app, protocol = reply.args[:7]
+        entries.append(
+            Entry(
+                sid,
+                Process.parse(process, str(reply)),
+                None if node == "-" else node,
+                None if scheduler == "-" else SchedulerName.parse(scheduler),
+                None if version == "-" else version,
+                None if app == "-" else app,
+                int(protocol) if protocol.isdigit() else 1,
+                " ".join(reply.args[7:]),
             )
+        )
     return entries
 
 
 def read_log(transport: Transport, session_id: str, *, lines: int) -> str:
     """The last ``lines`` of the session's Jupyter log ('' if there is none)."""
-    done = transport.run(render.log(session_id, lines=lines, follow=False), timeout=30)
-    return done.stdout if done.returncode == 0 else ""
+    frame = frames.run(transport, render.log(session_id, lines=lines, follow=False), timeout=30)
+    return frame.text if frame.code == 0 else ""
 
 
-def follow_log(transport: Transport, session_id: str, *, lines: int) -> subprocess.Popen[str]:
-    """A process streaming the log as Jupyter writes it."""
-    return transport.stream(render.log(session_id, lines=lines, follow=True))
+def follow_log(
+    transport: Transport, session_id: str, *, lines: int
+) -> tuple[subprocess.Popen[str], Iterator[str]]:
+    """A process streaming the log as Jupyter writes it, and its lines (inside the frame)."""
+    script = render.log(session_id, lines=lines, follow=True)
+    proc = transport.stream(script.text)
+    return proc, frames.stream_start(proc.stdout or iter(()), script.nonce)

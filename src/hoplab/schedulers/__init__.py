@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from hoplab.errors import ConfigError
+from hoplab.protocol import SchedulerName
 
 if TYPE_CHECKING:
     from hoplab.schedulers.base import BatchScheduler, Scheduler
@@ -44,7 +45,7 @@ def batch_classes() -> dict[str, type[BatchScheduler]]:
 
 def backend(name: str) -> Scheduler:
     """The backend called ``name`` (``none`` or a batch scheduler, in its newest format)."""
-    if name == "none":
+    if name == SchedulerName.NONE:
         from hoplab.schedulers.none import NoScheduler
 
         return NoScheduler()

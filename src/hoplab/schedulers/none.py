@@ -7,11 +7,12 @@ process with the check and stop scripts, which verify its command line before th
 
 from __future__ import annotations
 
+from hoplab.protocol import SchedulerName
 from hoplab.schedulers.base import JobSpec, Scheduler
 
 
 class NoScheduler(Scheduler):
-    name = "none"
+    name = SchedulerName.NONE.value
     submit_command = "sh"
 
     def header(self, job: JobSpec) -> str:

@@ -48,6 +48,7 @@ def attach(
 ) -> AttachResult:
     """Reconnect the master and forward as needed, then prove Jupyter answers."""
     session = store.get(session_id)
+    session.require_protocol()
     if not session.state.is_live or session.remote is None:
         raise SessionStateError(
             f"session {session.id} is {session.state.value}; nothing to attach to",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.records.model import LOGIN_TCP, SSH_NODE, SessionState
+from hoplab.protocol import Reach, StopFinding
+from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
 from hoplab.ssh.transport import Forward
@@ -15,9 +17,39 @@ from hoplab.tunnel.reach import forward_transport
 if TYPE_CHECKING:
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
+    from hoplab.remote.scripts import StopReport
     from hoplab.ssh.transport import Transport
 
 log = logging.getLogger(__name__)
+
+
+class Leftover(str, Enum):
+    """What stopping a session could not verify gone; each is one of ``down``'s checks."""
+
+    STILL_RUNNING = "Jupyter stopped"
+    SOCKET_LEFT = "socket removed"
+    DIR_LEFT = "session directory removed"
+    NO_ANSWER = "remote answered"
+    JOB_NOT_GONE = "job gone from the queue"
+    NODE_UNREACHABLE = "node reached"
+
+    def __str__(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+_FROM_STOP = {
+    StopFinding.STILL_RUNNING: Leftover.STILL_RUNNING,
+    StopFinding.SOCKET_LEFT: Leftover.SOCKET_LEFT,
+    StopFinding.DIR_LEFT: Leftover.DIR_LEFT,
+}
+
+
+def leftovers(report: StopReport) -> list[Leftover]:
+    """What the stop script said is left (and whether it answered at all)."""
+    found = [_FROM_STOP[finding] for finding in report.problems]
+    if StopFinding.KILLED in report.findings:
+        log.debug("Jupyter ignored TERM and was killed")
+    return found if report.answered else [*found, Leftover.NO_ANSWER]
 
 
 def session_forward(session: Session) -> Forward | None:
@@ -28,7 +60,7 @@ def session_forward(session: Session) -> Forward | None:
 
 def extra_remote(session: Session, port: int) -> str:
     """Where an extra forward goes: the port on Jupyter's host, as the carrying ssh sees it."""
-    if session.reach == LOGIN_TCP and session.remote:
+    if session.reach == Reach.LOGIN_TCP and session.remote:
         return f"{session.remote.rsplit(':', 1)[0]}:{port}"
     return f"127.0.0.1:{port}"
 
@@ -55,36 +87,37 @@ def drop_forwards(session: Session) -> list[int]:
     return [forward.local_port for forward in forwards]
 
 
-def end_job(transport: Transport, session: Session) -> list[str]:
+def end_job(transport: Transport, session: Session) -> list[Leftover]:
     """Stop a batch session's Jupyter on its node (by PID, where ssh reaches it), cancel the
     job and verify that the scheduler no longer runs it. What could not be done, if anything.
     """
-    problems: list[str] = []
-    if session.reach == SSH_NODE and session.node:
+    problems: list[Leftover] = []
+    if session.reach == Reach.SSH_NODE and session.node:
         # First, while the job still holds the node: some sites refuse ssh to a node once
         # the job is gone, and a cancelled job's processes can outlive it.
         try:
             node = forward_transport(session)
             node.connect(interactive=False)
-            problems += scripts.stop(node, [session], on_node=True)[session.id]
+            problems += leftovers(scripts.stop(node, [session], on_node=True)[session.id])
         except HoplabError as exc:
             log.debug("could not stop %s on its node: %s", session.id, exc)
-            problems.append("node-unreachable")
+            problems.append(Leftover.NODE_UNREACHABLE)
     if session.job_id:
         scheduler = jobs.for_session(session)
         complaint = jobs.cancel(transport, scheduler, [session.job_id])
         seen = jobs.wait_gone(transport, scheduler, [session.job_id])
         status = seen.get(session.job_id)
         if status is None or not status.state.finished:
-            problems.append("job-not-gone")
+            problems.append(Leftover.JOB_NOT_GONE)
             log.debug("cancel of job %s: %s (%s)", session.job_id, complaint, status)
     return problems
 
 
-def release(transport: Transport, session: Session) -> list[str]:
+def release(transport: Transport, session: Session) -> list[Leftover]:
     """Stop Jupyter (and its job), remove its files and forwards; what could not be done."""
     problems = end_job(transport, session) if session.batch else []
-    problems += [p for p in scripts.stop(transport, [session])[session.id] if p not in problems]
+    found = leftovers(scripts.stop(transport, [session])[session.id])
+    problems += [p for p in found if p not in problems]
     drop_forwards(session)
     return problems
 
@@ -116,7 +149,7 @@ def abandon(
     interrupted = isinstance(cause, KeyboardInterrupt)
     error = "interrupted before ready" if interrupted else str(cause)
     try:
-        problems = release(transport, session)
+        problems = [str(p) for p in release(transport, session)]
     except HoplabError as exc:
         log.debug("cleanup of %s failed: %s", session.id, exc)
         problems = [f"cleanup failed: {exc}"]

@@ -7,10 +7,11 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.records.model import SSH_NODE, SessionState
+from hoplab.protocol import Reach
+from hoplab.records.model import SessionState
 from hoplab.remote import scripts
 from hoplab.sessions import background, orphans
-from hoplab.sessions.cleanup import drop_forwards, end_job
+from hoplab.sessions.cleanup import Leftover, drop_forwards, end_job, leftovers
 from hoplab.ssh.connect import open_transport
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel.reach import forward_transport
@@ -43,6 +44,8 @@ def down(
         orphans.abandoned_starts(store)
         orphans.find(store, orphans.places(store))
     sessions = store.unfinished() if every else [store.get(sid) for sid in session_ids]
+    for session in sessions:
+        session.require_protocol()
     # first the supervisors: one left running would rebuild the forwards removed below
     supervised = {s.id: background.stop(s.id) for s in sessions if background.recorded(s.id)}
     results: list[DownResult] = []
@@ -66,22 +69,27 @@ def _down_on(
 ) -> list[DownResult]:
     transport.connect(interactive=interactive)
     job_problems = {s.id: end_job(transport, s) for s in sessions if s.batch}
-    problems = scripts.stop(transport, sessions)
+    reports = scripts.stop(transport, sessions)
     results = []
     for session in sessions:
-        found = problems[session.id] + job_problems.get(session.id, [])
+        found = leftovers(reports[session.id]) + job_problems.get(session.id, [])
         checks = [
-            ("Jupyter stopped", "still-running" not in found),
-            ("socket removed", "socket-left" not in found),
-            ("session directory removed", "dir-left" not in found),
-            ("remote answered", "no-answer" not in found),
+            (check.value, check not in found)
+            for check in (
+                Leftover.STILL_RUNNING,
+                Leftover.SOCKET_LEFT,
+                Leftover.DIR_LEFT,
+                Leftover.NO_ANSWER,
+            )
         ]
         if session.batch:
             checks.append(
-                (f"job {session.job_id} gone from the queue", "job-not-gone" not in found)
+                (f"job {session.job_id} gone from the queue", Leftover.JOB_NOT_GONE not in found)
             )
-            if session.reach == SSH_NODE:
-                checks.append((f"node {session.node} reached", "node-unreachable" not in found))
+            if session.reach == Reach.SSH_NODE:
+                checks.append(
+                    (f"node {session.node} reached", Leftover.NODE_UNREACHABLE not in found)
+                )
         checks += [
             (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
             for port in drop_forwards(session)

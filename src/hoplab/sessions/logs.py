@@ -27,10 +27,9 @@ def follow_log(
     session = store.get(session_id)
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     transport.connect(interactive=interactive)
-    proc = scripts.follow_log(transport, session.id, lines=lines)
+    proc, lines_seen = scripts.follow_log(transport, session.id, lines=lines)
     try:
-        if proc.stdout is not None:
-            yield from proc.stdout
+        yield from lines_seen
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -22,6 +22,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.protocol import Process, SchedulerName
 from hoplab.records.model import Session, SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers import backend
@@ -96,7 +97,7 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
     accounted = [sid for sid, s in known.items() if not _settled(s)]
     candidates: list[Session] = []
     entries = scripts.scan(transport, accounted)
-    alive = {e.id for e in entries if e.process == "alive"}
+    alive = {e.id for e in entries if e.process is Process.ALIVE}
     for entry in entries:
         session = known.get(entry.id) or _from_entry(entry, place)
         if session is not None:
@@ -140,13 +141,14 @@ def _from_entry(entry: Entry, place: Place) -> Session | None:
         app=entry.app or "lab",
         token="",  # it stays on the target; nothing here will connect to this Jupyter
         state=SessionState.STOPPED,  # until proven running
-        scheduler=entry.scheduler,
+        scheduler=entry.scheduler.value,
         scheduler_version=entry.version,
         job_id=job_id,
-        jupyter_pid=None if entry.scheduler != "none" else int(job_id),
+        jupyter_pid=None if entry.scheduler is not SchedulerName.NONE else int(job_id),
         node=entry.node,
         remote_host=place.target.destination,
         error="found on the target with no record here",
+        protocol=entry.protocol,
     )
 
 

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from hoplab.errors import JobEndedError, JupyterStartError, RemoteError
+from hoplab.errors import JobEndedError, JupyterStartError, ProtocolError, RemoteError
 from hoplab.launcher import handshake
+from hoplab.protocol import LauncherStatus, Reply
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState, JobStatus
 from hoplab.sessions.progress import Progress, Step
@@ -109,32 +110,34 @@ class Watch:
 def wait_ready(watch: Watch) -> ServerInfo:
     """Until Jupyter's handshake appears; every failure becomes a clear error."""
     session, transport = watch.session, watch.transport
-    state = "none"
+    state = LauncherStatus.NONE
     while True:
         reply = scripts.wait_round(
             transport, session, watch.round_length(), ask=watch.on_node is not None
         )
-        if reply.kind == "ready":
+        if reply.kind is Reply.READY:
             info = handshake.server_info(reply.payload)
             if info is not None:
                 return info
-        elif reply.kind == "failed":
+        elif reply.kind is Reply.FAILED:
             raise scripts.launch_failure(reply, session)
-        elif reply.kind == "exited":
+        elif reply.kind is Reply.EXITED:
             raise JupyterStartError(
                 f"Jupyter exited during start-up on {session.node or session.remote_host}",
                 reply.payload,
                 f"the log lines above say why; 'hoplab logs {session.id}' shows the whole log",
             )
-        elif reply.kind == "gone":
+        elif reply.kind is Reply.GONE:
             raise RemoteError(f"the session directory {session.remote_dir} disappeared")
-        elif reply.kind == "node" and len(reply.words) > 1 and watch.on_node is not None:
-            watch.running(reply.words[1])
-            watch.on_node(reply.words[1])
-        elif reply.kind == "waiting" and len(reply.words) > 1:
-            state = reply.words[1]
-            if state != "none":
+        elif reply.kind is Reply.NODE and watch.on_node is not None:
+            watch.running(reply.arg(0))
+            watch.on_node(reply.arg(0))
+        elif reply.kind is Reply.WAITING:
+            state = LauncherStatus.parse(reply.arg(0), str(reply))
+            if state is not LauncherStatus.NONE:
                 watch.running(None)
+        elif reply.kind is not Reply.NODE:
+            raise ProtocolError(f"an unexpected answer to a wait: {reply}")
         watch.poll()
         deadline = watch.deadline
         if deadline is not None and time.monotonic() >= deadline:

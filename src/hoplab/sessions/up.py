@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 from hoplab import locks
 from hoplab.errors import HoplabError, PortInUseError
-from hoplab.launcher.render import ASK, SOCKET, TRY_SOCKET, Environment, LaunchSpec
+from hoplab.launcher.render import Environment, LaunchSpec
+from hoplab.protocol import Listen, Reach
 from hoplab.records.model import (
-    LOGIN_TCP,
-    SSH_NODE,
     ExtraForward,
     Session,
     SessionState,
@@ -61,7 +60,7 @@ class UpRequest:
     start_timeout: float = 120.0
     scheduler: str = "auto"  # auto, none, or a backend name
     resources: Resources = field(default_factory=Resources)
-    reach: str = reach.AUTO
+    reach: str = Reach.AUTO.value
     forwards: tuple[tuple[str, int], ...] = ()  # (name, remote port)
     lease_seconds: int | None = None
     idle_timeout_seconds: int | None = None
@@ -251,11 +250,11 @@ def _jupyter_args(request: UpRequest) -> tuple[str, ...]:
     return () if seconds is None else (f"--ServerApp.shutdown_no_activity_timeout={seconds}",)
 
 
-def _listen(queue: BatchScheduler | None, wanted: str) -> str:
+def _listen(queue: BatchScheduler | None, wanted: str) -> Listen:
     """How the launcher starts listening (see ``launcher.sh``): socket first unless login-tcp."""
-    if queue is None or wanted == SSH_NODE:
-        return SOCKET
-    return ASK if wanted == LOGIN_TCP else TRY_SOCKET
+    if queue is None or wanted == Reach.SSH_NODE:
+        return Listen.SOCKET
+    return Listen.ASK if wanted == Reach.LOGIN_TCP else Listen.TRY_SOCKET
 
 
 def _version(scheduler: Scheduler) -> str | None:

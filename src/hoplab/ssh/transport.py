@@ -8,7 +8,6 @@ process per forward, for clients without ControlMaster (Windows' OpenSSH) or ``-
 
 from __future__ import annotations
 
-import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,8 +65,9 @@ class Transport(ABC):
         return done
 
     def stream(self, script: str) -> subprocess.Popen[str]:
-        """Start ``script`` remotely and hand back the process to read its stdout as it comes."""
-        return process.spawn(self.command("sh", "-c", shlex.quote(script)))
+        """Start ``script`` remotely (on stdin, as :meth:`run` does: any login shell takes
+        ``sh -s``) and hand back the process to read its stdout as it comes."""
+        return process.spawn(self.command("sh", "-s"), input=script)
 
     @abstractmethod
     def forward(self, local_port: int, remote: str) -> Forward:

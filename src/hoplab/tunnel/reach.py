@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, SshError
-from hoplab.launcher.render import SOCKET, TCP
-from hoplab.records.model import LOGIN_TCP, SSH_NODE
+from hoplab.protocol import Listen, Reach
 from hoplab.remote import jobs, scripts
 from hoplab.ssh.connect import open_transport
 from hoplab.ssh.mux import MuxTransport
@@ -22,9 +21,6 @@ if TYPE_CHECKING:
     from hoplab.records.model import Session
     from hoplab.schedulers.base import BatchScheduler
     from hoplab.ssh.transport import Transport
-
-AUTO = "auto"
-CHOICES = (AUTO, SSH_NODE, LOGIN_TCP)
 
 
 def node_target(session: Session, node: str) -> SshTarget:
@@ -36,7 +32,7 @@ def node_target(session: Session, node: str) -> SshTarget:
 
 def forward_transport(session: Session) -> Transport:
     """The connection that carries the session's forwards: the node's, or the login node's."""
-    if session.reach == SSH_NODE and session.node:
+    if session.reach == Reach.SSH_NODE and session.node:
         return open_transport(node_target(session, session.node), multiplex=session.multiplex)
     return open_transport(session.ssh_target, multiplex=session.multiplex)
 
@@ -54,22 +50,24 @@ def decide(
 ) -> Decision:
     """Pick the path for a job now running on ``node`` and tell its launcher how to listen."""
     session.node = node
-    if wanted != LOGIN_TCP:
+    if wanted != Reach.LOGIN_TCP:
         try:
             open_transport(node_target(session, node), multiplex=session.multiplex).connect(
                 interactive=False
             )
         except HoplabError as exc:
-            if wanted == SSH_NODE:
+            if wanted == Reach.SSH_NODE:
                 exc.hint = f"{node} refuses ssh from here: use --reach login-tcp (or auto)"
                 raise
             why = exc.message.splitlines()[-1] if exc.message else "ssh failed"
             if isinstance(exc, SshError):
                 why = f"{node} refuses ssh ({why.strip()})"
             return _tcp(login, session, scheduler, node, why)
-        session.reach = SSH_NODE
-        scripts.tell_reach(login, session, SOCKET)
-        return Decision(SSH_NODE, f"ssh to {node} works: Jupyter listens on a private Unix socket")
+        session.reach = Reach.SSH_NODE
+        scripts.tell_reach(login, session, Listen.SOCKET)
+        return Decision(
+            Reach.SSH_NODE, f"ssh to {node} works: Jupyter listens on a private Unix socket"
+        )
     return _tcp(login, session, scheduler, node, "--reach login-tcp")
 
 
@@ -77,10 +75,10 @@ def _tcp(
     login: Transport, session: Session, scheduler: BatchScheduler, node: str, why: str
 ) -> Decision:
     address = jobs.node_address(login, scheduler, node)
-    session.reach = LOGIN_TCP
-    scripts.tell_reach(login, session, TCP, address)
+    session.reach = Reach.LOGIN_TCP
+    scripts.tell_reach(login, session, Listen.TCP, address)
     return Decision(
-        LOGIN_TCP,
+        Reach.LOGIN_TCP,
         f"{why}: Jupyter listens on {address} (random port), forwarded through "
         f"{session.ssh_target.destination}",
     )

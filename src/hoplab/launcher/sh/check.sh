@@ -1,6 +1,8 @@
-# check ID PID SOCKET WHERE: one line per session, for `hoplab ls`. A batch session checked from
-# the login node (WHERE=login) runs elsewhere: its process is the scheduler's business, so only
-# `status` is read.
+# check ID PID SOCKET WHERE: one line per session, for `hoplab ls`:
+# `check ID PROCESS SOCKET DIR` with PROCESS alive|dead|job, SOCKET present|missing|none and
+# DIR present|missing (protocol.Process, SocketState, DirState). WHERE is host|node|login
+# (protocol.Where). A batch session checked from the login node (WHERE=login) runs elsewhere:
+# its process is the scheduler's business, so only `status` is read.
 check() {
     dir="$sessions/$1"
     if [ "$4" = login ]; then
@@ -13,5 +15,5 @@ check() {
         if [ -z "$3" ]; then socket=none; elif [ -S "$3" ]; then socket=present; else socket=missing; fi
     fi
     if [ -d "$dir" ]; then where=present; else where=missing; fi
-    say "$1" "$process" "$socket" "$where"
+    say check "$1" "$process" "$socket" "$where"
 }

@@ -20,11 +20,17 @@ nap() {
     if [ "$cs" -gt 10 ]; then cs=10; fi
 }
 
+# Not every script calls every shared function (shellcheck cannot see the callers):
+# shellcheck disable=SC2317
 say() { printf 'HOPLAB %s\n' "$*"; }
 
 # pid_of ID [PID]: the PID hoplab recorded, else the one the launcher wrote for itself (an
 # `up` killed between starting Jupyter and recording it must not leave an unstoppable server).
+# Not every script calls every shared function (shellcheck cannot see the callers):
+# shellcheck disable=SC2317
 pid_of() { if [ -n "${2:-}" ]; then echo "$2"; else cat "$sessions/$1/pid" 2>/dev/null; fi; }
 
 # command_of PID: the full command line (-ww: procps cuts it at 80 columns when piped).
+# Not every script calls every shared function (shellcheck cannot see the callers):
+# shellcheck disable=SC2317
 command_of() { ps -ww -o args= -p "$1" 2>/dev/null || ps -o args= -p "$1" 2>/dev/null; }

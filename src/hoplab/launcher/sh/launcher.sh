@@ -64,7 +64,7 @@ serve() {
 # clock, so clocks that disagree between laptop, login node and node do not matter. Each step
 # is a timer of a watchdog, not a wait for something: a renewal is seen within one step.
 watch_lease() {
-    target=$1 last= seen=$(date +%s)
+    target=$1 last='' seen=$(date +%s)
     step=$((HOPLAB_LEASE / 10))
     if [ "$step" -lt 1 ]; then step=1; elif [ "$step" -gt 30 ]; then step=30; fi
     while alive "$target" && [ -d "$dir" ]; do

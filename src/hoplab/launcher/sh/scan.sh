@@ -1,6 +1,6 @@
 # Every session directory on this host that hoplab's records do not account for (the ids in
 # HOPLAB_SKIP are), for `hoplab ls` to find orphans: one line each,
-# `entry ID PROCESS NODE SCHEDULER VERSION APP SUBMITTED...`. PROCESS is alive or dead for a
+# `entry ID PROCESS NODE SCHEDULER VERSION APP PROTOCOL SUBMITTED...` (protocol.Reply.ENTRY). PROCESS is alive or dead for a
 # session started on this very host (its recorded PID is Jupyter or its launcher), `-` for a
 # batch job (the scheduler knows) or for one started on another host of a shared home (its PID
 # means nothing here). SUBMITTED is what the submit command printed, for the job id. Builtins
@@ -11,8 +11,8 @@ for dir in "$sessions"/*/; do
     dir=${dir%/}
     id=${dir##*/}
     case " $HOPLAB_SKIP " in *" $id "*) continue ;; esac
-    scheduler=- version=- app=- host=-
-    if [ -f "$dir/meta" ]; then read -r scheduler version app host < "$dir/meta" || true; fi
+    scheduler=- version=- app=- host=- protocol=1  # a meta without protocol: version 1
+    if [ -f "$dir/meta" ]; then read -r scheduler version app host protocol < "$dir/meta" || true; fi
     node=-
     if [ -f "$dir/node" ]; then read -r node < "$dir/node" || node=-; fi
     process=-
@@ -28,5 +28,8 @@ for dir in "$sessions"/*/; do
     if [ -f "$dir/submitted" ]; then
         while IFS= read -r line; do submitted="$submitted $line"; done < "$dir/submitted"
     fi
-    say entry "$id" "$process" "${node:--}" "$scheduler" "${version:--}" "${app:--}" $submitted
+    # One word per line of the submit command's answer:
+    # shellcheck disable=SC2086
+    say entry "$id" "$process" "${node:--}" "$scheduler" "${version:--}" "${app:--}" \
+        "${protocol:-1}" $submitted
 done

@@ -1,5 +1,6 @@
 # Submit the launcher (or start it detached on a plain host) from the session directory. Say
-# the job id; if the scheduler refuses, say its own words and remove the directory again.
+# `submitted` then the job id, or `rejected` then the scheduler's own words (protocol.Reply),
+# and remove the directory again.
 cd "$dir"
 if job=$(
 #@SUBMIT@

@@ -20,6 +20,8 @@ from importlib.metadata import version
 print(*version(os.environ["HOPLAB_DIST"]).split(".")[:2])' 2>/dev/null
 }
 at_least() {  # at_least "major minor" MAJOR MINOR
+    # Splitting "major minor" into two words is the point:
+    # shellcheck disable=SC2086
     set -- $1 "$2" "$3"
     [ $# -eq 4 ] && { [ "$1" -gt "$3" ] || { [ "$1" -eq "$3" ] && [ "$2" -ge "$4" ]; }; }
 }

@@ -1,4 +1,6 @@
-# Wait (bounded) until the session is ready, has failed, or the budget is spent; say which.
+# Wait (bounded) until the session is ready, has failed, or the budget is spent; say which:
+# `ready PID` (then jpserver JSON), `failed KIND` (then the error), `node NAME`, `exited PID`
+# (then the log's tail), `gone`, or `waiting STATE` (protocol.Reply, FailKind, LauncherStatus).
 # In a batch job the launcher runs on another host: its PID means nothing here, so its end is
 # read from `status` instead (HOPLAB_LOCAL=no). In a job (HOPLAB_ASK=yes) a newly known node is
 # news before anything else; HOPLAB_EXPECT=tcp skips a socket server that is being replaced.
