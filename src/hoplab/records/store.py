@@ -138,12 +138,15 @@ class SessionStore:
 
     def get(self, session_id: str) -> Session:
         """The session with this id, or the only one whose id starts with it."""
-        matches = self._select("WHERE id LIKE ? || '%'", (session_id,))
+        # A literal, case-sensitive prefix: no LIKE, whose % and _ would match anything.
+        matches = self._select("WHERE substr(id, 1, length(?)) = ?", (session_id, session_id))
         exact = [session for session in matches if session.id == session_id]
         if exact:
             return exact[0]
-        if len(matches) == 1:
+        if len(matches) == 1 and session_id:
             return matches[0]
-        if not matches:
+        if not matches or not session_id:
             raise SessionNotFoundError(session_id)
-        raise SessionNotFoundError(f"{session_id} (ambiguous: {len(matches)} sessions match)")
+        raise SessionNotFoundError(
+            f"{session_id} (ambiguous: it starts {', '.join(s.id for s in matches)})"
+        )

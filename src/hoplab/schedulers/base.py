@@ -43,8 +43,14 @@ class JobState(str, Enum):
 
     @property
     def ended(self) -> bool:
-        """The job is over, or on its way out; its Jupyter is gone or going."""
-        return not self.active or self is JobState.ENDING
+        """The job is over, or on its way out; its Jupyter is gone or going. UNKNOWN is not."""
+        return self is not JobState.UNKNOWN and (not self.active or self is JobState.ENDING)
+
+    @property
+    def definite(self) -> bool:
+        """Ended, and the scheduler says how. GONE alone (the queue forgot the job, and no
+        accounting tells more) ends nothing: the launcher's own status file must say so."""
+        return self.ended and self is not JobState.GONE
 
     @property
     def finished(self) -> bool:

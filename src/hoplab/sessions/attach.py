@@ -87,7 +87,7 @@ def _answers(session: Session) -> bool:
 def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:
     if session.batch and session.job_id:
         status = jobs.query(transport, jobs.for_session(session), [session.job_id])[session.job_id]
-        if status.state.ended:
+        if status.state.definite:  # UNKNOWN and GONE: the launcher's status decides below
             mark_ended(session, store, ended_reason(status.state, status.reason))
             raise SessionStateError(
                 f"session {session.id} has ended: {session.error}",

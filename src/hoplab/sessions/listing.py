@@ -56,7 +56,7 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
         transport.connect(interactive=False)
     except HoplabError as exc:
         return {s.id: f"not checked: {exc.message}" for s in batch}
-    notes = _reconcile_jobs(transport, [s for s in batch if s.batch and s.job_id], store)
+    notes, forgotten = _reconcile_jobs(transport, [s for s in batch if s.batch and s.job_id], store)
     remaining = [s for s in batch if s.id not in notes]
     if not remaining:
         return notes
@@ -68,6 +68,11 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
     for session in remaining:
         state = seen.get(session.id)
         if state is not None and state.alive:
+            if session.id in forgotten:  # the queue forgot it; the launcher recorded no end
+                notes[session.id] = (
+                    f"job state unknown: the scheduler no longer lists job {session.job_id}, "
+                    "and its launcher has recorded no end"
+                )
             continue
         mark_lost(session, store)
         notes[session.id] = LOST
@@ -76,13 +81,15 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
 
 def _reconcile_jobs(
     transport: Transport, sessions: list[Session], store: SessionStore
-) -> dict[str, str]:
+) -> tuple[dict[str, str], set[str]]:
     """One scheduler query per backend for all of this target's jobs; ended jobs become ENDED.
 
     Returns notes for the sessions settled here (ended, or not checked because the scheduler
-    did not answer: UNKNOWN is never taken for a dead job).
+    did not answer: UNKNOWN is never taken for a dead job), and the sessions whose job the
+    scheduler no longer lists (GONE), for the launcher's own status to decide.
     """
     notes: dict[str, str] = {}
+    forgotten: set[str] = set()
     ordered = sorted(sessions, key=lambda s: (s.scheduler, s.scheduler_version or ""))
     for _, group in groupby(ordered, key=lambda s: (s.scheduler, s.scheduler_version or "")):
         members = list(group)
@@ -92,6 +99,8 @@ def _reconcile_jobs(
             status = seen[session.job_id or ""]
             if status.state is JobState.UNKNOWN:
                 notes[session.id] = f"job state unknown: {status.reason}"
+            elif status.state is JobState.GONE:
+                forgotten.add(session.id)  # not definite: the launcher's status decides
             elif status.state is JobState.ENDING:
                 # its final state (and so the reason) is known once the scheduler is done
                 notes[session.id] = "the job is ending"
@@ -101,4 +110,4 @@ def _reconcile_jobs(
             elif status.time_left is not None:
                 session.walltime_end = time.time() + status.time_left
                 store.save(session)
-    return notes
+    return notes, forgotten

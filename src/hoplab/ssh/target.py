@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hoplab.errors import SshError
+from hoplab.errors import ConfigError, SshError
 
 if TYPE_CHECKING:
     from hoplab.process import Completed
@@ -37,6 +37,10 @@ class SshTarget:
     # authentication for the whole chain) instead of a fresh ProxyJump login.
     via: str | None = None
 
+    def __post_init__(self) -> None:
+        for host in (*self.jumps, self.destination):
+            refuse_option_like(host)
+
     @property
     def label(self) -> str:
         """The chain as a person reads it: ``gateway → login01``."""
@@ -57,7 +61,7 @@ class SshTarget:
             argv += ["-o", f"ProxyCommand={self.proxy_command()}"]
         elif self.jumps:
             argv += ["-J", ",".join(self.jumps)]
-        return [*argv, *COMMON_OPTIONS, *options, self.destination]
+        return [*argv, *COMMON_OPTIONS, *options, "--", self.destination]
 
     def proxy_command(self) -> str:
         """``ssh -W %h:%p`` through the master at ``via`` (ssh runs it with the user's shell)."""
@@ -75,6 +79,18 @@ class SshTarget:
         # ssh expands %-tokens in ProxyCommand: keep ours, double every other %.
         return " ".join(
             word if word == "%h:%p" else shlex.quote(word).replace("%", "%%") for word in argv
+        )
+
+
+def refuse_option_like(host: str) -> None:
+    """A host that ssh would read as an option (``-oProxyCommand=...``) is never passed on."""
+    if not host or host.startswith("-") or any(c.isspace() or c == "\0" for c in host):
+        raise ConfigError(
+            f"{host!r} is not a host name: it is empty, starts with '-' or holds a space, "
+            "and ssh would read it as an option or two words",
+            key="target",
+            hint="give the host as ssh knows it (an alias from ~/.ssh/config, or user@host); "
+            "ssh options belong in your ssh config",
         )
 
 
