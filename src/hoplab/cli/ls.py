@@ -136,9 +136,9 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
 def _place(text: str) -> Place:
     """``--scan TARGET``: a profile or an ssh destination, resolved as ``up`` resolves it."""
     from hoplab import config
-    from hoplab.cli.common import ssh_target
     from hoplab.paths import config_file
     from hoplab.sessions.orphans import Place
+    from hoplab.sessions.request import ssh_target
 
     resolved = config.resolve(text, {}, config.load(config_file()))
     return Place(text, ssh_target(resolved), bool(resolved["mux"]))
