@@ -99,13 +99,8 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> N
     out.print(table)
     if prune:
         _prune(rows, store, quiet=False)
-    elif any(_is_orphan(row) for row in rows):
+    elif any(row.orphan for row in rows):
         err.print("orphans found: 'hoplab ls --prune' (or 'hoplab down ID') ends them")
-
-
-def _is_orphan(row: Row) -> bool:
-    """Found with no owner and not ended yet (``down`` has not stopped it)."""
-    return row.session.orphan and row.session.state.value == "lost"
 
 
 def _note(row: Row, supervisor: int | None) -> str:
@@ -119,14 +114,13 @@ def _note(row: Row, supervisor: int | None) -> str:
 def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
     from hoplab.cli.common import interactive
     from hoplab.cli.down import render_results
-    from hoplab.sessions.down import down
+    from hoplab.sessions.listing import prune
 
-    ids = [row.session.id for row in rows if _is_orphan(row)]
-    if not ids:
+    results = prune(rows, store, interactive=interactive())
+    if not results:
         if not quiet:
             err.print("no orphans to prune")
         return
-    results = down(ids, store, interactive=interactive())
     if not quiet:
         render_results(results)
     if not all(result.clean for result in results):
