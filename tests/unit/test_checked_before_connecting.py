@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fake_laptop import environment, hoplab, ssh_calls
 
 
 @pytest.fixture
 def laptop(tmp_path: Path) -> dict[str, str]:
-    """An environment whose `ssh` is a wrapper that records each call and fails."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "ssh"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'echo "$@" >> {tmp_path / "ssh-calls"}\n'
-        'echo "ssh: connect to host nowhere port 22: Connection refused" >&2\n'
-        "exit 255\n"
-    )
-    wrapper.chmod(0o755)
-    return {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "HOPLAB_CONFIG": str(tmp_path / "config.toml"),
-        "HOPLAB_STATE_DIR": str(tmp_path / "state"),
-        "HOPLAB_RUNTIME_DIR": str(tmp_path / "run"),
-        "CALLS": str(tmp_path / "ssh-calls"),
-    }
-
-
-def hoplab(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hoplab", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def ssh_calls(env: dict[str, str]) -> list[str]:
-    calls = Path(env["CALLS"])
-    return calls.read_text(encoding="utf-8").splitlines() if calls.exists() else []
+    return environment(tmp_path)
 
 
 def test_the_wrapper_sees_a_good_value(laptop: dict[str, str]) -> None:

@@ -75,7 +75,7 @@ def attach(
         return
     if result.port_changed:
         err.print("[yellow]the local port changed; use the new URL[/]")
-    out.print(result.url, soft_wrap=True)
+    out.print(result.url, markup=False, soft_wrap=True)
     if command_line["browser"] is not False:
         open_browser(result.session)
     if supervisor is not None:

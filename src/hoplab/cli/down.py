@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
 from hoplab.cli.render import err, out
 
@@ -51,7 +52,7 @@ def render_results(results: list[DownResult]) -> None:
         out.print("no live sessions")
     for result in results:
         marks = "  ".join(
-            f"[{'green' if ok else 'red'}]{'✓' if ok else '✗'}[/] {name}"
+            f"[{'green' if ok else 'red'}]{'✓' if ok else '✗'}[/] {escape(name)}"
             for name, ok in result.checks
         )
-        err.print(f"[bold]{result.session.id}[/] stopped: {marks}")
+        err.print(f"[bold]{escape(result.session.id)}[/] stopped: {marks}")

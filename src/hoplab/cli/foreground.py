@@ -48,8 +48,8 @@ def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 
     walltime = Walltime(session, warn_minutes)
     left = f" Walltime left: {walltime.left()}." if walltime.end else ""
     err.print(
-        f"[bold]{session.id}[/] is ready.{left} Press Ctrl-C to detach or stop; "
-        f"'hoplab attach {session.id}' reconnects later."
+        f"[bold]{escape(session.id)}[/] is ready.{left} Press Ctrl-C to detach or stop; "
+        f"'hoplab attach {escape(session.id)}' reconnects later."
     )
     supervisor = Supervisor(
         session.id,
@@ -85,7 +85,7 @@ def show_event(event: Event, store: SessionStore, session_id: str, *, url: bool 
     if event.change is Change.PORT and url:
         new = store.get(session_id).url(with_token=True)
         if new:
-            out.print(new, soft_wrap=True)
+            out.print(new, markup=False, soft_wrap=True)
 
 
 def _ask_and_finish(session: Session, store: SessionStore) -> None:
@@ -105,7 +105,9 @@ def _ask_and_finish(session: Session, store: SessionStore) -> None:
         signal.signal(signal.SIGINT, previous)
     if choice == "d":
         release(store, session.id)
-        err.print(f"detached; 'hoplab attach {session.id}' reconnects, 'hoplab down' stops it")
+        err.print(
+            f"detached; 'hoplab attach {escape(session.id)}' reconnects, 'hoplab down' stops it"
+        )
         return
     from hoplab.cli.down import render_results
     from hoplab.sessions.down import down

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from hoplab.errors import CommandError, HoplabError, JobEndedError, JupyterStartError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -41,3 +45,17 @@ def render_error(exc: HoplabError) -> None:
         err.print(exc.stderr.rstrip(), markup=False, soft_wrap=True)
     if exc.hint:
         err.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Aligned lines, one per row, each value in full (for pipes and ``--wide``).
+
+    Values are flattened to one line and an empty one is ``-``, so that every line has as
+    many fields as the header up to the last column, whose value may hold spaces.
+    """
+    cells = [[" ".join(value.split()) or "-" for value in row] for row in [list(headers), *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return [
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]

@@ -26,7 +26,9 @@ def supervise(session_id: str) -> None:
     session = store.get(session_id)
     with background.claim(session.id):
         session = holding.take(store, session.id)
-        err.print(f"supervising {session.id} on {session.ssh_target.label}")
+        err.print(
+            f"supervising {session.id} on {session.ssh_target.label}", markup=False, soft_wrap=True
+        )
         supervisor = Supervisor(
             session.id,
             store,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.text import Text
 
 from hoplab.cli.common import (
@@ -104,14 +105,14 @@ def up(
         )
         return
     if result.reused:
-        err.print(f"reusing session [bold]{result.session.id}[/] (--new starts another)")
-    out.print(result.url, soft_wrap=True)
+        err.print(f"reusing session [bold]{escape(result.session.id)}[/] (--new starts another)")
+    out.print(result.url, markup=False, soft_wrap=True)
     if resolved["browser"]:
         open_browser(result.session)
     if supervisor is not None:
         err.print(
             f"supervised in the background (pid {supervisor}); "
-            f"'hoplab down {result.session.id}' stops both"
+            f"'hoplab down {escape(result.session.id)}' stops both"
         )
         return
     if request.detach:
@@ -121,7 +122,7 @@ def up(
                 f"{request.lease_seconds // 60} min unless 'hoplab attach' (or --background) "
                 "renews it"
             )
-        err.print(f"detached; 'hoplab down {result.session.id}' stops it")
+        err.print(f"detached; 'hoplab down {escape(result.session.id)}' stops it")
         return
     from hoplab.cli.foreground import stay_attached
 
