@@ -13,12 +13,13 @@ from hoplab.cli.common import (
     print_json,
     signals_raise,
 )
+from hoplab.cli.completion import session_ids
 from hoplab.cli.flags import setting_options
 from hoplab.cli.render import err, out
 
 
 @click.command()
-@click.argument("session_id", metavar="SESSION")
+@click.argument("session_id", metavar="SESSION", shell_complete=session_ids(live_only=True))
 @setting_options(
     "port", "browser", helps={"port": "Local port for the tunnel (default: the old one)."}
 )

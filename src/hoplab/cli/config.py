@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
+from hoplab.cli.completion import profile_names
 from hoplab.cli.render import out
 
 
@@ -30,7 +31,7 @@ def init(force: bool) -> None:
 
 
 @config.command()
-@click.argument("profile", required=False)
+@click.argument("profile", required=False, shell_complete=profile_names)
 def show(profile: str | None) -> None:
     """Show the profiles, or one profile's resolved values with where each came from."""
     from hoplab import config as profiles

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
+from hoplab.cli.completion import session_ids
 from hoplab.cli.render import err, out
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("session_ids", nargs=-1, metavar="[SESSION]...")
+@click.argument("session_ids", nargs=-1, metavar="[SESSION]...", shell_complete=session_ids())
 @click.option("--all", "-a", "every", is_flag=True, help="Stop every live session.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def down(session_ids: tuple[str, ...], every: bool, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hoplab.cli.common import age, print_json
+from hoplab.cli.completion import profile_names
 from hoplab.cli.render import err, out, plain_table
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ STATE_STYLE = {
     "--scan",
     multiple=True,
     metavar="TARGET",
+    shell_complete=profile_names,
     help="Also look for orphans on TARGET, a profile or ssh destination (repeatable): "
     "after the state database was moved aside, this finds what still runs there.",
 )

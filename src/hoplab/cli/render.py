@@ -21,7 +21,8 @@ err = Console(stderr=True, highlight=False)
 def run_cli(cli: click.Group) -> None:
     """Run the click group; turn hoplab errors into a message, a hint and exit code 1."""
     try:
-        code = cli.main(standalone_mode=False)
+        # named, so that completion (_HOPLAB_COMPLETE) works for `python -m hoplab` too
+        code = cli.main(prog_name="hoplab", complete_var="_HOPLAB_COMPLETE", standalone_mode=False)
     except HoplabError as exc:
         render_error(exc)
         sys.exit(1)
