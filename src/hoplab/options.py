@@ -10,6 +10,7 @@ and ``python -m hoplab.options`` prints the reference table the documentation is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError
@@ -43,6 +44,7 @@ class Option:
     parse: Callable[[str], object] | None = None
     negated: bool = False
     off_help: str = ""  # the help of --no-NAME, when ``negated``
+    local_file: bool = False  # a file on this machine (shells complete it as one)
 
     @property
     def key(self) -> str:
@@ -64,6 +66,12 @@ class Option:
 
 def _duration(key: str) -> Callable[[str], object]:
     return lambda text: parse_duration(text, key)
+
+
+def _not_a_directory(key: str, text: str) -> str:
+    if Path(text).expanduser().is_dir():
+        raise ConfigError(f"{text!r} is a directory", key=key, hint="name the file itself")
+    return text
 
 
 def parse_forward(text: str) -> tuple[str, int]:
@@ -94,6 +102,8 @@ DEFINITIONS: tuple[Option, ...] = (
         "ssh client config file, passed as -F to every ssh call.",
         env="HOPLAB_SSH_CONFIG",
         metavar="FILE",
+        parse=lambda text: _not_a_directory("ssh_config", text),
+        local_file=True,
     ),
     Option(
         "conda", str, "conda environment to activate before Jupyter (name or path).", metavar="ENV"

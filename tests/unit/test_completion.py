@@ -82,3 +82,20 @@ def test_completion_script(laptop: dict[str, str], shell: str) -> None:
     )
     assert "_HOPLAB_COMPLETE" in done.stdout
     assert f"{shell}_complete" in done.stdout or f"{shell}_source" in done.stdout
+
+
+def test_a_local_file_option_completes_files(laptop: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hoplab"],
+        env={
+            **laptop,
+            "_HOPLAB_COMPLETE": "bash_complete",
+            "COMP_WORDS": "hoplab up gpu --ssh-config ~/.ss",
+            "COMP_CWORD": "4",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["file,~/.ss"]

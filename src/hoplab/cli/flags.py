@@ -11,6 +11,7 @@ import functools
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from click.shell_completion import CompletionItem
 
 from hoplab.errors import ConfigError
 from hoplab.options import OPTIONS, Option, check, default_text
@@ -45,6 +46,13 @@ class SettingType(_ParamType):
             hint = f" ({exc.hint})" if exc.hint else ""
             self.fail(f"{exc.detail}{hint}", param, ctx)
         return value if self.option.repeatable else checked
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        if self.option.local_file:
+            return [CompletionItem(incomplete, type="file")]
+        return []
 
 
 def param_name(option: Option) -> str:
