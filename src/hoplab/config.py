@@ -10,8 +10,8 @@ The profiles file (``hoplab config init`` writes a commented one) looks like::
     venv = "~/envs/jupyter"
 
 Precedence: command line > profile > environment (HOPLAB_SSH_CONFIG, HOPLAB_SCHEDULER) >
-[defaults] > built-in.
-Every validation error names the file, the line and the key.
+[defaults] > built-in. Each key is defined once, in :mod:`hoplab.options`, with the rule the
+command line applies too. Every validation error names the file, the line and the key.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError, UnknownProfileError
-from hoplab.schedulers import NAMES
+from hoplab.options import OPTIONS, Option, check, parse_forward
+
+__all__ = ["OPTIONS", "ConfigFile", "Resolved", "Setting", "load", "parse_forward", "resolve"]
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,90 +35,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting that a profile key and a command-line option share."""
-
-    name: str
-    kind: type  # str, int, bool or list (of str)
-    help: str
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    env: str | None = None
-
-
-OPTIONS: dict[str, Option] = {
-    option.name: option
-    for option in (
-        Option("host", str, "ssh destination of a profile (anything ssh accepts)"),
-        Option("jump", list, "ProxyJump hop before the host (repeatable, in order)", ()),
-        Option("ssh_config", str, "ssh client config file, passed as -F", env="HOPLAB_SSH_CONFIG"),
-        Option("conda", str, "conda environment to activate (name or path)"),
-        Option("venv", str, "Python virtualenv directory to activate"),
-        Option("module", list, "environment module to load (repeatable)", ()),
-        Option("setup", list, "shell line to run before Jupyter (repeatable)", ()),
-        Option("workdir", str, "directory Jupyter starts in (default: the remote home)"),
-        Option("app", str, "Jupyter front end", "lab", ("lab", "notebook")),
-        Option("port", int, "local port for the tunnel (default: a free one)"),
-        Option("mux", bool, "share one ssh connection (ControlMaster) per target", True),
-        Option("browser", bool, "open the local browser when ready", True),
-        Option("start_timeout", int, "seconds to wait for Jupyter to become ready", 120),
-        Option(
-            "scheduler",
-            str,
-            "batch scheduler on the host (auto: look for one; none: run on the host)",
-            "auto",
-            ("auto", "none", *NAMES),
-            env="HOPLAB_SCHEDULER",
-        ),
-        Option("partition", str, "partition or queue for the job"),
-        Option("time", str, "walltime: minutes, H:MM:SS, D-HH:MM:SS or 1h30m"),
-        Option("cpus", int, "CPU cores for the job"),
-        Option("mem", str, "memory for the job, with a unit: 4G, 500M"),
-        Option("gpus", int, "GPUs for the job"),
-        Option("account", str, "account (project) to charge"),
-        Option("qos", str, "quality of service"),
-        Option("constraint", str, "node features the job needs"),
-        Option("pe", str, "Grid Engine parallel environment that gives --cpus on one node", "smp"),
-        Option(
-            "mem_resource",
-            str,
-            "Grid Engine complex --mem is asked with (per slot)",
-            "h_vmem",
-            ("h_vmem", "mem_free"),
-        ),
-        Option("directive", list, "raw scheduler directive line (repeatable)", ()),
-        Option(
-            "reach",
-            str,
-            "how to reach Jupyter on a compute node",
-            "auto",
-            ("auto", "ssh-node", "login-tcp"),
-        ),
-        Option("forward", list, "extra forward NAME=PORT to Jupyter's host (repeatable)", ()),
-        Option("walltime_warning", int, "minutes before the walltime ends to warn", 10),
-        Option(
-            "lease",
-            str,
-            "end Jupyter (and its job) when no hoplab client renewed it for this long",
-        ),
-        Option("idle_timeout", str, "Jupyter shuts itself down after this long without use"),
-    )
-}
-
-
-def parse_forward(text: str) -> tuple[str, int]:
-    """``NAME=PORT`` (``dask=8787``) as a name and a port number."""
-    name, sep, port = text.partition("=")
-    if not sep or not name.strip() or not port.strip().isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(
-            f"cannot read {text!r} as NAME=PORT",
-            key="forward",
-            hint="for example --forward dask=8787 (a port on the node where Jupyter runs)",
-        )
-    return name.strip(), int(port)
 
 
 @dataclass(frozen=True)
@@ -243,7 +161,15 @@ def _pick(
         line = config.line_of(f"profiles.{profile}", option.name)
         return Setting(profile_values[option.name], f"profile '{profile}' ({config.path}:{line})")
     if option.env and os.environ.get(option.env):
-        return Setting(os.environ[option.env], f"environment {option.env}")
+        try:
+            value = check(option, os.environ[option.env])
+        except ConfigError as exc:
+            raise ConfigError(
+                f"environment {option.env}: {exc.detail}",
+                key=option.name,
+                hint=exc.hint or f"fix or unset {option.env}",
+            ) from exc
+        return Setting(value, f"environment {option.env}")
     if option.name in config.defaults:
         line = config.line_of("defaults", option.name)
         return Setting(config.defaults[option.name], f"[defaults] ({config.path}:{line})")
@@ -275,33 +201,13 @@ def _validated(config: ConfigFile, table: str, values: Any) -> dict[str, Any]:
 
 
 def _coerce(option: Option, value: Any, config: ConfigFile, line: int | None) -> Any:
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(
-            f"expected {expected}, got {value!r}",
-            file=str(config.path),
-            line=line,
-            key=option.name,
-        )
-
-    if option.kind is list:
-        if isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise bad("a string or a list of strings")
-        return tuple(value)
-    if option.kind is bool:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if option.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("a whole number")
-        return value
-    if not isinstance(value, str):
-        raise bad("a string")
-    if option.choices and value not in option.choices:
-        raise bad(f"one of {', '.join(option.choices)}")
-    return value
+    """The command line's rule for ``option``, with the file, the line and the key on error."""
+    try:
+        return check(option, value)
+    except ConfigError as exc:
+        raise ConfigError(
+            exc.detail, file=str(config.path), line=line, key=option.name, hint=exc.hint
+        ) from exc
 
 
 def _error_line(exc: Exception) -> int | None:

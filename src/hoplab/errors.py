@@ -69,6 +69,7 @@ class ConfigError(HoplabError):
             if part
         )
         super().__init__(f"{where}: {message}" if where else message, hint)
+        self.detail = message  # without the file, line and key: to say it again elsewhere
         self.file = file
         self.line = line
         self.key = key

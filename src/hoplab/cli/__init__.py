@@ -19,6 +19,11 @@ COMMANDS = {
     "logs": ("hoplab.cli.logs", "logs", "Show the remote Jupyter log of a session."),
     "down": ("hoplab.cli.down", "down", "Stop a session and clean up everything, verified."),
     "config": ("hoplab.cli.config", "config", "Create or show the profiles file."),
+    "completion": (
+        "hoplab.cli.completion",
+        "completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
     "sandbox": ("hoplab.cli.sandbox", "sandbox", "A real local cluster to try hoplab on."),
 }
 # Started by hoplab itself, not listed in --help.

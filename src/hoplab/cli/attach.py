@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from hoplab.cli.common import (
@@ -11,13 +13,16 @@ from hoplab.cli.common import (
     print_json,
     signals_raise,
 )
+from hoplab.cli.completion import session_ids
+from hoplab.cli.flags import setting_options
 from hoplab.cli.render import err, out
 
 
 @click.command()
-@click.argument("session_id", metavar="SESSION")
-@click.option("--port", type=click.IntRange(1, 65535), help="Local port [default: the old one].")
-@click.option("--no-browser", is_flag=True, help="Do not open the browser.")
+@click.argument("session_id", metavar="SESSION", shell_complete=session_ids(live_only=True))
+@setting_options(
+    "port", "browser", helps={"port": "Local port for the tunnel (default: the old one)."}
+)
 @click.option("--detach", is_flag=True, help="Return once the tunnel answers.")
 @click.option(
     "--background",
@@ -29,11 +34,10 @@ from hoplab.cli.render import err, out
 )
 def attach(
     session_id: str,
-    port: int | None,
-    no_browser: bool,
     detach: bool,
     background: bool,
     as_json: bool,
+    command_line: dict[str, Any],
 ) -> None:
     """Tunnel to a running session again: after sleep, a reboot, or on a new laptop.
 
@@ -53,7 +57,7 @@ def attach(
         result = reattach(
             session_id,
             store,
-            port=port,
+            port=command_line["port"],
             detach=detach or as_json or background,
             interactive=interactive(),
             progress=ProgressLines(quiet=as_json),
@@ -72,8 +76,8 @@ def attach(
         return
     if result.port_changed:
         err.print("[yellow]the local port changed; use the new URL[/]")
-    out.print(result.url, soft_wrap=True)
-    if not no_browser:
+    out.print(result.url, markup=False, soft_wrap=True)
+    if command_line["browser"] is not False:
         open_browser(result.session)
     if supervisor is not None:
         err.print(f"supervised in the background (pid {supervisor})")

@@ -18,10 +18,8 @@ if TYPE_CHECKING:
 
     from rich.status import Status
 
-    from hoplab.config import Resolved
     from hoplab.records.model import Session
     from hoplab.sessions.progress import Step
-    from hoplab.ssh.target import SshTarget
 
 JSON_VERSION = 1
 
@@ -63,20 +61,6 @@ class ProgressLines:
             return
         took = f" [dim]({step.seconds:.2f} s)[/]" if step.seconds else ""
         err.print(f"[green]✓[/] {escape(step.message)}{took}")
-
-
-def ssh_target(resolved: Resolved) -> SshTarget:
-    """The ssh chain a resolved TARGET names: destination, jumps, and the -F file."""
-    from pathlib import Path
-
-    from hoplab.ssh.target import SshTarget
-
-    ssh_config = resolved["ssh_config"]
-    return SshTarget(
-        resolved.destination,
-        tuple(resolved["jump"]),
-        str(Path(ssh_config).expanduser()) if ssh_config else None,
-    )
 
 
 def print_json(kind: str, payload: dict[str, Any]) -> None:

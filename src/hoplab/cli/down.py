@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
+from hoplab.cli.completion import session_ids
 from hoplab.cli.render import err, out
 
 if TYPE_CHECKING:
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("session_ids", nargs=-1, metavar="[SESSION]...")
+@click.argument("session_ids", nargs=-1, metavar="[SESSION]...", shell_complete=session_ids())
 @click.option("--all", "-a", "every", is_flag=True, help="Stop every live session.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def down(session_ids: tuple[str, ...], every: bool, as_json: bool) -> None:
@@ -51,7 +53,7 @@ def render_results(results: list[DownResult]) -> None:
         out.print("no live sessions")
     for result in results:
         marks = "  ".join(
-            f"[{'green' if ok else 'red'}]{'✓' if ok else '✗'}[/] {name}"
+            f"[{'green' if ok else 'red'}]{'✓' if ok else '✗'}[/] {escape(name)}"
             for name, ok in result.checks
         )
-        err.print(f"[bold]{result.session.id}[/] stopped: {marks}")
+        err.print(f"[bold]{escape(result.session.id)}[/] stopped: {marks}")

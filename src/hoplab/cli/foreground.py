@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from hoplab.cli.common import Detach, interactive, signals_raise
 from hoplab.cli.render import err, out
-from hoplab.records.model import SessionState
+from hoplab.sessions.holding import release
 from hoplab.sessions.supervisor import Change, Event, Supervisor
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 
     walltime = Walltime(session, warn_minutes)
     left = f" Walltime left: {walltime.left()}." if walltime.end else ""
     err.print(
-        f"[bold]{session.id}[/] is ready.{left} Press Ctrl-C to detach or stop; "
-        f"'hoplab attach {session.id}' reconnects later."
+        f"[bold]{escape(session.id)}[/] is ready.{left} Press Ctrl-C to detach or stop; "
+        f"'hoplab attach {escape(session.id)}' reconnects later."
     )
     supervisor = Supervisor(
         session.id,
@@ -64,7 +64,7 @@ def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 
         _ask_and_finish(session, store)
     except Detach as why:
         err.print(f"{why}: detaching; the session keeps running")
-        _detach(session, store)
+        release(store, session.id)
 
 
 STYLE = {
@@ -85,7 +85,7 @@ def show_event(event: Event, store: SessionStore, session_id: str, *, url: bool 
     if event.change is Change.PORT and url:
         new = store.get(session_id).url(with_token=True)
         if new:
-            out.print(new, soft_wrap=True)
+            out.print(new, markup=False, soft_wrap=True)
 
 
 def _ask_and_finish(session: Session, store: SessionStore) -> None:
@@ -104,17 +104,12 @@ def _ask_and_finish(session: Session, store: SessionStore) -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     if choice == "d":
-        _detach(session, store)
-        err.print(f"detached; 'hoplab attach {session.id}' reconnects, 'hoplab down' stops it")
+        release(store, session.id)
+        err.print(
+            f"detached; 'hoplab attach {escape(session.id)}' reconnects, 'hoplab down' stops it"
+        )
         return
     from hoplab.cli.down import render_results
     from hoplab.sessions.down import down
 
     render_results(down([session.id], store, interactive=interactive()))
-
-
-def _detach(session: Session, store: SessionStore) -> None:
-    current = store.get(session.id)
-    if current.state.is_live:
-        current.settle(SessionState.DETACHED, current.error)
-        store.save(current)

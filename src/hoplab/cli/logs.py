@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from hoplab.cli.completion import session_ids
 from hoplab.cli.render import out
 
 
 @click.command()
-@click.argument("session_id", metavar="SESSION")
+@click.argument("session_id", metavar="SESSION", shell_complete=session_ids())
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("--lines", "-n", default=200, show_default=True, help="How many lines to show.")
 def logs(session_id: str, follow: bool, lines: int) -> None:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from hoplab.cli.common import age, print_json
-from hoplab.cli.render import err, out
+from hoplab.cli.completion import profile_names
+from hoplab.cli.render import err, out, plain_table
 
 if TYPE_CHECKING:
     from hoplab.records.store import SessionStore
@@ -34,11 +35,18 @@ STATE_STYLE = {
     "--scan",
     multiple=True,
     metavar="TARGET",
+    shell_complete=profile_names,
     help="Also look for orphans on TARGET, a profile or ssh destination (repeatable): "
     "after the state database was moved aside, this finds what still runs there.",
 )
+@click.option(
+    "--wide",
+    "-w",
+    is_flag=True,
+    help="Full values, one line per session, never cut (what a pipe gets).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
-def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> None:
+def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json: bool) -> None:
     """List sessions with their live state.
 
     Each live session is checked on its host (Jupyter process alive, socket present), one
@@ -51,8 +59,12 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> N
     killed while it waited in the queue, a session directory no record knows, a job that
     'down' could not verify gone. They show as lost with a note "orphan: ..."; 'hoplab
     down ID', 'down --all' or 'ls --prune' end them.
+
+    On a terminal the sessions are a table that fits its width; piped (or with --wide)
+    each session is one line with every value in full, columns aligned, '-' for nothing.
     """
     from rich.table import Table
+    from rich.text import Text
 
     from hoplab.records.store import SessionStore
     from hoplab.sessions import background
@@ -79,33 +91,43 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], as_json: bool) -> N
         if prune:
             _prune(rows, store, quiet=False)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "TARGET", "STATE", "JOB", "HOST", "URL", "AGE", "NOTE"):
-        table.add_column(column)
-    for row in rows:
-        session = row.session
-        state = session.shown_state.value
-        extras = "".join(f" {f.name}:{f.local_port}" for f in session.forwards if f.local_port)
-        table.add_row(
-            session.id,
-            session.target,
-            f"[{STATE_STYLE.get(state, '')}]{state}[/]",
-            f"{session.scheduler} {session.job_id}" if session.batch else "",
-            session.node or session.remote_host or "",
-            (session.url(with_token=False) or "") + extras,
-            age(session.created),
-            _note(row, supervisors[session.id]),
-        )
-    out.print(table)
+    cells = [_cells(row, supervisors[row.session.id]) for row in rows]
+    if wide or not out.is_terminal:
+        for line in plain_table(COLUMNS, cells):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+    else:
+        table = Table(box=None, header_style="bold")
+        for column in COLUMNS:
+            table.add_column(column)
+        for row, values in zip(rows, cells, strict=True):
+            state = row.session.shown_state.value
+            styled = [Text(value) for value in values]
+            styled[COLUMNS.index("STATE")].stylize(STATE_STYLE.get(state, ""))
+            table.add_row(*styled)
+        out.print(table)
     if prune:
         _prune(rows, store, quiet=False)
-    elif any(_is_orphan(row) for row in rows):
+    elif any(row.orphan for row in rows):
         err.print("orphans found: 'hoplab ls --prune' (or 'hoplab down ID') ends them")
 
 
-def _is_orphan(row: Row) -> bool:
-    """Found with no owner and not ended yet (``down`` has not stopped it)."""
-    return row.session.orphan and row.session.state.value == "lost"
+COLUMNS = ("ID", "TARGET", "STATE", "JOB", "HOST", "URL", "AGE", "NOTE")
+
+
+def _cells(row: Row, supervisor: int | None) -> list[str]:
+    """One session's values, as plain text (never markup: they come from users and hosts)."""
+    session = row.session
+    extras = "".join(f" {f.name}:{f.local_port}" for f in session.forwards if f.local_port)
+    return [
+        session.id,
+        session.target,
+        session.shown_state.value,
+        f"{session.scheduler} {session.job_id}" if session.batch else "",
+        session.node or session.remote_host or "",
+        (session.url(with_token=False) or "") + extras,
+        age(session.created),
+        _note(row, supervisor),
+    ]
 
 
 def _note(row: Row, supervisor: int | None) -> str:
@@ -119,14 +141,13 @@ def _note(row: Row, supervisor: int | None) -> str:
 def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
     from hoplab.cli.common import interactive
     from hoplab.cli.down import render_results
-    from hoplab.sessions.down import down
+    from hoplab.sessions.listing import prune
 
-    ids = [row.session.id for row in rows if _is_orphan(row)]
-    if not ids:
+    results = prune(rows, store, interactive=interactive())
+    if not results:
         if not quiet:
             err.print("no orphans to prune")
         return
-    results = down(ids, store, interactive=interactive())
     if not quiet:
         render_results(results)
     if not all(result.clean for result in results):
@@ -136,9 +157,9 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
 def _place(text: str) -> Place:
     """``--scan TARGET``: a profile or an ssh destination, resolved as ``up`` resolves it."""
     from hoplab import config
-    from hoplab.cli.common import ssh_target
     from hoplab.paths import config_file
     from hoplab.sessions.orphans import Place
+    from hoplab.sessions.request import ssh_target
 
     resolved = config.resolve(text, {}, config.load(config_file()))
     return Place(text, ssh_target(resolved), bool(resolved["mux"]))

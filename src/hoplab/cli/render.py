@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from hoplab.errors import CommandError, HoplabError, JobEndedError, JupyterStartError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -17,7 +21,8 @@ err = Console(stderr=True, highlight=False)
 def run_cli(cli: click.Group) -> None:
     """Run the click group; turn hoplab errors into a message, a hint and exit code 1."""
     try:
-        code = cli.main(standalone_mode=False)
+        # named, so that completion (_HOPLAB_COMPLETE) works for `python -m hoplab` too
+        code = cli.main(prog_name="hoplab", complete_var="_HOPLAB_COMPLETE", standalone_mode=False)
     except HoplabError as exc:
         render_error(exc)
         sys.exit(1)
@@ -41,3 +46,17 @@ def render_error(exc: HoplabError) -> None:
         err.print(exc.stderr.rstrip(), markup=False, soft_wrap=True)
     if exc.hint:
         err.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Aligned lines, one per row, each value in full (for pipes and ``--wide``).
+
+    Values are flattened to one line and an empty one is ``-``, so that every line has as
+    many fields as the header up to the last column, whose value may hold spaces.
+    """
+    cells = [[" ".join(value.split()) or "-" for value in row] for row in [list(headers), *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return [
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]

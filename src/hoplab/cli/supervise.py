@@ -18,18 +18,17 @@ def supervise(session_id: str) -> None:
     5 s, rebuilds the ssh connection and the forward when that fails, and renews the --lease.
     """
     from hoplab.cli.foreground import show_event
-    from hoplab.records.model import SessionState
     from hoplab.records.store import SessionStore
-    from hoplab.sessions import background
+    from hoplab.sessions import background, holding
     from hoplab.sessions.supervisor import Supervisor
 
     store = SessionStore()
     session = store.get(session_id)
     with background.claim(session.id):
-        if session.state.is_live and session.state is not SessionState.STARTING:
-            session.hold(detach=False)  # held by this process: ls shows it ready
-            store.save(session)
-        err.print(f"supervising {session.id} on {session.ssh_target.label}")
+        session = holding.take(store, session.id)
+        err.print(
+            f"supervising {session.id} on {session.ssh_target.label}", markup=False, soft_wrap=True
+        )
         supervisor = Supervisor(
             session.id,
             store,
@@ -40,8 +39,5 @@ def supervise(session_id: str) -> None:
             with signals_raise(Detach):
                 supervisor.run()
         except Detach as why:
-            current = store.get(session.id)
-            if current.state.is_live:
-                current.settle(SessionState.DETACHED, current.error)
-                store.save(current)
+            holding.release(store, session.id)
             err.print(f"{why}: supervision stops; the session itself keeps running")

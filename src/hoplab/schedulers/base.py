@@ -260,28 +260,50 @@ _DURATION = re.compile(
     r"^(?:(?P<days>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+)(?::(?P<s>\d+))?$"
     r"|^(?:(?P<hh>\d+)h)?(?:(?P<mm>\d+)m(?:in)?)?$"
 )
+DURATION_FORMS = "minutes (90), H:MM:SS (1:30:00), D-HH:MM:SS (2-00:00:00), or 1h30m"
+MAX_DURATION = 366 * 86400  # no scheduler grants more; a bigger value is a typo
 
 
 def parse_duration(text: str, key: str = "time") -> int:
     """Walltime in seconds from ``90`` (minutes), ``1:30:00``, ``2-00:00:00``, ``1h30m``, ``45m``.
 
-    A bare number or ``MM:SS`` follow SLURM's reading: minutes first.
+    A bare number or ``MM:SS`` follow SLURM's reading: minutes first. Each part is checked
+    (seconds and minutes below 60 where a larger unit follows, hours below 24 after days), and
+    a zero or a year-long duration is refused: it is a typo, and a scheduler would refuse it
+    only after the connection, or worse, read it as "no limit".
     """
     value = text.strip().lower()
     match = _DURATION.match(value)
     if not value or match is None:
-        raise ConfigError(
-            f"cannot read {text!r} as a duration",
-            key=key,
-            hint="write minutes (90), H:MM:SS (1:30:00), D-HH:MM:SS, or 1h30m",
-        )
-    if match.group("hh") or match.group("mm"):
-        return int(match.group("hh") or 0) * 3600 + int(match.group("mm") or 0) * 60
+        raise _bad_duration(text, key, "it is none of the accepted forms")
     days, hours = int(match.group("days") or 0), int(match.group("h") or 0)
-    minutes, seconds = int(match.group("m")), int(match.group("s") or 0)
-    if match.group("days") is None and match.group("h") is not None and match.group("s") is None:
-        return hours * 60 + minutes  # "MM:SS", in SLURM's reading
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    minutes, seconds = int(match.group("m") or 0), int(match.group("s") or 0)
+    if match.group("hh") or match.group("mm"):
+        hours, minutes = int(match.group("hh") or 0), int(match.group("mm") or 0)
+        if match.group("hh") and minutes >= 60:
+            raise _bad_duration(text, key, "minutes must be below 60 after hours")
+    elif match.group("days") is None and match.group("h") is not None and match.group("s") is None:
+        hours, minutes, seconds = 0, hours, minutes  # "MM:SS", in SLURM's reading
+    elif match.group("days") is not None and match.group("h") is None:
+        hours, minutes = minutes, 0  # "D-HH", in SLURM's reading
+    if seconds >= 60:
+        raise _bad_duration(text, key, "seconds must be below 60")
+    if match.group("s") is not None and match.group("h") is not None and minutes >= 60:
+        raise _bad_duration(text, key, "minutes must be below 60")
+    if match.group("days") is not None and hours >= 24:
+        raise _bad_duration(text, key, "hours must be below 24 after days")
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if total == 0:
+        raise _bad_duration(text, key, "a duration of zero")
+    if total > MAX_DURATION:
+        raise _bad_duration(text, key, "longer than a year")
+    return total
+
+
+def _bad_duration(text: str, key: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"cannot read {text!r} as a duration ({why}); write {DURATION_FORMS}", key=key
+    )
 
 
 def hms(seconds: int) -> str:

@@ -8,15 +8,18 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
 from hoplab.sessions import orphans
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
+from hoplab.sessions.down import down
 from hoplab.ssh.connect import open_transport
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
+    from hoplab.sessions.down import DownResult
     from hoplab.ssh.transport import Transport
 
 
@@ -26,6 +29,23 @@ class Row:
 
     session: Session
     note: str = ""
+
+    @property
+    def orphan(self) -> bool:
+        """Found with no owner and not ended yet (``down`` has not stopped it): ``--prune``
+        stops it."""
+        return self.session.orphan and self.session.state is SessionState.LOST
+
+
+def prunable(rows: list[Row]) -> list[str]:
+    """The ids ``ls --prune`` stops: the orphans among ``rows``, nothing a user still owns."""
+    return [row.session.id for row in rows if row.orphan]
+
+
+def prune(rows: list[Row], store: SessionStore, *, interactive: bool) -> list[DownResult]:
+    """Stop the orphans among ``rows`` as ``down`` would, verified (empty when none)."""
+    ids = prunable(rows)
+    return down(ids, store, interactive=interactive) if ids else []
 
 
 def list_sessions(
