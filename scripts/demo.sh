@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 hoplab=.venv/bin/hoplab
 export HOPLAB_STATE_DIR=/tmp/hoplab-demo/state HOPLAB_CONFIG=/tmp/hoplab-demo/config.toml
-mkdir -p -m 700 /tmp/hoplab-demo
+mkdir -p /tmp/hoplab-demo && chmod 700 /tmp/hoplab-demo
 
 $hoplab sandbox up
 export HOPLAB_SSH_CONFIG=/var/lib/hoplab-sandbox/client/ssh_config

@@ -10,6 +10,8 @@ packages=(
   python3 python3-venv python3-pip  # Debian's python for .venv and the sandbox Jupyter venv
   iproute2 procps util-linux      # ip netns/route, ps, nsenter/unshare/setsid
   chromium                        # the browser test (driven by playwright, never downloaded)
+  mkdocs mkdocs-material          # the user guide (docs/), built in strict mode by the tests
+  shellcheck                      # the repository's shell scripts
   ca-certificates
 )
 missing=()

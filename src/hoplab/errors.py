@@ -117,8 +117,8 @@ class CommandTimeoutError(CommandError):
             stdout,
             stderr,
             message=f"{argv[0]} did not finish within {timeout:g} s",
-            hint="the host or the network may be slow or wedged; try again, or check it with "
-            "'hoplab doctor'",
+            hint="the host or the network may be slow or wedged; try again, or check the path "
+            "with 'ssh -v' yourself",
         )
         self.timeout = timeout
 

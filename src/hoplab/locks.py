@@ -10,6 +10,7 @@ once would leave the loser as a plain, unshared ssh connection running in the ba
 
 from __future__ import annotations
 
+import fcntl
 import os
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -30,11 +31,6 @@ def held(name: str, *, waiting: Callable[[], None] | None = None) -> Iterator[No
 
     Locks of one name do not nest, not even within one process: take each once.
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; one terminal per target is then the user's part
-        yield
-        return
     path = private_dir(state_dir() / "locks") / f"{name}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 from hoplab.errors import HoplabError
@@ -21,7 +22,7 @@ def private_dir(path: Path) -> Path:
         raise HoplabError(
             f"{path} is not a plain directory", f"remove it; hoplab recreates {path} itself"
         )
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+    if info.st_uid != os.getuid():
         raise HoplabError(
             f"{path} belongs to another user (uid {info.st_uid})",
             "another user may be trying to intercept your sessions; remove it or set "
@@ -42,17 +43,43 @@ def state_dir() -> Path:
     return private_dir(Path(user_state_dir("hoplab")))
 
 
+# ssh first binds a new ControlMaster socket under a temporary name: the ControlPath plus "." and
+# 16 random characters, which must fit too.
+SSH_TEMPORARY_SUFFIX = 17
+
+
+def socket_path_limit() -> int:
+    """Bytes a Unix socket path may have here: ``sun_path`` is 108 bytes on Linux (WSL too) and
+    104 on macOS and the BSDs, the terminating NUL included."""
+    return 108 if sys.platform.startswith("linux") else 104
+
+
+def fitting_socket_path(path: Path, *, extra: int = 0) -> Path:
+    """``path`` if it (plus ``extra`` bytes that the program binding it appends) fits a Unix
+    socket address on this system; otherwise an error that says what to shorten."""
+    size = len(os.fsencode(path)) + extra
+    limit = socket_path_limit() - 1
+    if size > limit:
+        added = f", with the {extra} bytes ssh adds for its temporary name," if extra else ""
+        raise HoplabError(
+            f"the socket path {path} is too long{added} for a Unix socket on this system "
+            f"({size} bytes; at most {limit})",
+            "set HOPLAB_RUNTIME_DIR to a short private directory, for example /tmp/hoplab-$(id -u)",
+        )
+    return path
+
+
 def runtime_dir() -> Path:
     """Short-lived local files with short paths: ssh ControlMaster sockets.
 
-    A Unix socket path must fit 104 bytes on macOS (ssh adds 17 for a temporary name), so this
-    is ``/tmp/hoplab-<uid>`` rather than a long platform directory. HOPLAB_RUNTIME_DIR overrides.
+    A Unix socket path must fit 104 bytes on macOS (108 on Linux), and ssh adds 17 for a
+    temporary name, so this is ``/tmp/hoplab-<uid>`` rather than a long platform directory.
+    HOPLAB_RUNTIME_DIR overrides; :func:`fitting_socket_path` checks what is made of it.
     """
     override = os.environ.get("HOPLAB_RUNTIME_DIR")
     if override:
         return private_dir(Path(override))
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return private_dir(Path("/tmp") / f"hoplab-{uid}")
+    return private_dir(Path("/tmp") / f"hoplab-{os.getuid()}")
 
 
 def config_file() -> Path:

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INSTALL_HINTS = {
-    "ssh": "install the OpenSSH client (Debian/Ubuntu: apt install openssh-client; "
-    "macOS ships it; Windows: enable the OpenSSH Client feature)",
+    "ssh": "install the OpenSSH client (Debian/Ubuntu: apt install openssh-client; macOS ships it)",
 }
 
 
@@ -156,7 +155,7 @@ def own_command(pid: int) -> str | None:
     """
     done = run(["ps", "-ww", "-o", "uid=", "-o", "args=", "-p", str(pid)], check=False, timeout=10)
     uid, _, args = done.stdout.strip().partition(" ")
-    if done.returncode != 0 or not hasattr(os, "getuid") or uid != str(os.getuid()):
+    if done.returncode != 0 or uid != str(os.getuid()):
         return None
     return args.strip()
 

@@ -135,22 +135,22 @@ def listening_ssh_ports() -> list[str]:
 
 
 @pytest.fixture
-def laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
+def laptop(hoplab_sandbox: SandboxInfo) -> Iterator[Laptop]:
     """A fresh laptop per test; afterwards every session is downed and nothing may be left.
 
     Every sandbox host has SLURM's commands, so plain-host tests say ``--scheduler none``
     through HOPLAB_SCHEDULER; the batch tests (``cluster_laptop``) drop it.
     """
-    yield from _laptop(sandbox, scheduler="none")
+    yield from _laptop(hoplab_sandbox, scheduler="none")
 
 
 @pytest.fixture
-def cluster_laptop(sandbox: SandboxInfo) -> Iterator[Laptop]:
+def cluster_laptop(hoplab_sandbox: SandboxInfo) -> Iterator[Laptop]:
     """A laptop whose ``up`` finds the sandbox's SLURM on its own."""
-    yield from _laptop(sandbox, scheduler=None)
+    yield from _laptop(hoplab_sandbox, scheduler=None)
 
 
-def _laptop(sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Laptop]:
+def _laptop(hoplab_sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Laptop]:
     base = Path(tempfile.mkdtemp(prefix="hl-"))  # short: ControlPath sockets live here
     base.chmod(0o700)
     env = {
@@ -162,12 +162,12 @@ def _laptop(sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Laptop]:
         HOPLAB_STATE_DIR=str(base / "state"),
         HOPLAB_RUNTIME_DIR=str(base / "rt"),
         HOPLAB_CONFIG=str(base / "config.toml"),
-        HOPLAB_SSH_CONFIG=str(sandbox.ssh_config),
+        HOPLAB_SSH_CONFIG=str(hoplab_sandbox.ssh_config),
         COLUMNS="200",
     )
     if scheduler:
         env["HOPLAB_SCHEDULER"] = scheduler
-    machine = Laptop(sandbox, env, base)
+    machine = Laptop(hoplab_sandbox, env, base)
     yield machine
     for process in machine.spawned:  # only what this test started, by its own handle
         if process.poll() is None:

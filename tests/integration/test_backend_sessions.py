@@ -1,7 +1,7 @@
 """``up → ready → ls → down`` through every scheduler other than SLURM, from the laptop.
 
 Grid Engine is the sandbox's real SGE 8.1.9; PBS Pro, Torque, LSF, OAR and HTCondor are the
-shims of :mod:`hoplab.testing.shims` (OpenPBS 23.06, TORQUE 6.1, LSF 10.1.0.13, OAR 2.5.9 and
+shims of ``tests/shims`` (OpenPBS 23.06, TORQUE 6.1, LSF 10.1.0.13, OAR 2.5.9 and
 HTCondor 23.0 formats) put on login01's PATH for the test, which run the job for real on a
 sandbox node. Jupyter really starts there, and the kernel says which node it runs on.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from kernel import run_code, split_url
 
-from hoplab.testing import shims
+import shims
 from hoplab.testing.layout import LOGIN
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conftest import Laptop
-
     from hoplab.testing.info import SandboxInfo
 
 pytestmark = pytest.mark.sandbox
@@ -32,9 +31,9 @@ ABSENT = '#!/bin/sh\necho "$0: not installed on this login node" >&2\nexit 127\n
 
 
 @pytest.fixture
-def login_path(sandbox: SandboxInfo) -> Iterator[Path]:
+def login_path(hoplab_sandbox: SandboxInfo) -> Iterator[Path]:
     """login01's own PATH directory, emptied of what the test put there afterwards."""
-    folder = sandbox.path_dirs[LOGIN]
+    folder = hoplab_sandbox.path_dirs[LOGIN]
     before = set(folder.iterdir()) if folder.exists() else set()
     yield folder
     for path in set(folder.iterdir()) - before:
@@ -53,18 +52,18 @@ def hide(folder: Path, *commands: str) -> None:
         (folder / command).chmod(0o755)
 
 
-def sge_jobs(sandbox: SandboxInfo) -> str:
-    return sandbox.run_as_user(LOGIN, "qstat\n").stdout
+def sge_jobs(hoplab_sandbox: SandboxInfo) -> str:
+    return hoplab_sandbox.run_as_user(LOGIN, "qstat\n").stdout
 
 
 @pytest.mark.parametrize("name", ["sge", "pbs", "torque", "lsf", "oar", "htcondor"])
 def test_session_through_each_scheduler(
-    name: str, cluster_laptop: Laptop, sandbox: SandboxInfo, login_path: Path
+    name: str, cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, login_path: Path
 ) -> None:
     """Found on its own (no --scheduler), submitted, reached on its node, listed, stopped."""
     hide(login_path, *OTHERS)  # then the scheduler under test takes its own commands back
     if name != "sge":
-        shims.install(name, sandbox.root_dir, login_path)  # PBS and Torque: qsub, qstat
+        shims.install(name, hoplab_sandbox.root_dir, login_path)  # PBS and Torque: qsub, qstat
     else:
         (login_path / "qsub").unlink()
         (login_path / "qstat").unlink()
@@ -72,7 +71,7 @@ def test_session_through_each_scheduler(
     result = laptop.up(LOGIN, "--time", "30", "--cpus", "1")
     session = result["session"]
     assert session["scheduler"] == name
-    assert session["host"] in sandbox.nodes
+    assert session["host"] in hoplab_sandbox.nodes
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == session["host"]
 
@@ -82,20 +81,20 @@ def test_session_through_each_scheduler(
         (session["id"], "detached", job)
     ]
     if name == "sge":
-        assert f"hoplab-{session['id']}"[:10] in sge_jobs(sandbox)  # qstat cuts names at 10
+        assert f"hoplab-{session['id']}"[:10] in sge_jobs(hoplab_sandbox)  # qstat cuts names at 10
 
     (down,) = laptop.json("down", session["id"])["results"]
     assert down["clean"], down
     assert down["checks"][f"job {job} gone from the queue"]
     assert laptop.remote_jupyters(session["host"]) == []
     if name == "sge":
-        assert f"hoplab-{session['id']}"[:10] not in sge_jobs(sandbox)
+        assert f"hoplab-{session['id']}"[:10] not in sge_jobs(hoplab_sandbox)
     # the laptop fixture then checks: no hoplab job left in SLURM (where the shims run them),
     # no Jupyter on any host, no forward
 
 
 def test_rejected_submission_says_why(
-    cluster_laptop: Laptop, sandbox: SandboxInfo, login_path: Path
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, login_path: Path
 ) -> None:
     """Grid Engine refuses an unknown queue: its words reach the user, nothing is left."""
     hide(login_path, "sbatch")

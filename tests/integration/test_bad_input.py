@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from conftest import listening_ssh_ports
 
 if TYPE_CHECKING:

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import listening_ssh_ports
 
+from conftest import listening_ssh_ports
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from conftest import Laptop
-
     from hoplab.testing.cluster import Sandbox
     from hoplab.testing.info import SandboxInfo
 
@@ -147,11 +146,11 @@ def test_master_stopped_40_s_is_seen_as_wedged_and_replaced(laptop: Laptop) -> N
 # 3 ----------------------------------------------------------------------------------------
 
 
-def test_sshd_restart_on_login01_recovers(laptop: Laptop, sandbox_cluster: Sandbox) -> None:
+def test_sshd_restart_on_login01_recovers(laptop: Laptop, hoplab_sandbox_cluster: Sandbox) -> None:
     """login01's sshd restarts and drops every connection (as a reboot of it would)."""
     result, sid = background_up(laptop)
     (master,) = laptop.master_pids()
-    sandbox_cluster.restart_ssh("login01")
+    hoplab_sandbox_cluster.restart_ssh("login01")
     wait_until(
         lambda: answers(result["url"]) and master not in laptop.master_pids(),
         15,
@@ -165,10 +164,10 @@ def test_sshd_restart_on_login01_recovers(laptop: Laptop, sandbox_cluster: Sandb
 
 
 def test_link_down_20_s_recovers_soon_after_it_returns(
-    laptop: Laptop, sandbox_cluster: Sandbox
+    laptop: Laptop, hoplab_sandbox_cluster: Sandbox
 ) -> None:
     result, sid = background_up(laptop)
-    sandbox_cluster.set_link(up=False)
+    hoplab_sandbox_cluster.set_link(up=False)
     try:
         began = time.monotonic()
         wait_until(
@@ -181,7 +180,7 @@ def test_link_down_20_s_recovers_soon_after_it_returns(
             assert not answers(result["url"], timeout=0.5), "answers through a cut link?"
             pause.wait(0.5)
     finally:
-        sandbox_cluster.set_link(up=True)
+        hoplab_sandbox_cluster.set_link(up=True)
     returned = time.monotonic()
     wait_until(lambda: answers(result["url"]), 30, what="the session to answer again")
     took = time.monotonic() - returned
@@ -262,11 +261,11 @@ def _starting_job(laptop: Laptop, known: set[str]) -> Any:
 
 
 def test_hoplab_killed_while_pending_leaves_an_orphan_that_ls_finds(
-    cluster_laptop: Laptop, sandbox: SandboxInfo
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
 ) -> None:
     """The job waits for its begin time (PENDING, reason BeginTime) when hoplab is killed."""
     laptop = cluster_laptop
-    venv = str(sandbox.jupyter_venv)
+    venv = str(hoplab_sandbox.jupyter_venv)
     orphans = []
     for lease in ((), ("--lease", "0:00:15")):
         up = laptop.spawn(
@@ -300,7 +299,7 @@ def test_hoplab_killed_while_pending_leaves_an_orphan_that_ls_finds(
         what="the leased job to end by itself",
         cap=2.0,
     )
-    log = sandbox.run_as_user(
+    log = hoplab_sandbox.run_as_user(
         "login01", f"cat ~/.hoplab/sessions/{leased_sid}/error 2>/dev/null || true\n"
     ).stdout
     assert "renewed the lease" in log
@@ -333,14 +332,14 @@ def test_idle_timeout_reaches_jupyter(laptop: Laptop) -> None:
 
 @pytest.mark.parametrize("fault", ["fails", "hangs"])
 def test_scheduler_query_fault_shows_unknown_and_resubmits_nothing(
-    cluster_laptop: Laptop, sandbox: SandboxInfo, fault: str
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, fault: str
 ) -> None:
     laptop = cluster_laptop
     result = laptop.up("login01", "--time", "30")
     sid = result["session"]["id"]
     before = laptop.jobs()
     assert len(before) == 1
-    wrapper = sandbox.path_dirs[sandbox.login_host] / "squeue"
+    wrapper = hoplab_sandbox.path_dirs[hoplab_sandbox.login_host] / "squeue"
     body = (
         'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit 1'
         if fault == "fails"
@@ -401,10 +400,10 @@ def test_corrupt_state_file_is_a_clear_error_with_a_way_back(laptop: Laptop) -> 
 
 
 def test_two_concurrent_ups_on_one_target_make_one_job(
-    cluster_laptop: Laptop, sandbox: SandboxInfo
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
 ) -> None:
     laptop = cluster_laptop
-    argv = ("up", "login01", "--venv", str(sandbox.jupyter_venv), "--time", "30", "--json")
+    argv = ("up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--time", "30", "--json")
     first, second = laptop.spawn(*argv), laptop.spawn(*argv)
     outputs = []
     for process in (first, second):

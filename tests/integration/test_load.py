@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import listening_ssh_ports
 
+from conftest import listening_ssh_ports
 from hoplab.testing.slurm import SHARED_PARTITION
 from hoplab.tunnel.forwards import status_code
 
 if TYPE_CHECKING:
     from conftest import Laptop
-
     from hoplab.testing.info import SandboxInfo
 
 pytestmark = pytest.mark.sandbox
@@ -31,9 +30,9 @@ PLAIN = [("login01", "--scheduler", "none")] * 5 + [("node001", "--scheduler", "
 JOBS = [("login01", "--partition", SHARED_PARTITION, "--time", "30")] * 10
 
 
-def test_twenty_concurrent_sessions(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+def test_twenty_concurrent_sessions(cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo) -> None:
     laptop = cluster_laptop
-    venv = str(sandbox.jupyter_venv)
+    venv = str(hoplab_sandbox.jupyter_venv)
     common = ("--venv", venv, "--new", "--json", "--start-timeout", "300")
     started = [laptop.spawn("up", host, *common, *args) for host, *args in PLAIN + JOBS]
     results = []
@@ -67,15 +66,15 @@ def test_twenty_concurrent_sessions(cluster_laptop: Laptop, sandbox: SandboxInfo
     assert len(done["results"]) == 20
     assert all(r["clean"] for r in done["results"]), done
 
-    for host in (sandbox.login_host, *sandbox.nodes):
+    for host in (hoplab_sandbox.login_host, *hoplab_sandbox.nodes):
         assert laptop.remote_jupyters(host) == [], f"Jupyter left on {host}"
     assert [job for job in laptop.jobs() if "|hoplab-" in job] == []
     assert listening_ssh_ports() == []
     assert laptop.master_pids() == []
     assert laptop.masters() == []
     ids = " ".join(r["session"]["id"] for r in results)
-    leftovers = sandbox.run_as_user(
-        sandbox.login_host,
+    leftovers = hoplab_sandbox.run_as_user(
+        hoplab_sandbox.login_host,
         f'cd ~/.hoplab/sessions && for id in {ids}; do [ -e "$id" ] && echo "dir $id"; '
         'ls "/tmp/hoplab-$(id -u)/$id.sock" 2>/dev/null; done; true\n',
     )

@@ -1,8 +1,9 @@
 """The sandbox itself, checked end to end: every integration test stands on it.
 
 Real sshd, SLURM and Jupyter; no mocks. The last tests restart the cluster on purpose (a broken
-one is replaced, a teardown leaves nothing); they bring it back up, so the session's ``sandbox``
-fixture keeps working for the tests that run after this module (same paths, new PIDs).
+one is replaced, a teardown leaves nothing); they bring it back up, so the session's
+``hoplab_sandbox`` fixture keeps working for the tests that run after this module (same
+paths, new PIDs).
 """
 
 from __future__ import annotations
@@ -35,31 +36,31 @@ pytestmark = pytest.mark.sandbox
 ACTIVE_JOB_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING"}
 
 
-def squeue_state(sandbox: SandboxInfo, job_id: str) -> tuple[str, str] | None:
+def squeue_state(hoplab_sandbox: SandboxInfo, job_id: str) -> tuple[str, str] | None:
     """(state, node) of a job as squeue shows it, or None once squeue no longer lists it."""
     script = f"squeue --noheader --jobs={shlex.quote(job_id)} --format='%T %N'"
-    listed = sandbox.run_as_user(sandbox.login_host, script).stdout.split()
+    listed = hoplab_sandbox.run_as_user(hoplab_sandbox.login_host, script).stdout.split()
     if not listed:
         return None
     return listed[0], (listed[1] if len(listed) > 1 else "")
 
 
-def submit_sleeper(sandbox: SandboxInfo) -> str:
+def submit_sleeper(hoplab_sandbox: SandboxInfo) -> str:
     """Submit a long sleep as the test user; return the job id once it runs."""
-    job_id = sandbox.run_as_user(
-        sandbox.login_host, "sbatch --parsable --output=/dev/null --wrap='sleep 300'"
+    job_id = hoplab_sandbox.run_as_user(
+        hoplab_sandbox.login_host, "sbatch --parsable --output=/dev/null --wrap='sleep 300'"
     ).stdout.strip()
     wait_until(
-        lambda: (squeue_state(sandbox, job_id) or ("",))[0] == "RUNNING",
+        lambda: (squeue_state(hoplab_sandbox, job_id) or ("",))[0] == "RUNNING",
         30,
         what=f"job {job_id} to run",
     )
     return job_id
 
 
-def hostname(sandbox: SandboxInfo, host: str) -> str:
+def hostname(hoplab_sandbox: SandboxInfo, host: str) -> str:
     """``hostname`` on ``host`` as the test user; on failure, show all of ssh's stderr."""
-    done = sandbox.run_as_user(host, "hostname", check=False)
+    done = hoplab_sandbox.run_as_user(host, "hostname", check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -87,13 +88,13 @@ def api_status(port: int, token: str | None) -> int | None:
 # ssh -----------------------------------------------------------------------------------------
 
 
-def test_login_node_answers_ssh_from_the_laptop(sandbox: SandboxInfo) -> None:
-    done = process.run(sandbox.ssh_argv(sandbox.login_host, "hostname"), timeout=30)
+def test_login_node_answers_ssh_from_the_laptop(hoplab_sandbox: SandboxInfo) -> None:
+    done = process.run(hoplab_sandbox.ssh_argv(hoplab_sandbox.login_host, "hostname"), timeout=30)
     assert done.stdout.strip() == "login01"
 
 
-def test_compute_node_is_not_reachable_directly(sandbox: SandboxInfo) -> None:
-    address = sandbox.addresses["node001"]
+def test_compute_node_is_not_reachable_directly(hoplab_sandbox: SandboxInfo) -> None:
+    address = hoplab_sandbox.addresses["node001"]
     begin = time.monotonic()
     done = process.run(
         [
@@ -104,7 +105,7 @@ def test_compute_node_is_not_reachable_directly(sandbox: SandboxInfo) -> None:
             "BatchMode=yes",
             "-o",
             "ConnectTimeout=10",
-            f"{sandbox.user}@{address}",
+            f"{hoplab_sandbox.user}@{address}",
             "true",
         ],
         check=False,
@@ -115,54 +116,60 @@ def test_compute_node_is_not_reachable_directly(sandbox: SandboxInfo) -> None:
     assert time.monotonic() - begin < 2.0, "the blackhole must refuse at once, not time out"
 
 
-def test_compute_nodes_answer_through_the_login_node(sandbox: SandboxInfo) -> None:
-    for node in sandbox.nodes:
-        done = sandbox.run_as_user(node, 'hostname; echo "$SSH_CONNECTION"; echo "$SLURM_CONF"')
+def test_compute_nodes_answer_through_the_login_node(hoplab_sandbox: SandboxInfo) -> None:
+    for node in hoplab_sandbox.nodes:
+        done = hoplab_sandbox.run_as_user(
+            node, 'hostname; echo "$SSH_CONNECTION"; echo "$SLURM_CONF"'
+        )
         hostname, connection, slurm_conf = done.stdout.splitlines()
         assert hostname == node
         # The connection to the node comes from login01's cluster address: it was jumped.
-        assert connection.split()[0] == sandbox.addresses[sandbox.login_host]
-        assert connection.split()[2] == sandbox.addresses[node]
-        assert slurm_conf == str(sandbox.slurm_conf)
+        assert connection.split()[0] == hoplab_sandbox.addresses[hoplab_sandbox.login_host]
+        assert connection.split()[2] == hoplab_sandbox.addresses[node]
+        assert slurm_conf == str(hoplab_sandbox.slurm_conf)
 
 
-def test_both_users_log_in_as_themselves(sandbox: SandboxInfo) -> None:
-    assert sandbox.run_as_user("node002", "id -un").stdout.strip() == sandbox.user
-    other = sandbox.run_as_user("node002", "id -un; pwd", user=sandbox.other_user)
-    assert other.stdout.split() == [sandbox.other_user, str(sandbox.other_home)]
+def test_both_users_log_in_as_themselves(hoplab_sandbox: SandboxInfo) -> None:
+    assert hoplab_sandbox.run_as_user("node002", "id -un").stdout.strip() == hoplab_sandbox.user
+    other = hoplab_sandbox.run_as_user("node002", "id -un; pwd", user=hoplab_sandbox.other_user)
+    assert other.stdout.split() == [hoplab_sandbox.other_user, str(hoplab_sandbox.other_home)]
 
 
-def test_a_node_can_refuse_the_test_user(sandbox_cluster: Sandbox, sandbox: SandboxInfo) -> None:
-    sandbox_cluster.refuse_ssh("node002")
+def test_a_node_can_refuse_the_test_user(
+    hoplab_sandbox_cluster: Sandbox, hoplab_sandbox: SandboxInfo
+) -> None:
+    hoplab_sandbox_cluster.refuse_ssh("node002")
     try:
-        refused = sandbox.run_as_user("node002", "true", check=False)
+        refused = hoplab_sandbox.run_as_user("node002", "true", check=False)
         assert refused.returncode == 255
         assert "Permission denied" in refused.stderr
-        assert hostname(sandbox, "node001") == "node001"
-        other = sandbox.run_as_user("node002", "id -un", user=sandbox.other_user)
-        assert other.stdout.strip() == sandbox.other_user
+        assert hostname(hoplab_sandbox, "node001") == "node001"
+        other = hoplab_sandbox.run_as_user("node002", "id -un", user=hoplab_sandbox.other_user)
+        assert other.stdout.strip() == hoplab_sandbox.other_user
     finally:
-        sandbox_cluster.allow_ssh("node002")
-    assert hostname(sandbox, "node002") == "node002"
+        hoplab_sandbox_cluster.allow_ssh("node002")
+    assert hostname(hoplab_sandbox, "node002") == "node002"
 
 
 # SLURM ---------------------------------------------------------------------------------------
 
 
-def test_partitions(sandbox: SandboxInfo) -> None:
-    done = sandbox.run_as_user(sandbox.login_host, "sinfo --noheader --format='%P %l %D'")
+def test_partitions(hoplab_sandbox: SandboxInfo) -> None:
+    done = hoplab_sandbox.run_as_user(
+        hoplab_sandbox.login_host, "sinfo --noheader --format='%P %l %D'"
+    )
     assert done.stdout.split("\n")[:2] == ["debug* infinite 2", "short 1:00 2"]
 
 
-def test_sbatch_runs_on_a_node_and_scancel_removes_it(sandbox: SandboxInfo) -> None:
-    job_id = submit_sleeper(sandbox)
-    listed = squeue_state(sandbox, job_id)
+def test_sbatch_runs_on_a_node_and_scancel_removes_it(hoplab_sandbox: SandboxInfo) -> None:
+    job_id = submit_sleeper(hoplab_sandbox)
+    listed = squeue_state(hoplab_sandbox, job_id)
     assert listed is not None
     assert listed[0] == "RUNNING"
-    assert listed[1] in sandbox.nodes
-    sandbox.run_as_user(sandbox.login_host, f"scancel {shlex.quote(job_id)}")
+    assert listed[1] in hoplab_sandbox.nodes
+    hoplab_sandbox.run_as_user(hoplab_sandbox.login_host, f"scancel {shlex.quote(job_id)}")
     wait_until(
-        lambda: (squeue_state(sandbox, job_id) or ("GONE",))[0] not in ACTIVE_JOB_STATES,
+        lambda: (squeue_state(hoplab_sandbox, job_id) or ("GONE",))[0] not in ACTIVE_JOB_STATES,
         30,
         what=f"job {job_id} to leave the queue after scancel",
     )
@@ -194,17 +201,19 @@ CONNECT_AS_OTHER = """\
 """
 
 
-def test_jupyter_on_a_node_through_a_unix_socket_tunnel(sandbox: SandboxInfo) -> None:
+def test_jupyter_on_a_node_through_a_unix_socket_tunnel(hoplab_sandbox: SandboxInfo) -> None:
     token = secrets.token_urlsafe(24)
-    jupyter = shlex.quote(str(sandbox.jupyter_venv / "bin" / "jupyter"))
-    started = sandbox.run_as_user("node001", START_JUPYTER.format(token=token, jupyter=jupyter))
+    jupyter = shlex.quote(str(hoplab_sandbox.jupyter_venv / "bin" / "jupyter"))
+    started = hoplab_sandbox.run_as_user(
+        "node001", START_JUPYTER.format(token=token, jupyter=jupyter)
+    )
     pid_text, session_text = started.stdout.split()
     server = pids.record("jupyter", int(pid_text))  # setsid execs in place: $! is Jupyter
     session = Path(session_text)
     sock = session / "x.sock"
     port = free_local_port()
     tunnel = process.spawn(
-        sandbox.ssh_argv("node001", options=["-N", "-L", f"127.0.0.1:{port}:{sock}"])
+        hoplab_sandbox.ssh_argv("node001", options=["-N", "-L", f"127.0.0.1:{port}:{sock}"])
     )
     try:
         assert wait_until(lambda: api_status(port, token), 90, what="Jupyter through the tunnel")
@@ -218,31 +227,31 @@ def test_jupyter_on_a_node_through_a_unix_socket_tunnel(sandbox: SandboxInfo) ->
         assert sock.stat().st_mode & 0o777 == 0o600
         assert session.parent.stat().st_mode & 0o777 == 0o700
         # Another user on the same node cannot even reach the socket.
-        other = sandbox.run_as_user(
+        other = hoplab_sandbox.run_as_user(
             "node001",
             CONNECT_AS_OTHER.format(
-                python=shlex.quote(str(sandbox.jupyter_venv / "bin" / "python")),
+                python=shlex.quote(str(hoplab_sandbox.jupyter_venv / "bin" / "python")),
                 sock=shlex.quote(str(sock)),
             ),
-            user=sandbox.other_user,
+            user=hoplab_sandbox.other_user,
             check=False,
         )
         assert other.returncode != 0
         assert "PermissionError" in other.stderr
     finally:
         if pids.is_alive(server):
-            sandbox.run_as_user("node001", f"kill {server.pid}")
+            hoplab_sandbox.run_as_user("node001", f"kill {server.pid}")
         wait_until(lambda: not pids.is_alive(server), 30, what="Jupyter to stop by its PID")
         tunnel.terminate()
         tunnel.communicate(timeout=10)
-        sandbox.run_as_user("node001", f"rm -rf {shlex.quote(str(session))}")
+        hoplab_sandbox.run_as_user("node001", f"rm -rf {shlex.quote(str(session))}")
 
 
 # lifecycle (these restart the cluster: keep them last) ----------------------------------------
 
 
-def test_second_up_reuses_the_running_sandbox(sandbox_cluster: Sandbox) -> None:
-    before = sandbox_cluster.info()
+def test_second_up_reuses_the_running_sandbox(hoplab_sandbox_cluster: Sandbox) -> None:
+    before = hoplab_sandbox_cluster.info()
     begin = time.monotonic()
     again = Sandbox().up()
     assert time.monotonic() - begin < 1.0
@@ -251,18 +260,18 @@ def test_second_up_reuses_the_running_sandbox(sandbox_cluster: Sandbox) -> None:
     assert again.started_at == before.started_at
 
 
-def test_up_replaces_a_broken_sandbox(sandbox_cluster: Sandbox) -> None:
-    before = sandbox_cluster.info()
+def test_up_replaces_a_broken_sandbox(hoplab_sandbox_cluster: Sandbox) -> None:
+    before = hoplab_sandbox_cluster.info()
     victim = pids.record("sshd@node002", before.pids["sshd@node002"])
     os.kill(victim.pid, signal.SIGTERM)
     wait_until(lambda: not pids.is_alive(victim), 10, what="sshd on node002 to exit")
-    assert not sandbox_cluster.status().healthy
+    assert not hoplab_sandbox_cluster.status().healthy
     begin = time.monotonic()
     fresh = Sandbox().up()
     assert time.monotonic() - begin < 5.0
     assert not fresh.reused
     assert set(fresh.pids.values()).isdisjoint(before.pids.values())
-    assert sandbox_cluster.status().healthy
+    assert hoplab_sandbox_cluster.status().healthy
     assert hostname(fresh, "node002") == "node002"
 
 
@@ -306,8 +315,8 @@ def _cmdline(proc_dir: Path) -> str:
         return ""
 
 
-def test_teardown_leaves_nothing_and_is_idempotent(sandbox_cluster: Sandbox) -> None:
-    info = sandbox_cluster.info()
+def test_teardown_leaves_nothing_and_is_idempotent(hoplab_sandbox_cluster: Sandbox) -> None:
+    info = hoplab_sandbox_cluster.info()
     submit_sleeper(info)  # a job, and a user's detached process: teardown must end them too
     info.run_as_user("node002", "setsid sleep 300 </dev/null >/dev/null 2>&1 &")
     daemons = [pids.record(name, pid) for name, pid in info.pids.items()]
@@ -322,7 +331,7 @@ def test_teardown_leaves_nothing_and_is_idempotent(sandbox_cluster: Sandbox) -> 
     assert not set(NAMESPACES) & {line.split()[0] for line in netns_list.splitlines()}
     assert process.run(["ip", "route", "show", "root", HARNESS_NETWORK]).stdout.strip() == ""
     assert not Path("/sys/class/net", ROOT_LINK).exists()
-    assert not sandbox_cluster.status().healthy
+    assert not hoplab_sandbox_cluster.status().healthy
 
     assert Sandbox().down() == TeardownReport((), (), False)
 

@@ -2,7 +2,7 @@
 
 SLURM (22.05) and Grid Engine (SGE 8.1.9) are the real ones. PBS Pro, Torque, LSF, OAR and
 HTCondor cannot be installed here: their commands are the shims of
-:mod:`hoplab.testing.shims`, which print the documented (and, where recorded, real) output of
+``tests/shims``, which print the documented (and, where recorded, real) output of
 OpenPBS 23.06, TORQUE 6.1, LSF 10.1.0.13, OAR 2.5.9 and HTCondor 23.0, and run every job for
 real through the sandbox's SLURM on node001/node002 as the test user.
 
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import shims
 from hoplab.errors import ConfigError
 from hoplab.remote import jobs
 from hoplab.schedulers import batch_backend
 from hoplab.schedulers.base import JobSpec, JobState, JobStatus, Resources
-from hoplab.testing import shims
 from hoplab.testing.layout import LOGIN, NODES
 from hoplab.waiting import wait_until
 
@@ -65,8 +65,8 @@ class LoginShell:
     ``sessions.jobs`` uses) so that each backend's shims can sit in a directory of their own.
     """
 
-    def __init__(self, sandbox: SandboxInfo, bin_dir: Path | None) -> None:
-        self.sandbox = sandbox
+    def __init__(self, hoplab_sandbox: SandboxInfo, bin_dir: Path | None) -> None:
+        self.sandbox = hoplab_sandbox
         self.bin_dir = bin_dir
         self.target = _Target()
 
@@ -126,13 +126,13 @@ class Cluster:
         jobs.wait_gone(self.shell, self.scheduler, live)  # type: ignore[arg-type]
 
 
-def open_cluster(name: str, sandbox: SandboxInfo) -> Cluster:
+def open_cluster(name: str, hoplab_sandbox: SandboxInfo) -> Cluster:
     """``name`` on login01, its shims (if any) in a directory of their own, as detected."""
     bin_dir = None
     if name in SHIMMED:
-        bin_dir = sandbox.root_dir / "shims" / "bin" / name
-        shims.install(name, sandbox.root_dir, bin_dir)
-    shell = LoginShell(sandbox, bin_dir)
+        bin_dir = hoplab_sandbox.root_dir / "shims" / "bin" / name
+        shims.install(name, hoplab_sandbox.root_dir, bin_dir)
+    shell = LoginShell(hoplab_sandbox, bin_dir)
     found = jobs.choose(jobs.read_probe(shell.run(jobs.probe_script()).stdout), name, LOGIN)
     assert found.name == name
     assert isinstance(found, type(batch_backend(name)))
@@ -140,8 +140,8 @@ def open_cluster(name: str, sandbox: SandboxInfo) -> Cluster:
 
 
 @pytest.fixture(params=BACKENDS)
-def cluster(request: pytest.FixtureRequest, sandbox: SandboxInfo) -> Iterator[Cluster]:
-    machine = open_cluster(request.param, sandbox)
+def cluster(request: pytest.FixtureRequest, hoplab_sandbox: SandboxInfo) -> Iterator[Cluster]:
+    machine = open_cluster(request.param, hoplab_sandbox)
     yield machine
     machine.cancel_all()
     left = [job for job in machine.submitted if machine.status(job).state.active]
@@ -182,14 +182,14 @@ def test_failed_exit_code(cluster: Cluster) -> None:
     assert final.state is JobState.FAILED, final
 
 
-def test_walltime_every_backend(sandbox: SandboxInfo) -> None:
+def test_walltime_every_backend(hoplab_sandbox: SandboxInfo) -> None:
     """A job past its walltime ends as TIMEOUT, in every backend.
 
     One test for all of them, submitted together: SLURM (under the shims too) cannot limit a
     job to less than a minute, so waiting for each in turn would cost minutes per backend.
     Grid Engine gets 5 s. Four cores run four jobs at once; the rest follow.
     """
-    clusters = [open_cluster(name, sandbox) for name in BACKENDS]
+    clusters = [open_cluster(name, hoplab_sandbox) for name in BACKENDS]
     started = {}
     try:
         for machine in clusters:
@@ -203,11 +203,11 @@ def test_walltime_every_backend(sandbox: SandboxInfo) -> None:
             machine.cancel_all()
 
 
-def test_directive_values_cannot_inject(cluster: Cluster, sandbox: SandboxInfo) -> None:
+def test_directive_values_cannot_inject(cluster: Cluster, hoplab_sandbox: SandboxInfo) -> None:
     """An account with spaces, ``;``, ``$(...)`` and backquotes, through the real submit
     command (or the shim's parser of its documented syntax): it runs nothing, and where the
     scheduler takes it, it is one value, whole."""
-    marker = sandbox.home / f"hoplab-injected-{cluster.name}"
+    marker = hoplab_sandbox.home / f"hoplab-injected-{cluster.name}"
     attack = f"x y; touch {marker} $(touch {marker}) `touch {marker}`"
     try:
         done = cluster.try_submit("echo ok", Resources(account=attack))
@@ -222,7 +222,7 @@ def test_directive_values_cannot_inject(cluster: Cluster, sandbox: SandboxInfo) 
         cluster.wait_for(job, {JobState.COMPLETED, JobState.FAILED, JobState.GONE}, 90)
         if cluster.name in SHIMMED:  # the shim recorded what its parser read
             number = job.split(".", maxsplit=1)[0]
-            record = sandbox.home / ".hoplab-shims" / cluster.name / f"{number}.json"
+            record = hoplab_sandbox.home / ".hoplab-shims" / cluster.name / f"{number}.json"
             recorded = json.loads(record.read_text())
             assert attack in recorded["extra"].values(), recorded
     else:  # qsub read the whole value as one project name, and a name has no spaces
@@ -232,12 +232,12 @@ def test_directive_values_cannot_inject(cluster: Cluster, sandbox: SandboxInfo) 
 
 @pytest.mark.parametrize("fault", ["fails", "hangs"])
 def test_query_fault_is_unknown(
-    cluster: Cluster, fault: str, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxInfo
+    cluster: Cluster, fault: str, monkeypatch: pytest.MonkeyPatch, hoplab_sandbox: SandboxInfo
 ) -> None:
     """A scheduler that fails or hangs reports UNKNOWN, and the job is read again after."""
     job = cluster.submit("sleep 600")
     cluster.wait_for(job, {JobState.RUNNING}, 60)
-    broken = sandbox.root_dir / "shims" / "bin" / f"broken-{cluster.name}"
+    broken = hoplab_sandbox.root_dir / "shims" / "bin" / f"broken-{cluster.name}"
     broken.mkdir(parents=True, exist_ok=True)
     broken.chmod(0o755)
     command = broken / QUERY_COMMAND[cluster.name]
@@ -259,28 +259,28 @@ def test_query_fault_is_unknown(
 
 
 @pytest.mark.parametrize("name", sorted(SHIMMED | {"slurm"}))
-def test_node_failure(name: str, sandbox: SandboxInfo) -> None:
+def test_node_failure(name: str, hoplab_sandbox: SandboxInfo) -> None:
     """The node under a running job goes down: each backend reports its node failure.
 
     Grid Engine is left out: its qmaster declares a silent execd lost only after
     ``max_unheard`` (minutes), and nothing here can fail its node faster.
     """
-    machine = open_cluster(name, sandbox)
+    machine = open_cluster(name, hoplab_sandbox)
     job = machine.submit("sleep 600")
     node = machine.wait_for(job, {JobState.RUNNING}, 60).node
     assert node in NODES
     scontrol = ["scontrol", "update", f"NodeName={node}"]
-    env = {"SLURM_CONF": str(sandbox.slurm_conf)}
-    sandbox.run_in_namespace(LOGIN, [*scontrol, "State=DOWN", "Reason=hoplab-test"], env=env)
+    env = {"SLURM_CONF": str(hoplab_sandbox.slurm_conf)}
+    hoplab_sandbox.run_in_namespace(LOGIN, [*scontrol, "State=DOWN", "Reason=hoplab-test"], env=env)
     try:
         final = machine.wait_for(job, {JobState.NODE_FAIL}, 60)
     finally:
         # ReturnToService=2 may have brought it back already: then RESUME is refused
-        sandbox.run_in_namespace(LOGIN, [*scontrol, "State=RESUME"], env=env, check=False)
+        hoplab_sandbox.run_in_namespace(LOGIN, [*scontrol, "State=RESUME"], env=env, check=False)
         wait_until(
             lambda: (
                 "idle"
-                in sandbox.run_in_namespace(
+                in hoplab_sandbox.run_in_namespace(
                     LOGIN, ["sinfo", "--noheader", "-n", str(node), "-o", "%t"], env=env
                 ).stdout
             ),

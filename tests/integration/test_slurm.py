@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from conftest import Laptop
-
     from hoplab.testing.cluster import Sandbox
     from hoplab.testing.info import SandboxInfo
 
@@ -29,16 +28,18 @@ pytestmark = pytest.mark.sandbox
 HOSTNAME = "import socket; print(socket.gethostname())"
 
 
-def login(sandbox: SandboxInfo, script: str) -> subprocess.CompletedProcess[str]:
+def login(hoplab_sandbox: SandboxInfo, script: str) -> subprocess.CompletedProcess[str]:
     """Run ``script`` as the test user on the login node."""
-    done = sandbox.run_as_user(sandbox.login_host, script + "\n")
+    done = hoplab_sandbox.run_as_user(hoplab_sandbox.login_host, script + "\n")
     assert done.returncode == 0, done.stderr
     return done
 
 
-def job_states(sandbox: SandboxInfo, job: str) -> str:
+def job_states(hoplab_sandbox: SandboxInfo, job: str) -> str:
     """The job's state while slurmctld still remembers it ('' once it is purged)."""
-    return login(sandbox, f"squeue --noheader --states=all --jobs={job} --format=%T || true").stdout
+    return login(
+        hoplab_sandbox, f"squeue --noheader --states=all --jobs={job} --format=%T || true"
+    ).stdout
 
 
 def session_of(laptop: Laptop, sid: str) -> dict[str, Any]:
@@ -46,36 +47,39 @@ def session_of(laptop: Laptop, sid: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def full_cluster(sandbox: SandboxInfo) -> Iterator[list[str]]:
+def full_cluster(hoplab_sandbox: SandboxInfo) -> Iterator[list[str]]:
     """Both nodes busy with a job holding all their CPUs, so the next job stays PENDING."""
     jobs = [
         login(
-            sandbox, "sbatch --parsable --cpus-per-task=2 --job-name=filler --wrap='sleep 900'"
+            hoplab_sandbox,
+            "sbatch --parsable --cpus-per-task=2 --job-name=filler --wrap='sleep 900'",
         ).stdout.strip()
-        for _ in sandbox.nodes
+        for _ in hoplab_sandbox.nodes
     ]
     try:
         wait_until(
-            lambda: all("RUNNING" in job_states(sandbox, job) for job in jobs),
+            lambda: all("RUNNING" in job_states(hoplab_sandbox, job) for job in jobs),
             60,
             what="the filler jobs to run",
         )
         yield jobs
     finally:
-        login(sandbox, f"scancel {' '.join(jobs)}")
+        login(hoplab_sandbox, f"scancel {' '.join(jobs)}")
         wait_until(
-            lambda: not any(s in job_states(sandbox, j) for j in jobs for s in ("RUN", "COMPL")),
+            lambda: (
+                not any(s in job_states(hoplab_sandbox, j) for j in jobs for s in ("RUN", "COMPL"))
+            ),
             60,
             what="the filler jobs to end",
         )
 
 
-def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo) -> None:
     laptop = cluster_laptop
     result = laptop.up("login01", "--time", "30", "--forward", "web=8787")
     session = result["session"]
     assert session["scheduler"] == "slurm"
-    assert session["host"] in sandbox.nodes
+    assert session["host"] in hoplab_sandbox.nodes
     assert session["reach"] == "ssh-node"
     assert session["listen"] == "socket"
     assert session["walltime_end"] > time.time() + 25 * 60  # known as soon as it is ready
@@ -98,7 +102,7 @@ def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo
     # the token is in no job script, no scheduler record and no job output
     job = session["job_id"]
     records = login(
-        sandbox,
+        hoplab_sandbox,
         f"scontrol write batch_script {job} -; scontrol show job {job}; "
         f"cat ~/.hoplab/sessions/{session['id']}/jupyter.log",
     ).stdout
@@ -123,13 +127,13 @@ def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, sandbox: SandboxInfo
     assert down["clean"], down
     assert down["checks"][f"job {job} gone from the queue"]
     assert down["checks"][f"local forward 127.0.0.1:{extra['local_port']} removed"]
-    assert "RUNNING" not in job_states(sandbox, job)
+    assert "RUNNING" not in job_states(hoplab_sandbox, job)
     assert laptop.remote_jupyters("login01") == []
-    gone = login(sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
+    gone = login(hoplab_sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
     assert gone.stdout.strip() == ""
 
 
-def test_two_sessions_at_once(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+def test_two_sessions_at_once(cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo) -> None:
     first = cluster_laptop.up("login01")
     second = cluster_laptop.up("login01", "--new")
     a, b = first["session"], second["session"]
@@ -142,18 +146,18 @@ def test_two_sessions_at_once(cluster_laptop: Laptop, sandbox: SandboxInfo) -> N
 
 
 def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(
-    cluster_laptop: Laptop, sandbox: SandboxInfo, full_cluster: list[str]
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, full_cluster: list[str]
 ) -> None:
     """A wrapper first on the login node's PATH counts squeue calls during 30 s of PENDING."""
-    count = sandbox.root_dir / "squeue-calls"
+    count = hoplab_sandbox.root_dir / "squeue-calls"
     count.write_text("")
     count.chmod(0o666)
-    wrapper = sandbox.path_dirs[sandbox.login_host] / "squeue"
+    wrapper = hoplab_sandbox.path_dirs[hoplab_sandbox.login_host] / "squeue"
     wrapper.write_text(f'#!/bin/sh\necho "$*" >> {count}\nexec /usr/bin/squeue "$@"\n')
     wrapper.chmod(0o755)
     try:
         up = cluster_laptop.spawn(
-            "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser"
+            "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--no-browser"
         )
         job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
         calls_before = len(count.read_text().splitlines())
@@ -168,7 +172,7 @@ def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(
     assert up.returncode == 130, stderr
     assert "PENDING" in stderr
     assert not any("|hoplab-" in line for line in cluster_laptop.jobs())
-    assert "PENDING" not in job_states(sandbox, job)
+    assert "PENDING" not in job_states(hoplab_sandbox, job)
     (session,) = cluster_laptop.sessions()
     assert session["state"] == "stopped"
     assert session["job_id"] == job
@@ -176,9 +180,14 @@ def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_term_or_hangup_while_pending_cancels_the_job(
-    cluster_laptop: Laptop, sandbox: SandboxInfo, full_cluster: list[str], sig: signal.Signals
+    cluster_laptop: Laptop,
+    hoplab_sandbox: SandboxInfo,
+    full_cluster: list[str],
+    sig: signal.Signals,
 ) -> None:
-    up = cluster_laptop.spawn("up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser")
+    up = cluster_laptop.spawn(
+        "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--no-browser"
+    )
     job = wait_until(_pending_hoplab_job(cluster_laptop), 60, what="a PENDING hoplab job")
     up.send_signal(sig)
     stderr = cluster_laptop.finish(up, 90)
@@ -208,10 +217,10 @@ def _ended(laptop: Laptop) -> Callable[[], dict[str, Any] | None]:
 
 
 def test_job_cancelled_outside_is_reported_ended(
-    cluster_laptop: Laptop, sandbox: SandboxInfo
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
 ) -> None:
     session = cluster_laptop.up("login01")["session"]
-    login(sandbox, f"scancel {session['job_id']}")
+    login(hoplab_sandbox, f"scancel {session['job_id']}")
     # while SLURM tears the job down (COMPLETING) ls notes it; then the end and its reason
     listed = wait_until(_ended(cluster_laptop), 60, what="ls to report the job ended", cap=2)
     assert (listed["state"], listed["error"]) == ("ended", "the job was cancelled outside hoplab")
@@ -230,10 +239,10 @@ def test_walltime_expiry_is_reported(cluster_laptop: Laptop) -> None:
 
 
 def test_bad_partition_shows_sbatch_error_and_leaves_nothing(
-    cluster_laptop: Laptop, sandbox: SandboxInfo
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
 ) -> None:
     done = cluster_laptop.run(
-        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--partition", "nosuch",
+        "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--partition", "nosuch",
         "--no-browser", check=False,
     )  # fmt: skip
     assert done.returncode == 1
@@ -241,13 +250,15 @@ def test_bad_partition_shows_sbatch_error_and_leaves_nothing(
     (session,) = cluster_laptop.sessions()
     assert session["state"] == "failed"
     assert session["job_id"] is None
-    left = login(sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
+    left = login(hoplab_sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
     assert left.stdout.strip() == ""
 
 
-def test_time_over_partition_limit_fails_fast(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+def test_time_over_partition_limit_fails_fast(
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
+) -> None:
     done = cluster_laptop.run(
-        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--partition", "short",
+        "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--partition", "short",
         "--time", "10", "--no-browser", check=False,
     )  # fmt: skip
     assert done.returncode == 1
@@ -255,33 +266,33 @@ def test_time_over_partition_limit_fails_fast(cluster_laptop: Laptop, sandbox: S
     assert "--time" in done.stderr  # the hint
     (session,) = cluster_laptop.sessions()
     assert session["state"] == "failed"
-    assert "PENDING" not in job_states(sandbox, session["job_id"])
+    assert "PENDING" not in job_states(hoplab_sandbox, session["job_id"])
 
 
 def test_login_tcp_when_nodes_refuse_ssh(
-    cluster_laptop: Laptop, sandbox: SandboxInfo, sandbox_cluster: Sandbox
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, hoplab_sandbox_cluster: Sandbox
 ) -> None:
-    for node in sandbox.nodes:
-        sandbox_cluster.refuse_ssh(node)
+    for node in hoplab_sandbox.nodes:
+        hoplab_sandbox_cluster.refuse_ssh(node)
     try:
         up = cluster_laptop.run(
-            "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser", "--detach"
+            "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--no-browser", "--detach"
         )
         result = cluster_laptop.json("ls")["sessions"][0]
         assert result["reach"] == "login-tcp"
         assert result["listen"] == "tcp"
         assert "refuses ssh" in up.stderr
-        address = sandbox.addresses[result["host"]]
+        address = hoplab_sandbox.addresses[result["host"]]
         (jupyter,) = cluster_laptop.remote_jupyters("login01")
         assert f"--ServerApp.ip={address}" in jupyter
         base, token = split_url(up.stdout.strip().splitlines()[-1])
         assert run_code(base, token, HOSTNAME).strip() == result["host"]
     finally:
-        for node in sandbox.nodes:
-            sandbox_cluster.allow_ssh(node)
+        for node in hoplab_sandbox.nodes:
+            hoplab_sandbox_cluster.allow_ssh(node)
 
 
-def test_gateway_then_login_then_node(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+def test_gateway_then_login_then_node(cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo) -> None:
     """Three hops: login01 as the gateway, node002 as the "login node", a compute node."""
     result = cluster_laptop.up("node002", "--jump", "login01")
     session = result["session"]
@@ -292,11 +303,11 @@ def test_gateway_then_login_then_node(cluster_laptop: Laptop, sandbox: SandboxIn
 
 
 def test_foreground_warns_before_the_walltime_and_reports_the_end(
-    cluster_laptop: Laptop, sandbox: SandboxInfo
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
 ) -> None:
     """Attached to a one-minute job with a two-minute warning: warned at once, then told."""
     up = cluster_laptop.spawn(
-        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--no-browser",
+        "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--no-browser",
         "--time", "1", "--walltime-warning", "2",
     )  # fmt: skip
     stderr = cluster_laptop.finish(up, 240)
@@ -308,10 +319,12 @@ def test_foreground_warns_before_the_walltime_and_reports_the_end(
     assert session["state"] == "ended"
 
 
-def test_job_that_ends_before_ready_says_how(cluster_laptop: Laptop, sandbox: SandboxInfo) -> None:
+def test_job_that_ends_before_ready_says_how(
+    cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo
+) -> None:
     """The job dies in its setup line: the queue poll notices, scontrol says how it ended."""
     done = cluster_laptop.run(
-        "up", "login01", "--venv", str(sandbox.jupyter_venv), "--setup", "exit 3",
+        "up", "login01", "--venv", str(hoplab_sandbox.jupyter_venv), "--setup", "exit 3",
         "--no-browser", check=False,
     )  # fmt: skip
     assert done.returncode == 1
@@ -319,5 +332,5 @@ def test_job_that_ends_before_ready_says_how(cluster_laptop: Laptop, sandbox: Sa
     assert "ExitCode 3:0" in done.stderr
     (session,) = cluster_laptop.sessions()
     assert session["state"] == "failed"
-    left = login(sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
+    left = login(hoplab_sandbox, f"test -e ~/.hoplab/sessions/{session['id']} && echo left || true")
     assert left.stdout.strip() == ""

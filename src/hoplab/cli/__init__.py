@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 
 import click
 
@@ -71,8 +73,23 @@ def cli(debug: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s")
 
 
+NATIVE_WINDOWS = (
+    "hoplab does not run on native Windows: it needs a POSIX system (Unix sockets, ssh "
+    "ControlMaster, flock). Run it inside WSL (Windows Subsystem for Linux), where it works as "
+    "on Linux: https://learn.microsoft.com/windows/wsl/install\n"
+)
+
+
+def refuse_native_windows() -> None:
+    """Stop at once, with one message and exit code 2, on native Windows (not WSL)."""
+    if os.name == "nt":
+        sys.stderr.write(NATIVE_WINDOWS)
+        sys.exit(2)
+
+
 def main() -> None:
     """Console-script entry point."""
+    refuse_native_windows()  # before anything else runs
     from hoplab.cli.render import run_cli
 
     run_cli(cli)

@@ -104,17 +104,12 @@ def signals_raise(exception: type[BaseException]) -> Iterator[None]:
     def handler(signum: int, _frame: object) -> None:
         raise exception(signal.Signals(signum).name)
 
-    names = ("SIGTERM", "SIGHUP")
-    previous = {
-        name: signal.signal(getattr(signal, name), handler)
-        for name in names
-        if hasattr(signal, name)
-    }
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        for name, old in previous.items():
-            signal.signal(getattr(signal, name), old)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def age(created: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from hoplab.ssh.direct import DirectTransport
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def open_transport(target: SshTarget, *, multiplex: bool = True) -> Transport:
-    """The right transport for ``target``: multiplexed unless asked not to or unsupported."""
-    if multiplex and os.name != "nt":
+    """The right transport for ``target``: multiplexed unless asked not to (``--no-mux``)."""
+    if multiplex:
         return MuxTransport(target)
     return DirectTransport(target)

@@ -1,8 +1,8 @@
 """No multiplexing: a fresh ssh for every command and one ssh process per forward.
 
-For clients without ControlMaster (Windows' OpenSSH) and ``--no-mux``. Each forward's ssh runs
-detached with its PID recorded, so a detached session keeps its tunnel and ``down`` ends exactly
-that process.
+For ``--no-mux``: sites that forbid persistent masters, and ssh clients that cannot multiplex.
+Each forward's ssh runs detached with its PID recorded, so a detached session keeps its tunnel
+and ``down`` ends exactly that process.
 """
 
 from __future__ import annotations

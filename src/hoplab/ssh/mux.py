@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hoplab import locks, process
 from hoplab.errors import CommandTimeoutError, HoplabError, PortInUseError
-from hoplab.paths import private_dir, runtime_dir
+from hoplab.paths import SSH_TEMPORARY_SUFFIX, fitting_socket_path, private_dir, runtime_dir
 from hoplab.ssh.target import raise_for_ssh
 from hoplab.ssh.transport import Forward, Transport
 
@@ -42,7 +42,8 @@ class MuxTransport(Transport):
 
     @property
     def control_path(self) -> Path:
-        return private_dir(runtime_dir() / "cm") / self.target.key
+        path = private_dir(runtime_dir() / "cm") / self.target.key
+        return fitting_socket_path(path, extra=SSH_TEMPORARY_SUFFIX)
 
     def _control(self, command: str, *extra: str) -> Completed:
         argv = self.target.argv("-o", f"ControlPath={self.control_path}", "-O", command, *extra)

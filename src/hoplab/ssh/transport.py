@@ -3,7 +3,8 @@
 :class:`~hoplab.ssh.mux.MuxTransport` keeps one authenticated ControlMaster per target chain and
 runs everything through it (one password or 2FA prompt, ~11 ms a command).
 :class:`~hoplab.ssh.direct.DirectTransport` makes a new connection for each command and one ssh
-process per forward, for clients without ControlMaster (Windows' OpenSSH) or ``--no-mux``.
+process per forward (``--no-mux``: sites that forbid persistent masters, clients that cannot
+multiplex).
 """
 
 from __future__ import annotations

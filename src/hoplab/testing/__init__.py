@@ -4,15 +4,17 @@ Network namespaces ``login01``, ``node001`` and ``node002`` (the laptop is the r
 a real OpenSSH sshd in each, munge and SLURM (slurmctld on login01, slurmd on the nodes), Grid
 Engine (sge_qmaster on login01, sge_execd on the nodes), test users with keys, and a Jupyter
 venv every user can run. The nodes are reachable only through
-login01, as on a real HPC site. Linux and root only; TESTBED.md has the facts it builds on.
+login01, as on a real HPC site. Linux and root only. Everything it owns sits in 10.201.0.0/16,
+behind a blackhole route added first, so no packet for a sandbox address leaves the machine;
+docs/sandbox.md describes it for users.
 
     from hoplab.testing import Sandbox
     info = Sandbox().up()          # start, or reuse a healthy running one
     info.run_as_user("node001", "hostname")
     Sandbox().down()               # idempotent; leaves no process, namespace or route
 
-The names below are imported on first use: the pytest plugin loads this package in every
-pytest run wherever hoplab is installed, including on systems without fcntl or pwd.
+The names below are imported on first use, so importing this package costs nothing and needs
+nothing Linux-only.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
-"""pytest fixtures that give a test session the real local cluster (registered via pytest11).
+"""hoplab's own fixtures for the real local cluster; nothing outside this repository gets them.
 
-``sandbox`` (a :class:`SandboxInfo`) starts the cluster once per session, or reuses one that
-is already running (for example from ``hoplab sandbox up``), and tears it down at the end only
-if this session started it. ``sandbox_cluster`` is the :class:`Sandbox` itself, for tests that
-turn its knobs (``refuse_ssh``). On a machine that cannot run it the fixtures skip with the
-reason, except under CI, where a missing component must fail the run instead of hiding tests.
+``hoplab_sandbox`` (a :class:`SandboxInfo`) starts the cluster once per session, or reuses one
+that is already running (for example from ``hoplab sandbox up``), and tears it down at the end
+only if this session started it. ``hoplab_sandbox_cluster`` is the :class:`Sandbox` itself, for
+tests that turn its knobs (``refuse_ssh``). On a machine that cannot run it the fixtures skip
+with the reason, except under CI, where a missing component must fail the run instead of
+hiding tests.
 
-This module is loaded by every pytest run wherever hoplab is installed: it imports the
-sandbox (Linux only) inside the fixtures, never at import time.
+hoplab registers no pytest plugin: installing it changes no other project's tests. The fixtures
+live here, and pytest puts this directory on ``sys.path`` (rootdir conftest, no
+``__init__.py``), which is how the integration tests import the scheduler shims (``shims/``).
+The sandbox (Linux only) is imported inside the fixtures, never at collection time.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def require_sandbox_machine() -> None:
 
 
 @pytest.fixture(scope="session")
-def sandbox_cluster() -> Iterator[Sandbox]:
+def hoplab_sandbox_cluster() -> Iterator[Sandbox]:
     """The running sandbox; started here (and stopped at session end) unless already up."""
     require_sandbox_machine()
     from hoplab.testing.cluster import Sandbox
@@ -58,6 +61,6 @@ def sandbox_cluster() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
-def sandbox(sandbox_cluster: Sandbox) -> SandboxInfo:
+def hoplab_sandbox(hoplab_sandbox_cluster: Sandbox) -> SandboxInfo:
     """Paths, names and helpers of the running sandbox (see :class:`SandboxInfo`)."""
-    return sandbox_cluster.info()
+    return hoplab_sandbox_cluster.info()
