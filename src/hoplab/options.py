@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError
-from hoplab.schedulers import NAMES
+from hoplab.protocol import Reach, SchedulerName
 from hoplab.schedulers.base import checked, checked_mem, parse_duration
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ DEFINITIONS: tuple[Option, ...] = (
         str,
         "Batch scheduler on TARGET: auto looks for one; none runs Jupyter on TARGET itself.",
         "auto",
-        ("auto", "none", *NAMES),
+        ("auto", *(name.value for name in SchedulerName)),
         env="HOPLAB_SCHEDULER",
     ),
     Option("partition", str, "Partition (queue) for the job.", flags=("--partition", "--queue")),
@@ -208,8 +208,8 @@ DEFINITIONS: tuple[Option, ...] = (
         str,
         "How to reach Jupyter on a compute node: ssh to it (Unix socket), or TCP through the "
         "login node; auto tries ssh first.",
-        "auto",
-        ("auto", "ssh-node", "login-tcp"),
+        Reach.AUTO.value,
+        tuple(mode.value for mode in Reach),
     ),
     Option(
         "forward",

@@ -4,7 +4,7 @@
 hoplab reads only its own frames, so with the banners on every session still becomes ready, ``ls``
 shows the job's real state (never "unknown"), ``down`` is clean without waiting out a query,
 and ``logs`` (also ``-f``) show Jupyter's log without a banner line. SLURM is the sandbox's
-real one; PBS Pro is the shim printing OpenPBS 23.06's ``qstat -f -F json`` format.
+real one; PBS Pro is the shim (tests/shims) printing OpenPBS 23.06's ``qstat -f -F json`` format.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING
 import pytest
 from test_backend_sessions import OTHERS, hide, login_path  # noqa: F401  (a fixture)
 
-from hoplab.testing import shims
+import shims
 from hoplab.testing.layout import LOGIN
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from conftest import Laptop
-
     from hoplab.testing.info import SandboxInfo
 
 pytestmark = pytest.mark.sandbox
@@ -40,16 +39,16 @@ NOISE = (
 
 
 @pytest.fixture
-def noisy_login(sandbox: SandboxInfo) -> Iterator[str]:
+def noisy_login(hoplab_sandbox: SandboxInfo) -> Iterator[str]:
     """Banners at the top of the test user's ``.bashrc`` and ``.profile``; restored after."""
-    home = Path(pwd.getpwnam(sandbox.user).pw_dir)
+    home = Path(pwd.getpwnam(hoplab_sandbox.user).pw_dir)
     saved: dict[Path, bytes | None] = {}
     try:
         for name in (".bashrc", ".profile"):
             path = home / name
             saved[path] = path.read_bytes() if path.exists() else None
             path.write_bytes(NOISE.encode() + (saved[path] or b""))
-        said = sandbox.run_as_user(LOGIN, "true\n")
+        said = hoplab_sandbox.run_as_user(LOGIN, "true\n")
         assert BANNER in said.stdout, "the banner must really reach ssh's output"
         assert "quota" in said.stderr
         yield BANNER
@@ -86,12 +85,12 @@ def test_a_talking_login_changes_nothing(
     name: str,
     noisy_login: str,
     cluster_laptop: Laptop,
-    sandbox: SandboxInfo,
+    hoplab_sandbox: SandboxInfo,
     login_path: Path,  # noqa: F811
 ) -> None:
     if name == "pbs":
         hide(login_path, *OTHERS)
-        shims.install(name, sandbox.root_dir, login_path)
+        shims.install(name, hoplab_sandbox.root_dir, login_path)
     laptop = cluster_laptop
     session = laptop.up(LOGIN, "--time", "30")["session"]
     assert session["scheduler"] == name

@@ -14,7 +14,15 @@ import pytest
 from hoplab.errors import ProtocolError
 from hoplab.launcher import render
 from hoplab.launcher.frame import framed
-from hoplab.protocol import VERSION, LauncherStatus, Process, Reply, StopFinding, Where
+from hoplab.protocol import (
+    VERSION,
+    LauncherStatus,
+    Process,
+    Reply,
+    SchedulerName,
+    StopFinding,
+    Where,
+)
 from hoplab.remote import frames
 from hoplab.remote.jobs import probe_script, read_probe
 
@@ -142,3 +150,9 @@ def test_scheduler_detection_reads_only_its_frame() -> None:
     stdout = noisy_sh(script.text).stdout
     sections = read_probe(frames.read(stdout, script.nonce).text)
     assert all("Welcome" not in text for text in sections.values())
+
+
+def test_every_backend_has_a_protocol_name() -> None:
+    from hoplab.schedulers import NAMES
+
+    assert {name.value for name in SchedulerName} == {"none", *NAMES}
