@@ -16,6 +16,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError, HoplabError
@@ -158,6 +159,21 @@ def own_command(pid: int) -> str | None:
     if done.returncode != 0 or uid != str(os.getuid()):
         return None
     return args.strip()
+
+
+def is_hoplab(pid: int) -> bool:
+    """Whether ``pid`` is a live hoplab process of this user (this one included).
+
+    A PID recorded in a session (the ``up`` starting it, a foreground client) is trusted only
+    after this check: after a reboot the same number may belong to anything.
+    """
+    if pid == os.getpid():
+        return True
+    if not alive(pid):
+        return False
+    words = (own_command(pid) or "").split()
+    program = [word.rsplit("/", 1)[-1] for word in words[:3]]
+    return "hoplab" in program or ("-m", "hoplab") in pairwise(words)
 
 
 def terminate(pid: int, patience: float = 1.0) -> bool:

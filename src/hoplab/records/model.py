@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from hoplab.errors import SessionStateError
-from hoplab.process import alive as pid_alive
+from hoplab.process import is_hoplab
 from hoplab.protocol import VERSION, SchedulerName
 from hoplab.ssh.target import SshTarget
 
@@ -101,8 +101,12 @@ class Session:
 
     @property
     def held(self) -> bool:
-        """A hoplab process holds it: the ``up`` starting it, or a supervisor (still running)."""
-        return self.attached_pid is not None and pid_alive(self.attached_pid)
+        """A hoplab process holds it: the ``up`` starting it, or a supervisor (still running).
+
+        The recorded PID counts only while it is still a hoplab process of this user: a number
+        reused by another program after a reboot holds nothing.
+        """
+        return self.attached_pid is not None and is_hoplab(self.attached_pid)
 
     @property
     def starting_elsewhere(self) -> bool:
