@@ -209,9 +209,11 @@ def check(sessions: list[Row]) -> Script:
     return _script(_body("check"), *_calls("check", sessions))
 
 
-def scan(skip: list[str]) -> Script:
-    """List the session directories on the host, but those in ``skip`` (see ``scan.sh``)."""
-    return _script(_body("scan"), HOPLAB_SKIP=" ".join(skip))
+def scan(skip: list[str], only: list[str] | None = None) -> Script:
+    """List the session directories on the host, but those in ``skip`` (see ``scan.sh``);
+    with ``only``, just those (even when empty: then none)."""
+    wanted = "" if only is None else " ".join(["-", *only])  # "-": never a session id
+    return _script(_body("scan"), HOPLAB_SKIP=" ".join(skip), HOPLAB_ONLY=wanted)
 
 
 def stop(sessions: list[Row]) -> Script:

@@ -230,9 +230,10 @@ class Entry:
     submitted: str  # the submit command's answer, for the job id
 
 
-def scan(transport: Transport, skip: list[str]) -> list[Entry]:
-    """The session directories under ~/.hoplab/sessions on the target, but those in ``skip``."""
-    frame = frames.run(transport, render.scan(skip), timeout=30)
+def scan(transport: Transport, skip: list[str], only: list[str] | None = None) -> list[Entry]:
+    """The session directories under ~/.hoplab/sessions on the target, but those in ``skip``
+    (with ``only``: just those)."""
+    frame = frames.run(transport, render.scan(skip, only), timeout=30)
     entries = []
     for reply in frame.replies():
         if reply.kind is not Reply.ENTRY or len(reply.args) < 7:

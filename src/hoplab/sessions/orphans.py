@@ -4,9 +4,12 @@ Three ways to become one:
 
 - the ``up`` that was starting it died (SIGKILL, a closed lid while the job waited in the
   queue): its record still says *starting*, with no process behind it;
-- the record is gone or never written (killed between the submit and the save; a state
-  database moved aside): the target still has the session directory, whose ``meta`` and
-  ``submitted`` files name the scheduler and the job ``hoplab-<id>``;
+- the record is gone or never written (a state database moved aside): the target still has
+  the session directory, whose ``meta`` and ``submitted`` files name the scheduler and the job
+  ``hoplab-<id>``;
+- the record has no job id (its ``up`` was killed between the submit and saving the id): the
+  ``submitted`` file names it, and :func:`recover_job_ids` reads it back before ``ls`` asks the
+  scheduler and before ``down`` removes the directory, so a submitted job is never lost;
 - the record says *stopped* or *failed*, but ``down`` could not verify the job was gone.
 
 Each one found is recorded as a *lost* session marked ``orphan`` with what was seen, so
@@ -91,15 +94,45 @@ def find(store: SessionStore, where: list[Place]) -> dict[str, str]:
     return notes
 
 
+def recover_job_ids(transport: Transport, sessions: list[Session], store: SessionStore) -> None:
+    """Give each batch session that has no job id the one its ``submitted`` file names.
+
+    Its ``up`` died after the submit and before it saved the id (SIGKILL, a closed lid): the
+    job may run, and only the session directory on the target still knows it.
+    """
+    missing = {s.id: s for s in sessions if s.batch and not s.job_id}
+    if not missing:
+        return
+    for entry in scripts.scan(transport, [], only=list(missing)):
+        session = missing.get(entry.id)
+        job_id = _job_id(entry) if session is not None else None
+        if session is not None and job_id is not None:
+            session.job_id = job_id
+            store.save(session)
+
+
+def _job_id(entry: Entry) -> str | None:
+    if entry.scheduler is None or not entry.submitted:
+        return None
+    try:
+        return backend(entry.scheduler).parse_job_id(entry.submitted)
+    except (HoplabError, ValueError):
+        return None
+
+
 def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[str, str]:
     known = {s.id: s for s in store.all()}
-    # live, lost or ended: ls and down deal with those already
-    accounted = [sid for sid, s in known.items() if not _settled(s)]
+    # live, lost or ended: ls and down deal with those already (once they know their job)
+    accounted = [sid for sid, s in known.items() if not _settled(s) and not _jobless(s)]
     candidates: list[Session] = []
     entries = scripts.scan(transport, accounted)
     alive = {e.id for e in entries if e.process is Process.ALIVE}
     for entry in entries:
         session = known.get(entry.id) or _from_entry(entry, place)
+        if session is not None and _jobless(session):
+            session.job_id = _job_id(entry)
+            if session.job_id is not None:
+                store.save(session)
         if session is not None:
             candidates.append(session)
     seen = {s.id for s in candidates}
@@ -115,6 +148,11 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
     return notes
 
 
+def _jobless(session: Session) -> bool:
+    """A batch session with no job id whose ``up`` is gone (a live one saves it any moment)."""
+    return session.batch and not session.job_id and not session.held
+
+
 def _settled(session: Session) -> bool:
     return session.state in {SessionState.STOPPED, SessionState.FAILED}
 
@@ -125,11 +163,8 @@ def _unverified(session: Session) -> bool:
 
 def _from_entry(entry: Entry, place: Place) -> Session | None:
     """A record for a session directory nobody knows (None if it says too little)."""
-    if entry.scheduler is None or not entry.submitted:
-        return None
-    try:
-        job_id = backend(entry.scheduler).parse_job_id(entry.submitted)
-    except (HoplabError, ValueError):
+    job_id = _job_id(entry)
+    if entry.scheduler is None or job_id is None:
         return None
     return Session(
         id=entry.id,

@@ -1,5 +1,6 @@
 # Every session directory on this host that hoplab's records do not account for (the ids in
-# HOPLAB_SKIP are), for `hoplab ls` to find orphans: one line each,
+# HOPLAB_SKIP are), for `hoplab ls` to find orphans (or, when HOPLAB_ONLY is set, only the ids it
+# names: `down` reads the job id of a session whose hoplab died before it saved it): one line each,
 # `entry ID PROCESS NODE SCHEDULER VERSION APP PROTOCOL SUBMITTED...` (protocol.Reply.ENTRY). PROCESS is alive or dead for a
 # session started on this very host (its recorded PID is Jupyter or its launcher), `-` for a
 # batch job (the scheduler knows) or for one started on another host of a shared home (its PID
@@ -11,6 +12,9 @@ for dir in "$sessions"/*/; do
     dir=${dir%/}
     id=${dir##*/}
     case " $HOPLAB_SKIP " in *" $id "*) continue ;; esac
+    if [ -n "$HOPLAB_ONLY" ]; then
+        case " $HOPLAB_ONLY " in *" $id "*) ;; *) continue ;; esac
+    fi
     scheduler=- version=- app=- host=- protocol=1  # a meta without protocol: version 1
     if [ -f "$dir/meta" ]; then read -r scheduler version app host protocol < "$dir/meta" || true; fi
     node=-
