@@ -37,7 +37,12 @@ def down(session_ids: tuple[str, ...], every: bool, as_json: bool) -> None:
             "down",
             {
                 "results": [
-                    {"id": r.session.id, "clean": r.clean, "checks": dict(r.checks)}
+                    {
+                        "id": r.session.id,
+                        "clean": r.clean,
+                        "checks": dict(r.checks),
+                        "error": r.error,
+                    }
                     for r in results
                 ]
             },
@@ -52,6 +57,16 @@ def render_results(results: list[DownResult]) -> None:
     if not results:
         out.print("no live sessions")
     for result in results:
+        if result.error is not None:
+            err.print(
+                f"[bold]{escape(result.session.id)}[/] [red]not stopped[/]: {escape(result.error)}"
+            )
+            err.print(
+                f"  kept as it was (nothing of it was stopped); "
+                f"'hoplab down {escape(result.session.id)}' tries again",
+                highlight=False,
+            )
+            continue
         marks = "  ".join(
             f"[{'green' if ok else 'red'}]{'✓' if ok else '✗'}[/] {escape(name)}"
             for name, ok in result.checks

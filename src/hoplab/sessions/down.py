@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -25,49 +25,83 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DownResult:
-    """One stopped session and each verified step (name, passed)."""
+    """One session ``down`` went through and each verified step (name, passed).
+
+    ``error`` says why it was not stopped at all (its target did not answer, or a newer
+    hoplab started it): such a session is kept exactly as it was, for a later ``down``.
+    """
 
     session: Session
     checks: tuple[tuple[str, bool], ...]
+    error: str | None = None
 
     @property
     def clean(self) -> bool:
-        return all(passed for _, passed in self.checks)
+        return self.error is None and all(passed for _, passed in self.checks)
 
 
 def down(
     session_ids: list[str], store: SessionStore, *, every: bool = False, interactive: bool = False
 ) -> list[DownResult]:
     """Stop the named sessions (or every live or lost one, orphans included), reaching each
-    target once."""
+    target once.
+
+    A target that cannot be reached, or a session a newer hoplab started, stops nothing else:
+    its sessions come back unstopped with the reason, their records and background supervisors
+    untouched, and every other session is stopped.
+    """
     if every:
         orphans.abandoned_starts(store)
         orphans.find(store, orphans.places(store))
     sessions = store.unfinished() if every else [store.get(sid) for sid in session_ids]
-    for session in sessions:
-        session.require_protocol()
-    # first the supervisors: one left running would rebuild the forwards removed below
-    supervised = {s.id: background.stop(s.id) for s in sessions if background.recorded(s.id)}
     results: list[DownResult] = []
-    ordered = sorted(sessions, key=lambda s: (s.ssh_target.key, s.multiplex))
+    drivable = []
+    for session in sessions:
+        try:
+            session.require_protocol()
+        except HoplabError as exc:
+            results.append(_not_stopped(session, "protocol understood", exc))
+            continue
+        drivable.append(session)
+    ordered = sorted(drivable, key=lambda s: (s.ssh_target.key, s.multiplex))
     for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):
         batch = list(group)
         transport = open_transport(batch[0].ssh_target, multiplex=multiplex)
-        results += _down_on(transport, batch, store, interactive=interactive)
-    return [
-        DownResult(
-            r.session, (("background supervisor stopped", supervised[r.session.id]), *r.checks)
-        )
-        if r.session.id in supervised
-        else r
-        for r in results
-    ]
+        try:
+            transport.connect(interactive=interactive)
+        except HoplabError as exc:
+            results += [_not_stopped(s, f"{s.ssh_target.label} reached", exc) for s in batch]
+            continue
+        # first their supervisors: one left running would rebuild the forwards removed below
+        supervised = {s.id: background.stop(s.id) for s in batch if background.recorded(s.id)}
+        try:
+            done = _down_on(transport, batch, store)
+        except HoplabError as exc:  # the connection broke on the way: try again later
+            results += [_not_stopped(s, f"{s.ssh_target.label} answered", exc) for s in batch]
+            continue
+        results += [
+            replace(
+                r, checks=(("background supervisor stopped", supervised[r.session.id]), *r.checks)
+            )
+            if r.session.id in supervised
+            else r
+            for r in done
+        ]
+    order = {s.id: n for n, s in enumerate(sessions)}
+    return sorted(results, key=lambda r: order[r.session.id])
+
+
+def _not_stopped(session: Session, check: str, cause: HoplabError) -> DownResult:
+    """``session`` left exactly as it was: ``check`` failed because of ``cause``."""
+    reason = f"{cause.message}; {cause.hint}" if cause.hint else cause.message
+    return DownResult(session, ((check, False),), reason)
 
 
 def _down_on(
-    transport: Transport, sessions: list[Session], store: SessionStore, *, interactive: bool
+    transport: Transport, sessions: list[Session], store: SessionStore
 ) -> list[DownResult]:
-    transport.connect(interactive=interactive)
+    # the job id of a session whose up died right after its submit lives only on the target
+    orphans.recover_job_ids(transport, sessions, store)
     job_problems = {s.id: end_job(transport, s) for s in sessions if s.batch}
     reports = scripts.stop(transport, sessions)
     results = []
@@ -82,14 +116,12 @@ def _down_on(
                 Leftover.NO_ANSWER,
             )
         ]
-        if session.batch:
+        if session.batch and session.job_id:
             checks.append(
                 (f"job {session.job_id} gone from the queue", Leftover.JOB_NOT_GONE not in found)
             )
-            if session.reach == Reach.SSH_NODE:
-                checks.append(
-                    (f"node {session.node} reached", Leftover.NODE_UNREACHABLE not in found)
-                )
+        if session.batch and session.reach == Reach.SSH_NODE:
+            checks.append((f"node {session.node} reached", Leftover.NODE_UNREACHABLE not in found))
         checks += [
             (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
             for port in drop_forwards(session)

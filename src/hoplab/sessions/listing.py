@@ -76,7 +76,13 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
         transport.connect(interactive=False)
     except HoplabError as exc:
         return {s.id: f"not checked: {exc.message}" for s in batch}
-    notes, forgotten = _reconcile_jobs(transport, [s for s in batch if s.batch and s.job_id], store)
+    try:
+        orphans.recover_job_ids(transport, batch, store)
+        notes, forgotten = _reconcile_jobs(
+            transport, [s for s in batch if s.batch and s.job_id], store
+        )
+    except HoplabError as exc:  # the connection broke on the way: the next target still counts
+        return {s.id: f"not checked: {exc.message}" for s in batch}
     remaining = [s for s in batch if s.id not in notes]
     if not remaining:
         return notes
