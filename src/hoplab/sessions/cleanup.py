@@ -11,6 +11,7 @@ from hoplab.protocol import Reach, StopFinding
 from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
+from hoplab.sessions.orphans import recover_job_ids
 from hoplab.ssh.transport import Forward
 from hoplab.tunnel.reach import forward_transport
 
@@ -149,6 +150,8 @@ def abandon(
     interrupted = isinstance(cause, KeyboardInterrupt)
     error = "interrupted before ready" if interrupted else str(cause)
     try:
+        # interrupted while the submit answered: the job id is in the session directory only
+        recover_job_ids(transport, [session], store)
         problems = [str(p) for p in release(transport, session)]
     except HoplabError as exc:
         log.debug("cleanup of %s failed: %s", session.id, exc)
