@@ -13,6 +13,7 @@ prints both and exits non-zero; the library never prints. Lower-level errors are
     ├── WaitTimeoutError          a bounded wait ran out
     ├── SshError                  ssh could not reach or authenticate to a host
     ├── PortInUseError            the requested local port is taken
+    │   └── ForeignListenerError  another process listens on a session's port (no token sent)
     ├── RemoteError               the remote side refused to start Jupyter
     │   ├── ProtocolError         a remote reply is cut, unframed, or says an unknown word
     │   ├── JupyterNotFoundError
@@ -149,6 +150,20 @@ class PortInUseError(HoplabError):
         super().__init__(
             f"local port {port} is already in use",
             "choose another with --port, or leave --port out and hoplab picks a free one",
+        )
+        self.port = port
+
+
+class ForeignListenerError(PortInUseError):
+    """A session's local port is held by a process that is not the ssh hoplab started."""
+
+    def __init__(self, port: int) -> None:
+        HoplabError.__init__(
+            self,
+            f"127.0.0.1:{port} is held by a process hoplab did not start; "
+            "the session token was not sent to it",
+            "hoplab moves the session to another port; 'ss -ltnp' or 'lsof -iTCP:PORT' shows "
+            "who holds this one",
         )
         self.port = port
 

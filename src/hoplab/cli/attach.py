@@ -70,11 +70,17 @@ def attach(
                 "session": result.session.public(),
                 "url": result.url,
                 "port_changed": result.port_changed,
+                "port_taken_by_stranger": result.stranger,
                 "supervisor_pid": supervisor,
             },
         )
         return
-    if result.port_changed:
+    if result.stranger:
+        err.print(
+            "[yellow]another process held the old local port (it was not sent the token); "
+            "Jupyter moved to a new port: use the new URL[/]"
+        )
+    elif result.port_changed:
         err.print("[yellow]the local port changed; use the new URL[/]")
     out.print(result.url, markup=False, soft_wrap=True)
     if command_line["browser"] is not False:

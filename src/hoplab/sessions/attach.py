@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hoplab.errors import HoplabError, PortInUseError, SessionStateError
+from hoplab.errors import ForeignListenerError, HoplabError, PortInUseError, SessionStateError
 from hoplab.remote import jobs, scripts
 from hoplab.sessions.cleanup import (
     ended_reason,
@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AttachResult:
-    """The session, its URL with the token, and whether the local port changed."""
+    """The session, its URL with the token, and whether the local port changed (``stranger``:
+    because another process held the old one; it was never sent the token)."""
 
     session: Session
     url: str
     port_changed: bool
+    stranger: bool = False
 
 
 def attach(
@@ -56,7 +58,8 @@ def attach(
         )
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     old_port = session.local_port
-    if port is None and old_port is not None and _answers(session):
+    answers = _answers(session) if old_port is not None else False
+    if port is None and answers:
         progress(Step("tunnel", f"the tunnel on 127.0.0.1:{old_port} still answers"))
     else:
         with step(progress, "connect", f"connecting to {session.ssh_target.label}"):
@@ -74,14 +77,17 @@ def attach(
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
     url = session.hold(detach=detach)
     store.save(session)
-    return AttachResult(session, url, port_changed=session.local_port != old_port)
+    changed = session.local_port != old_port
+    return AttachResult(session, url, port_changed=changed, stranger=changed and answers is None)
 
 
-def _answers(session: Session) -> bool:
-    if session.local_port is None:
-        return False
-    code = forwards.status_code(session.local_port, session.base_url, session.token, timeout=2)
-    return code == 200
+def _answers(session: Session) -> bool | None:
+    """True when Jupyter answers through our own forward; None when a stranger holds the port
+    (the token is not sent), False otherwise."""
+    try:
+        return forwards.probe(session, timeout=2) == 200
+    except ForeignListenerError:
+        return None
 
 
 def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:

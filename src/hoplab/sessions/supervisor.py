@@ -26,7 +26,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from hoplab import process
-from hoplab.errors import HoplabError
+from hoplab.errors import ForeignListenerError, HoplabError
 from hoplab.remote import scripts
 from hoplab.sessions.attach import attach
 from hoplab.ssh.connect import open_transport
@@ -126,11 +126,10 @@ class Supervisor:
 
     @staticmethod
     def _answers(session: Session) -> bool:
-        port = session.local_port
-        if port is None:
+        try:  # the token goes only to our own ssh: a stranger on the port is a broken tunnel
+            return forwards.probe(session, timeout=PROBE_TIMEOUT) == 200
+        except ForeignListenerError:
             return False
-        code = forwards.status_code(port, session.base_url, session.token, timeout=PROBE_TIMEOUT)
-        return code == 200
 
     def _wait(self, seconds: float, session: Session) -> None:
         """Up to ``seconds``; sooner if a master or forward process this session rides ends."""
@@ -197,7 +196,13 @@ class Supervisor:
             self.notify(
                 Event(
                     Change.PORT,
-                    f"127.0.0.1:{old_port} is taken; Jupyter is now on "
+                    f"127.0.0.1:{old_port} is taken"
+                    + (
+                        " by a process hoplab did not start (no token sent)"
+                        if result.stranger
+                        else ""
+                    )
+                    + f"; Jupyter is now on "
                     f"{result.session.url(with_token=False)}",
                 )
             )

@@ -5,8 +5,11 @@ from __future__ import annotations
 import http.client
 from typing import TYPE_CHECKING
 
-from hoplab.errors import HoplabError, PortInUseError
-from hoplab.ssh.ports import LOOPBACK, free_port
+from hoplab.errors import ForeignListenerError, HoplabError, PortInUseError
+from hoplab.ssh.mux import MuxTransport
+from hoplab.ssh.ports import LOOPBACK, free_port, port_is_free
+from hoplab.tunnel import listener
+from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -31,6 +34,39 @@ def status_code(port: int, base_url: str, token: str, *, timeout: float = 5.0) -
         connection.close()
 
 
+def owner(session: Session) -> int | None:
+    """The ssh process that holds the session's forward: its master (from the ControlPath's
+    pidfile, else ``ssh -O check``), or the forward's own ssh without multiplexing."""
+    if not session.multiplex:
+        return session.forward_pid
+    carrier = forward_transport(session)
+    if not isinstance(carrier, MuxTransport):
+        return None
+    return carrier.watched_pid() or carrier.master_pid()
+
+
+def is_ours(session: Session) -> bool:
+    """Whether the listener on the session's local port is the ssh process hoplab started."""
+    port = session.local_port
+    return port is not None and listener.held_by(port, owner(session))
+
+
+def probe(session: Session, *, timeout: float = 5.0) -> int | None:
+    """``status_code`` through the session's forward, the token sent only to our own ssh.
+
+    None when nothing answers; :class:`ForeignListenerError` when another process holds the
+    port (the token was not sent).
+    """
+    port = session.local_port
+    if port is None:
+        return None
+    if not is_ours(session):
+        if port_is_free(port):
+            return None  # nobody listens: the forward is simply gone
+        raise ForeignListenerError(port)
+    return status_code(port, session.base_url, session.token, timeout=timeout)
+
+
 def open_forward(transport: Transport, remote: str, wanted: int | None) -> Forward:
     """Forward a local port to ``remote``: ``wanted`` exactly, or a free one (retrying races)."""
     if wanted is not None:
@@ -44,13 +80,14 @@ def open_forward(transport: Transport, remote: str, wanted: int | None) -> Forwa
 
 
 def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
-    """Wait until /api/status answers 200 through the forward; a 403 is a wrong token at once."""
+    """Wait until /api/status answers 200 through the forward; a 403 is a wrong token at once,
+    and a listener that is not our ssh is an error at once (the token is never sent to it)."""
     port = session.local_port
     if port is None:
         raise HoplabError(f"session {session.id} has no local port")
 
     def answered() -> int | None:
-        code = status_code(port, session.base_url, session.token)
+        code = probe(session)
         if code == 403:
             raise HoplabError(
                 f"Jupyter on {session.remote_host} refused the session token",
