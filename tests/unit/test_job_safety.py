@@ -16,7 +16,7 @@ from fake_laptop import environment, hoplab, record, ssh_calls
 
 from hoplab.process import is_hoplab
 from hoplab.protocol import VERSION
-from hoplab.records.model import SessionState
+from hoplab.records.model import ExtraForward, SessionState
 from hoplab.records.store import SessionStore
 
 if TYPE_CHECKING:
@@ -189,3 +189,14 @@ def test_an_option_like_host_never_reaches_ssh(
     assert not proof.exists(), "ssh ran the ProxyCommand of a host name"
     assert said in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ls_says_extra_forwards_are_open_to_every_local_user(laptop: dict[str, str]) -> None:
+    session = record(laptop, "ab000008", state=SessionState.DETACHED, port=8888)
+    session.forwards = [ExtraForward("dask", 8787, local_port=40123)]
+    store = _store(laptop)
+    store.save(session)
+    store.close()
+    done = hoplab(laptop, "ls")
+    assert "dask:40123" in done.stdout
+    assert "every user of this machine can reach them" in " ".join(done.stderr.split())

@@ -105,6 +105,13 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
             styled[COLUMNS.index("STATE")].stylize(STATE_STYLE.get(state, ""))
             table.add_row(*styled)
         out.print(table)
+    if any(f.local_port for row in rows if row.session.state.is_live for f in row.session.forwards):
+        err.print(
+            "extra --forward ports (NAME:PORT above) carry no token: "
+            "every user of this machine can reach them",
+            markup=False,
+            highlight=False,
+        )
     if prune:
         _prune(rows, store, quiet=False)
     elif any(row.orphan for row in rows):
