@@ -69,28 +69,23 @@ def print_json(kind: str, payload: dict[str, Any]) -> None:
 
 
 def open_browser(session: Session) -> None:
-    """Open the session in the local browser without putting the token in any argv.
+    """Open the session in the local browser, the token never in any argv (see
+    :mod:`hoplab.browser`). The page is watched and removed in a thread that is not a daemon:
+    hoplab exits only once it is gone (at most ``browser.READ_TIMEOUT`` seconds)."""
+    import threading
 
-    Like Jupyter itself, write a 0600 redirect page in our private state directory and open
-    that file; the browser reads the token from the file, not from its command line.
-    """
-    import webbrowser
-    from html import escape
-
-    from hoplab.paths import private_dir, state_dir, write_private
+    from hoplab import browser
 
     url = session.url(with_token=True)
     if url is None:
         return
-    page = private_dir(state_dir() / "open") / f"{session.id}.html"
-    write_private(
-        page,
-        '<!DOCTYPE html><meta charset="utf-8">'
-        f'<meta http-equiv="refresh" content="0;url={escape(url)}">'
-        f'<p>Opening Jupyter… <a href="{escape(url)}">continue</a></p>',
-    )
-    if not webbrowser.open(page.as_uri()):
-        err.print("[yellow]could not open a browser; open the URL above yourself[/]")
+
+    def hand_over() -> None:
+        reason = browser.hand_over(session.id, url).reason
+        if reason is not None:
+            err.print(f"[yellow]{escape(reason)}[/]")
+
+    threading.Thread(target=hand_over, name="hoplab-browser-page").start()
 
 
 class Detach(Exception):  # noqa: N818  (a signal turned into control flow, not an error)
