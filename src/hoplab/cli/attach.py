@@ -77,8 +77,8 @@ def attach(
         return
     if result.stranger:
         err.print(
-            "[yellow]another process held the old local port (it was not sent the token); "
-            "Jupyter moved to a new port: use the new URL[/]"
+            "[yellow]the local port changed: another process held the old one (it was not "
+            "sent the token); use the new URL[/]"
         )
     elif result.port_changed:
         err.print("[yellow]the local port changed; use the new URL[/]")
