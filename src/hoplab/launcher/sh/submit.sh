@@ -5,9 +5,11 @@ cd "$dir"
 if job=$(
 #@SUBMIT@
 ) 2> "$dir/submit.err"; then
+    # First, before any output: should this client have died meanwhile, the first write to
+    # its closed channel ends this script, and `hoplab ls` / `down` read the job id here.
+    printf '%s\n' "$job" > "$dir/submitted"
     say submitted
     printf '%s\n' "$job"
-    printf '%s\n' "$job" > "$dir/submitted"  # for `hoplab ls`, should this client die now
 else
     say rejected
     cat "$dir/submit.err"
