@@ -186,3 +186,30 @@ def test_probe_of_a_port_nobody_holds_is_no_answer() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert forwards.probe(_session(port, os.getpid())) is None
+
+
+@linux_only
+def test_with_multiplexing_the_expected_listener_is_the_recorded_master(
+    recorder: tuple[subprocess.Popen[str], int, Path],
+    other_pid: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The master's PID comes from the pidfile beside its ControlPath (no ssh is run)."""
+    from hoplab.tunnel.reach import forward_transport
+
+    monkeypatch.setenv("HOPLAB_RUNTIME_DIR", str(tmp_path / "run"))
+    child, port, requests = recorder
+    session = _session(port, None)
+    session.multiplex = True
+    master = forward_transport(session)
+    pid_file = master.control_path.with_name(f"{master.control_path.name}.pid")
+
+    pid_file.write_text(f"{other_pid}\n")  # a master that is not the listener
+    with pytest.raises(ForeignListenerError):
+        forwards.probe(session)
+    assert requests.read_text() == ""
+
+    pid_file.write_text(f"{child.pid}\n")  # the listener is the recorded master
+    assert forwards.probe(session) == 200
+    assert "token the-token" in requests.read_text()
