@@ -9,18 +9,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from fake_laptop import environment, hoplab, record, ssh_calls
 
 from hoplab.process import is_hoplab
-from hoplab.protocol import VERSION
-from hoplab.records.model import ExtraForward, SessionState
+from hoplab.protocol import VERSION, Process, SchedulerName
+from hoplab.records.model import ExtraForward, Session, SessionState
 from hoplab.records.store import SessionStore
+from hoplab.remote import jobs, scripts
+from hoplab.remote.scripts import Entry
+from hoplab.schedulers.base import JobState, JobStatus
+from hoplab.sessions import orphans
+from hoplab.ssh.target import SshTarget
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from hoplab.ssh.transport import Transport
 
 
 @pytest.fixture
@@ -200,3 +207,77 @@ def test_ls_says_extra_forwards_are_open_to_every_local_user(laptop: dict[str, s
     done = hoplab(laptop, "ls")
     assert "dask:40123" in done.stdout
     assert "every user of this machine can reach them" in " ".join(done.stderr.split())
+
+
+# the job id of an up killed right after its submit ------------------------------------------
+
+
+def _batch(env: dict[str, str], sid: str, state: SessionState) -> Session:
+    session = record(env, sid, target="login", state=state)
+    session.scheduler, session.scheduler_version, session.attached_pid = "slurm", "23.02", None
+    store = _store(env)
+    store.save(session)
+    store.close()
+    return session
+
+
+def _entry(sid: str, submitted: str) -> Entry:
+    return Entry(sid, Process.UNSEEN, None, SchedulerName.SLURM, "23.02", "lab", VERSION, submitted)
+
+
+def test_a_lost_job_id_is_read_back_from_the_submitted_file(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobless = _batch(laptop, "ab000009", SessionState.LOST)
+    plain = record(laptop, "ab000010", state=SessionState.DETACHED)
+    asked: list[list[str] | None] = []
+
+    def scan(_transport: object, _skip: list[str], only: list[str] | None = None) -> list[Entry]:
+        asked.append(only)
+        return [_entry("ab000009", "4242"), _entry("ab000011", "77")]
+
+    monkeypatch.setattr(scripts, "scan", scan)
+    store = _store(laptop)
+    orphans.recover_job_ids(cast("Transport", None), [jobless, plain], store)
+    assert asked == [["ab000009"]]  # only the batch session without a job id is looked at
+    assert jobless.job_id == "4242"
+    assert store.get("ab000009").job_id == "4242"
+    assert plain.job_id is None
+
+
+def test_nothing_is_asked_when_every_job_id_is_known(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = _batch(laptop, "ab000012", SessionState.DETACHED)
+    known.job_id = "5"
+
+    def scan(*_args: object, **_kwargs: object) -> list[Entry]:
+        raise AssertionError("no remote call needed")
+
+    monkeypatch.setattr(scripts, "scan", scan)
+    orphans.recover_job_ids(cast("Transport", None), [known], _store(laptop))
+
+
+def test_ls_finds_the_running_job_of_an_abandoned_start(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its up died before saving the job id: the scan reads it, the queue says it runs."""
+    _batch(laptop, "ab000013", SessionState.LOST)
+    skipped: list[list[str]] = []
+
+    def scan(_transport: object, skip: list[str], only: list[str] | None = None) -> list[Entry]:
+        skipped.append(skip)
+        return [_entry("ab000013", "4243")]
+
+    def query(_transport: object, _scheduler: object, ids: list[str]) -> dict[str, JobStatus]:
+        return {job: JobStatus(job, JobState.PENDING, "BeginTime") for job in ids}
+
+    monkeypatch.setattr(scripts, "scan", scan)
+    monkeypatch.setattr(jobs, "query", query)
+    store = _store(laptop)
+    place = orphans.Place("login", SshTarget("login"))
+    notes = orphans._find_on(cast("Transport", None), place, store)
+    assert "ab000013" not in skipped[0]  # a jobless record is scanned, not taken as accounted
+    assert notes["ab000013"].startswith("orphan: job 4243 is pending")
+    again = store.get("ab000013")
+    assert (again.job_id, again.state, again.orphan) == ("4243", SessionState.LOST, True)
