@@ -193,18 +193,10 @@ class Supervisor:
             session.id, self.store, interactive=False, ready_timeout=REBUILD_READY_TIMEOUT
         )
         if result.session.local_port != old_port:
+            by = " by a process hoplab did not start (no token sent)" if result.stranger else ""
+            url = result.session.url(with_token=False)
             self.notify(
-                Event(
-                    Change.PORT,
-                    f"127.0.0.1:{old_port} is taken"
-                    + (
-                        " by a process hoplab did not start (no token sent)"
-                        if result.stranger
-                        else ""
-                    )
-                    + f"; Jupyter is now on "
-                    f"{result.session.url(with_token=False)}",
-                )
+                Event(Change.PORT, f"127.0.0.1:{old_port} is taken{by}; Jupyter is now on {url}")
             )
 
     def _wait_for_path(self, seconds: float, session: Session) -> None:
