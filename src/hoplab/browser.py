@@ -45,6 +45,7 @@ class Handoff:
 
     opened: Opened
     page: Path
+    timeout: float = 0.0  # how long it waited for the browser to read the page
 
     @property
     def reason(self) -> str | None:
@@ -52,7 +53,7 @@ class Handoff:
             return "could not start a browser here; open the URL above yourself"
         if self.opened is Opened.UNREAD:
             return (
-                f"the browser did not open the page within {READ_TIMEOUT:g} s (a snap or flatpak "
+                f"the browser did not open the page within {self.timeout:g} s (a snap or flatpak "
                 f"browser cannot read hidden folders such as {self.page.parent}); "
                 "open the URL above yourself"
             )
@@ -93,10 +94,12 @@ def hand_over(
     url: str,
     *,
     opener: Callable[[str], bool] = webbrowser.open,
-    timeout: float = READ_TIMEOUT,
+    timeout: float | None = None,
 ) -> Handoff:
     """Open ``url`` in the browser through a private page; remove the page once read (or after
-    ``timeout``). Blocks until then: callers that must not wait run it in a thread."""
+    ``timeout``, :data:`READ_TIMEOUT` by default). Blocks until then: callers that must not
+    wait run it in a thread."""
+    timeout = READ_TIMEOUT if timeout is None else timeout
     page = write_page(session_id, url)
     try:
         if not opener(page.as_uri()):
@@ -106,7 +109,7 @@ def hand_over(
                 lambda: was_read(page), timeout, what="the browser to read the page", cap=0.2
             )
         except WaitTimeoutError:
-            return Handoff(Opened.UNREAD, page)
+            return Handoff(Opened.UNREAD, page, timeout)
         return Handoff(Opened.READ, page)
     finally:
         page.unlink(missing_ok=True)
