@@ -281,3 +281,36 @@ def test_ls_finds_the_running_job_of_an_abandoned_start(
     assert notes["ab000013"].startswith("orphan: job 4243 is pending")
     again = store.get("ab000013")
     assert (again.job_id, again.state, again.orphan) == ("4243", SessionState.LOST, True)
+
+
+def test_the_scan_script_reads_the_submitted_file_of_only_the_named_sessions(
+    tmp_path: Path,
+) -> None:
+    """The real scan script in sh, on a home with three session directories."""
+    from hoplab.launcher import render
+    from hoplab.remote import frames
+
+    sessions = tmp_path / ".hoplab" / "sessions"
+    for sid, job in (("aa000001", "4242"), ("bb000002", "4243"), ("cc000003", "4244")):
+        folder = sessions / sid
+        folder.mkdir(parents=True)
+        (folder / "meta").write_text(f"slurm 23.02 lab login01 {VERSION}\n")
+        (folder / "submitted").write_text(f"{job}\n")
+
+    def scan(only: list[str] | None) -> dict[str, str]:
+        script = render.scan([], only)
+        done = subprocess.run(
+            ["sh", "-s"],
+            input=script.text,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        )
+        replies = frames.read(done.stdout, script.nonce).replies()
+        return {r.args[0]: " ".join(r.args[7:]) for r in replies}
+
+    assert scan(["bb000002"]) == {"bb000002": "4243"}
+    assert scan(["aa000001", "cc000003"]) == {"aa000001": "4242", "cc000003": "4244"}
+    assert scan([]) == {}
+    assert scan(None) == {"aa000001": "4242", "bb000002": "4243", "cc000003": "4244"}
