@@ -18,7 +18,7 @@ BY_OPTION = {"pbs", "torque", "sge"}
 
 
 def test_every_scheduler_is_covered() -> None:
-    assert BY_SHEBANG | BY_OPTION == set(NAMES)
+    assert set(NAMES) == BY_SHEBANG | BY_OPTION
 
 
 @pytest.mark.parametrize("name", sorted(BY_OPTION))
