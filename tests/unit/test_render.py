@@ -105,11 +105,13 @@ def test_handshake_parsing() -> None:
 @pytest.mark.parametrize(
     ("installed", "app", "expected"),
     [
-        ({"jupyter_server": "2.21.1"}, "lab", "yes"),
-        ({"jupyter_server": "1.9.0"}, "lab", "yes"),
-        ({"jupyter_server": "1.8.2"}, "lab", "no"),
-        ({"jupyter_server": "2.21.1", "notebook": "7.4.0"}, "notebook", "yes"),
-        ({"jupyter_server": "2.21.1", "notebook": "6.5.7"}, "notebook", "no"),
+        ({"jupyter_server": "2.21.1"}, "lab", "yes ServerApp yes"),
+        ({"jupyter_server": "1.24.0"}, "lab", "yes ServerApp no"),
+        ({"jupyter_server": "1.9.0"}, "lab", "yes ServerApp no"),
+        ({"jupyter_server": "1.8.2"}, "lab", "no ServerApp no"),
+        ({"jupyter_server": "2.21.1", "notebook": "7.4.0"}, "notebook", "yes ServerApp yes"),
+        ({"jupyter_server": "2.21.1", "notebook": "6.5.7"}, "notebook", "no NotebookApp no"),
+        ({"notebook": "6.5.7"}, "notebook", "no NotebookApp no"),
     ],
 )
 def test_socket_support_follows_installed_versions(

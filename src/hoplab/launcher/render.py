@@ -36,6 +36,11 @@ def remote_path(path: str) -> str:
     return shlex.quote(path)
 
 
+def conda_env(name: str) -> str:
+    """Quote a conda env: a name as it is, a path (it has a ``/``) as a remote path."""
+    return remote_path(name) if "/" in name or name.startswith("~") else shlex.quote(name)
+
+
 @dataclass(frozen=True)
 class Environment:
     """How to prepare the shell before Jupyter: modules, conda or venv, then setup lines."""
@@ -66,7 +71,7 @@ class Environment:
                 f"module load {quoted} || fail env {shlex.quote(f'module load {name} failed')}"
             )
         if self.conda:
-            quoted = shlex.quote(self.conda)
+            quoted = conda_env(self.conda)
             lines += [
                 "command -v conda >/dev/null 2>&1 || fail env 'conda not found on PATH'",
                 'eval "$(conda shell.posix hook)" || fail env "conda shell hook failed"',
@@ -110,9 +115,13 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         HOPLAB_LEASE=str(spec.lease_seconds),
         HOPLAB_TRIED=spec.environment.describe(),
     )
-    workdir = spec.environment.workdir
-    if workdir:
-        settings += f"\nHOPLAB_WORKDIR={remote_path(workdir)}"
+    environment = spec.environment
+    if environment.workdir:
+        settings += f"\nHOPLAB_WORKDIR={remote_path(environment.workdir)}"
+    if environment.venv:  # the launcher checks that Jupyter comes from inside the env
+        settings += f"\nHOPLAB_VENV={remote_path(environment.venv.rstrip('/'))}"
+    if environment.conda:
+        settings += f"\nHOPLAB_CONDA={conda_env(environment.conda)}"
     if spec.jupyter_args:
         settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
     else:
@@ -126,9 +135,9 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
 
 
 def socket_check(jupyter: str, app: str) -> str:
-    """The launcher's socket-support check on its own, printing yes or no (for tests)."""
+    """The launcher's version checks on their own, printing ``sock_ok app_class port_zero``."""
     settings = assignments(bin=jupyter, HOPLAB_APP=app)
-    return "\n".join((settings, _body("versions"), 'echo "$sock_ok"'))
+    return "\n".join((settings, _body("versions"), 'echo "$sock_ok $app_class $port_zero"'))
 
 
 def _script(body: str, *calls: str, **values: str) -> Script:
