@@ -1,0 +1,68 @@
+"""From settings to the up request: remote paths, and cluster options without a scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fake_laptop import environment, hoplab, ssh_calls
+
+from hoplab import config
+from hoplab.sessions.request import cluster_options, remote_path, up_request
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/home/alice/envs/jupyter", "~/envs/jupyter"),
+        ("/home/alice/envs/jupyter/", "~/envs/jupyter/"),
+        ("~/envs/jupyter", "~/envs/jupyter"),  # quoted: already the remote home
+        ("envs/jupyter", "envs/jupyter"),  # relative: the launcher reads it in the remote home
+        ("/opt/envs/jupyter", "/opt/envs/jupyter"),
+        ("/home/alicex/envs", "/home/alicex/envs"),  # another home that starts the same
+    ],
+)
+def test_a_path_under_the_laptop_home_means_the_remote_home(value: str, expected: str) -> None:
+    path, note = remote_path("venv", value, "/home/alice")
+    assert path == expected
+    if value.startswith("/home/alice/"):
+        assert note is not None
+        assert f"--venv {value}: read as {expected} on the remote host" in note
+    else:
+        assert note is None
+
+
+def test_the_request_carries_remote_paths_and_says_so(tmp_path: Path) -> None:
+    home = str(Path.home())
+    resolved = config.resolve(
+        "host",
+        {"venv": f"{home}/envs/j", "workdir": f"{home}/project"},
+        config.ConfigFile(tmp_path / "none.toml"),
+    )
+    request = up_request(resolved, new=False, detach=True, interactive=False)
+    assert request.environment.venv == "~/envs/j"
+    assert request.environment.workdir == "~/project"
+    assert len(request.notes) == 2
+
+
+def test_cluster_options_know_whether_they_were_asked_for_this_target(tmp_path: Path) -> None:
+    text = '[defaults]\naccount = "proj1"\n\n[profiles.lab]\nhost = "h"\ncpus = 4\n'
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    resolved = config.resolve("lab", {"partition": "gpu"}, config.load(path))
+    asked, general = cluster_options(resolved)
+    assert asked[0] == "--partition (command line)"
+    assert asked[1].startswith("--cpus (profile 'lab'")
+    assert len(asked) == 2
+    assert len(general) == 1
+    assert general[0].startswith("--account ([defaults]")
+
+
+def test_cluster_options_with_scheduler_none_are_refused_before_any_ssh(tmp_path: Path) -> None:
+    laptop = environment(tmp_path)
+    done = hoplab(laptop, "up", "nowhere", "--scheduler", "none", "--partition", "gpu")
+    assert done.returncode != 0
+    assert "--partition (command line) need a batch job" in done.stderr
+    assert "--scheduler none was given; nothing was started" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert ssh_calls(laptop) == []
