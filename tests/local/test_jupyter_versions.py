@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from runner import JUPYTERS, TOKEN, Host, status
 
-from hoplab.launcher import handshake
+from hoplab.launcher import handshake, render
 from hoplab.launcher.render import Environment, LaunchSpec
 from hoplab.protocol import FailKind, Listen, Reply
 
@@ -82,6 +82,9 @@ def test_up_serves_with_the_session_token_only(
         assert status(info, None) == 403
         assert status(info, "from-bashrc") == 403
         assert status(info, TOKEN) == 200
+        log = remote.run(render.log(sid, lines=200, follow=False)).text
+        assert "is running at" in log
+        assert TOKEN not in log
     finally:
         findings = remote.stop(sid, info.pid, info.socket)
     assert findings == ["done"]

@@ -81,7 +81,7 @@ export JUPYTER_CONFIG_PATH JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="
 sock="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)/$HOPLAB_ID.sock"
 
 # free_port: a port free on HOPLAB_IP now, for a Jupyter whose handshake would not name the
-# port `--port=0` gave it (jupyter_server 1.x says 0) or that reads NotebookApp options.
+# port `--port=0` gave it (jupyter_server 1.x and classic Notebook write "port": 0).
 free_port() {
     "$py" -c 'import socket, sys
 family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
@@ -107,13 +107,17 @@ serve() {
     case $HOPLAB_IP in
         ''|0.0.0.0|::|'[::]'|'*') fail listen "refusing to listen on every interface ($HOPLAB_IP)" ;;
     esac
-    port=0
+    # Port 0 where the handshake names the port it got; else a free port chosen here, and
+    # should another program take it first, Jupyter's own bounded retries (a few ports near it,
+    # on HOPLAB_IP only) find another, and its handshake names the one it bound.
+    port=0 retries=0
     if [ "$port_zero" != yes ]; then
         port=$(free_port) || fail listen "$py could not find a free port on $HOPLAB_IP"
+        retries=5
     fi
     status "starting tcp $HOPLAB_IP"
     exec "$bin" --no-browser --"$app_class".ip="$HOPLAB_IP" --"$app_class".port="$port" \
-        --"$app_class".port_retries=0 "$@"
+        --"$app_class".port_retries="$retries" "$@"
 }
 
 # watch_lease PID (--lease): end PID when no hoplab client has renewed the lease for
