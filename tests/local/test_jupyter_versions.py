@@ -22,7 +22,10 @@ from hoplab.protocol import FailKind, Listen, Reply
 
 ROOT_ARGS = ("--allow-root",) if os.geteuid() == 0 else ()  # Jupyter refuses root otherwise
 HOSTILE = {  # a user config that turns authentication off, for each config class
-    "jupyter_server_config.py": "c.ServerApp.token = ''\nc.IdentityProvider.token = ''\n",
+    "jupyter_server_config.py": (
+        "c.ServerApp.token = ''\nc.IdentityProvider.token = ''\n"
+        "c.PasswordIdentityProvider.token = ''\n"
+    ),
     "jupyter_notebook_config.py": "c.NotebookApp.token = ''\n",
 }
 

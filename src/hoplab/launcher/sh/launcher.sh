@@ -73,6 +73,7 @@ c = get_config()  # noqa: F821
 c.ServerApp.token = _token
 c.NotebookApp.token = _token
 c.IdentityProvider.token = _token
+c.PasswordIdentityProvider.token = _token  # a subclass's setting would beat its base's
 EOF_CONFIG
 done
 JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
