@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fake_laptop import environment, hoplab, ssh_calls
 
 from hoplab import config
+from hoplab.errors import SchedulerError
 from hoplab.sessions.request import cluster_options, remote_path, up_request
+from hoplab.sessions.up import UpRequest, _without_scheduler
+from hoplab.ssh.target import SshTarget
+
+if TYPE_CHECKING:
+    from hoplab.sessions.progress import Step
 
 
 @pytest.mark.parametrize(
@@ -66,3 +73,16 @@ def test_cluster_options_with_scheduler_none_are_refused_before_any_ssh(tmp_path
     assert "--scheduler none was given; nothing was started" in done.stderr
     assert "Traceback" not in done.stderr
     assert ssh_calls(laptop) == []
+
+
+def test_after_detection_asked_options_are_refused_and_defaults_said() -> None:
+    target = SshTarget("lab-server", (), None)
+    asked = UpRequest(target, "lab-server", cluster_options=(("--gpus (command line)",), ()))
+    with pytest.raises(SchedulerError, match="no batch scheduler was found on lab-server"):
+        _without_scheduler(asked, "lab-server", lambda _: None)
+    said: list[Step] = []
+    general = UpRequest(target, "lab-server", cluster_options=((), ("--account ([defaults])",)))
+    _without_scheduler(general, "lab-server", said.append)
+    assert said[0].message == (
+        "ignored on lab-server (no batch scheduler was found on lab-server): --account ([defaults])"
+    )
