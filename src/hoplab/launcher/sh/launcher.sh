@@ -67,13 +67,19 @@ for name in jupyter_server_config jupyter_notebook_config; do
 # config files say; a password set elsewhere does not turn it off.
 import os
 
+try:
+    from jupyter_server import version_info as _server
+except ImportError:  # classic Notebook without jupyter_server
+    _server = (0,)
 with open(os.environ["JUPYTER_TOKEN_FILE"]) as _file:
     _token = _file.read().strip()
 c = get_config()  # noqa: F821
-c.ServerApp.token = _token
 c.NotebookApp.token = _token
-c.IdentityProvider.token = _token
-c.PasswordIdentityProvider.token = _token  # a subclass's setting would beat its base's
+if _server[0] >= 2:  # the identity provider holds it (ServerApp.token: deprecated, ignored)
+    c.IdentityProvider.token = _token
+    c.PasswordIdentityProvider.token = _token  # a subclass's setting would beat its base's
+else:
+    c.ServerApp.token = _token
 EOF_CONFIG
 done
 JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
