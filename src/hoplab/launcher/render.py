@@ -50,6 +50,9 @@ class Environment:
     venv: str | None = None
     setup: tuple[str, ...] = field(default_factory=tuple)
     workdir: str | None = None
+    # (option, path as given): a ``~/...`` path read from the laptop's home; the launcher uses
+    # the path as given instead when only that one exists on the remote host
+    fallbacks: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         """What was activated, for the "jupyter not found" message."""
@@ -70,23 +73,32 @@ class Environment:
             lines.append(
                 f"module load {quoted} || fail env {shlex.quote(f'module load {name} failed')}"
             )
-        if self.conda:
-            quoted = conda_env(self.conda)
+        if self.conda:  # HOPLAB_CONDA and HOPLAB_VENV: see :meth:`settings`
             lines += [
                 "command -v conda >/dev/null 2>&1 || fail env 'conda not found on PATH'",
                 'eval "$(conda shell.posix hook)" || fail env "conda shell hook failed"',
-                (
-                    f"conda activate {quoted} || "
-                    f"fail env {shlex.quote(f'conda activate {self.conda} failed')}"
-                ),
+                'conda activate "$HOPLAB_CONDA" || fail env "conda activate $HOPLAB_CONDA failed"',
             ]
         if self.venv:
-            activate = remote_path(self.venv.rstrip("/") + "/bin/activate")
             lines += [
                 "# shellcheck source=/dev/null",
-                f". {activate} || fail env {shlex.quote(f'cannot activate venv {self.venv}')}",
+                '. "$HOPLAB_VENV/bin/activate" || fail env "cannot activate venv $HOPLAB_VENV"',
             ]
         lines += list(self.setup)
+        return "\n".join(lines)
+
+    def settings(self) -> str:
+        """The quoted paths the launcher reads (``HOPLAB_WORKDIR``, ``_VENV``, ``_CONDA``)."""
+        lines = []
+        if self.workdir:
+            lines.append(f"HOPLAB_WORKDIR={remote_path(self.workdir)}")
+        if self.venv:  # the launcher also checks that Jupyter comes from inside the env
+            lines.append(f"HOPLAB_VENV={remote_path(self.venv.rstrip('/'))}")
+        if self.conda:
+            lines.append(f"HOPLAB_CONDA={conda_env(self.conda)}")
+        for option, given in self.fallbacks:
+            name, path = f"HOPLAB_{option.upper()}", shlex.quote(given.rstrip("/") or "/")
+            lines.append(f'if [ ! -e "${name}" ] && [ -e {path} ]; then {name}={path}; fi')
         return "\n".join(lines)
 
 
@@ -115,13 +127,9 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         HOPLAB_LEASE=str(spec.lease_seconds),
         HOPLAB_TRIED=spec.environment.describe(),
     )
-    environment = spec.environment
-    if environment.workdir:
-        settings += f"\nHOPLAB_WORKDIR={remote_path(environment.workdir)}"
-    if environment.venv:  # the launcher checks that Jupyter comes from inside the env
-        settings += f"\nHOPLAB_VENV={remote_path(environment.venv.rstrip('/'))}"
-    if environment.conda:
-        settings += f"\nHOPLAB_CONDA={conda_env(environment.conda)}"
+    paths = spec.environment.settings()
+    if paths:
+        settings += f"\n{paths}"
     if spec.jupyter_args:
         settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
     else:

@@ -86,15 +86,16 @@ def remote_path(name: str, value: str | None, local_home: str) -> tuple[str | No
 
     Paths mean paths on the remote host, relative ones in the remote home. A value under the
     laptop's home (``--venv ~/envs/x`` expanded by the laptop's shell) means the same place in
-    the remote home: it is sent as ``~/envs/x``, and hoplab says so.
+    the remote home: it is sent as ``~/envs/x`` (the launcher takes the path as given only
+    when that one exists there and ``~/envs/x`` does not), and hoplab says so.
     """
     home = local_home.rstrip("/")
     if not value or not home or not value.startswith(f"{home}/"):
         return value, None
     remote = "~/" + value[len(home) + 1 :]
     return remote, (
-        f"--{name} {value}: read as {remote} on the remote host "
-        "(your shell expanded ~ to the laptop's home; quote it: '~/...')"
+        f"--{name} {value}: read as {remote} on the remote host, unless only {value} exists "
+        "there (your shell expanded ~ to the laptop's home; quote it: '~/...')"
     )
 
 
@@ -103,9 +104,12 @@ def up_request(resolved: Resolved, *, new: bool, detach: bool, interactive: bool
     lease, idle = resolved["lease"], resolved["idle_timeout"]
     paths: dict[str, str | None] = {}
     notes: list[str] = []
+    fallbacks: list[tuple[str, str]] = []
     for name in PATH_OPTIONS:
         paths[name], note = remote_path(name, resolved[name], str(Path.home()))
-        notes += [note] if note else []
+        if note:
+            notes.append(note)
+            fallbacks.append((name, resolved[name]))
     return UpRequest(
         target=ssh_target(resolved),
         label=resolved.target,
@@ -116,6 +120,7 @@ def up_request(resolved: Resolved, *, new: bool, detach: bool, interactive: bool
             venv=paths["venv"],
             setup=tuple(resolved["setup"]),
             workdir=paths["workdir"],
+            fallbacks=tuple(fallbacks),
         ),
         multiplex=resolved["mux"],
         port=resolved["port"],
