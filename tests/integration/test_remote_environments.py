@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,7 @@ def a_full_session(laptop: Laptop, host: str, venv: Path, app: str, listen: str 
     printed = run_code(base, token, "import socket, sys; print(socket.gethostname(), sys.prefix)")
     where, prefix = printed.split()
     assert where == (session["host"] or host)
-    assert prefix == str(venv)
+    assert Path(prefix).resolve() == venv.resolve()  # the named venv's Jupyter, no other
 
     [listed] = laptop.json("ls")["sessions"]
     assert (listed["id"], listed["state"]) == (session["id"], "detached")
@@ -93,6 +94,7 @@ def test_classic_notebook_in_a_slurm_job(cluster_laptop: Laptop) -> None:
 # -- the token governs ------------------------------------------------------------------
 
 
+@contextmanager
 def _replace_file(sandbox: SandboxInfo, path: str, text: str, *, prepend: bool) -> Iterator[None]:
     """Change a file of the test user's home (as the user), and put it back afterwards."""
     backup = f"{path}.hoplab-test-{secrets.token_hex(4)}"
@@ -122,17 +124,19 @@ def _replace_file(sandbox: SandboxInfo, path: str, text: str, *, prepend: bool) 
 def token_in_bashrc(hoplab_sandbox: SandboxInfo) -> Iterator[str]:
     """``export JUPYTER_TOKEN=...`` at the top of the test user's ~/.bashrc (shared home)."""
     token = "from-bashrc-" + secrets.token_hex(4)
-    yield from _replace_file(
-        hoplab_sandbox, ".bashrc", f"export JUPYTER_TOKEN={token}", prepend=True
-    )
+    with _replace_file(hoplab_sandbox, ".bashrc", f"export JUPYTER_TOKEN={token}", prepend=True):
+        # the control: a remote command (bash -c, as sshd runs it) does see the token
+        seen = hoplab_sandbox.run_as_user("node001", 'printf %s "${JUPYTER_TOKEN:-}"\n').stdout
+        assert seen == token
+        yield token
 
 
 @pytest.fixture
 def user_config(hoplab_sandbox: SandboxInfo, request: pytest.FixtureRequest) -> Iterator[None]:
     """A ~/.jupyter/jupyter_server_config.py of the test user, as the test's parameter says."""
-    yield from _replace_file(
-        hoplab_sandbox, ".jupyter/jupyter_server_config.py", str(request.param), prepend=False
-    )
+    path = ".jupyter/jupyter_server_config.py"
+    with _replace_file(hoplab_sandbox, path, str(request.param), prepend=False):
+        yield
 
 
 def test_a_token_exported_in_bashrc_does_not_replace_hoplabs(
