@@ -86,3 +86,17 @@ def test_after_detection_asked_options_are_refused_and_defaults_said() -> None:
     assert said[0].message == (
         "ignored on lab-server (no batch scheduler was found on lab-server): --account ([defaults])"
     )
+
+
+def test_a_named_env_without_jupyter_is_its_own_error() -> None:
+    from hoplab.errors import JupyterNotFoundError
+    from hoplab.records.model import Session
+    from hoplab.remote import frames, scripts
+
+    reply = frames.ReplyLine.read(
+        "HOPLAB failed other-jupyter", "venv ~/v has no jupyter-lab (/h/v/bin); the one on PATH"
+    )
+    error = scripts.launch_failure(reply, Session("a", "t", "h", (), None, True, "lab", token="x"))
+    assert isinstance(error, JupyterNotFoundError)
+    assert "the one on PATH" in error.message
+    assert "--system-site-packages" in error.hint
