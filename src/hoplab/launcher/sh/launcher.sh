@@ -1,6 +1,7 @@
 # hoplab launcher for one session. It holds no secret: the token sits in a 0600 file beside it
 # and reaches Jupyter through JUPYTER_TOKEN_FILE. It records its progress in `status` (and why
-# it failed in `error`); Jupyter's own jpserver-<pid>.json in runtime/ is the handshake.
+# it failed in `error`); Jupyter's own jpserver-<pid>.json in runtime/ is the handshake
+# (nbserver-<pid>.json for classic Notebook).
 dir="$sessions/$HOPLAB_ID"
 umask 077
 echo $$ > "$dir/pid"
