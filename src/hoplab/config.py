@@ -43,6 +43,7 @@ class Setting:
 
     value: Any
     source: str
+    general: bool = False  # from [defaults] or the environment: meant for every target
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,12 @@ def _pick(
                 key=option.name,
                 hint=exc.hint or f"fix or unset {option.env}",
             ) from exc
-        return Setting(value, f"environment {option.env}")
+        return Setting(value, f"environment {option.env}", general=True)
     if option.name in config.defaults:
         line = config.line_of("defaults", option.name)
-        return Setting(config.defaults[option.name], f"[defaults] ({config.path}:{line})")
+        return Setting(
+            config.defaults[option.name], f"[defaults] ({config.path}:{line})", general=True
+        )
     return Setting(option.default, "default")
 
 

@@ -18,7 +18,8 @@ prints both and exits non-zero; the library never prints. Lower-level errors are
     │   ├── ProtocolError         a remote reply is cut, unframed, or says an unknown word
     │   ├── JupyterNotFoundError
     │   ├── WorkdirError
-    │   └── JupyterStartError     Jupyter exited during start-up (with the log tail)
+    │   ├── JupyterStartError     Jupyter exited during start-up (with the log tail)
+    │   └── OpenJupyterError      Jupyter answers without the token: authentication is off
     ├── SchedulerError            the batch scheduler cannot be used as asked
     │   ├── JobRejectedError      the scheduler refused the job (its own words)
     │   └── JobEndedError         the job ended, or can never start, before Jupyter was ready
@@ -198,6 +199,10 @@ class JupyterStartError(RemoteError):
     def __init__(self, message: str, log_tail: str, hint: str = "") -> None:
         super().__init__(message, hint)
         self.log_tail = log_tail
+
+
+class OpenJupyterError(RemoteError):
+    """Jupyter answered a request that carried no token: anyone who reaches it gets a shell."""
 
 
 class SchedulerError(HoplabError):

@@ -87,6 +87,7 @@ class FailKind(Word):
     LISTEN = "listen"
     REACH = "reach"
     LEASE = "lease"
+    OTHER_JUPYTER = "other-jupyter"  # the named env has none; another is on PATH
 
 
 class Process(Word):

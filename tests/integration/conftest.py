@@ -116,15 +116,17 @@ class Laptop:
     def remote_jupyters(self, host: str) -> list[str]:
         """Command lines of the Jupyter servers that hoplab started on ``host`` (zombies aside).
 
-        hoplab's launcher passes ``--ServerApp.sock=`` or ``--ServerApp.ip=``; that tells its
-        servers apart from any other Jupyter the test user runs.
+        hoplab's launcher passes ``--ServerApp.sock=`` or ``--ServerApp.ip=`` (classic Notebook:
+        ``--NotebookApp.ip=``); that tells its servers apart from any other Jupyter the test
+        user runs.
         """
         script = 'ps -u "$(id -u)" -o pid= -o stat= -o args=\n'
         done = self.sandbox.run_as_user(host, script)
         return [
             line
             for line in done.stdout.splitlines()
-            if "--ServerApp." in line and not line.split()[1].startswith("Z")
+            if ("--ServerApp." in line or "--NotebookApp." in line)
+            and not line.split()[1].startswith("Z")
         ]
 
 

@@ -71,8 +71,32 @@ def test_activation_quotes_names() -> None:
     env = Environment(modules=("py; rm -rf ~",), conda="my env", venv="~/v")
     lines = env.activation()
     assert "module load 'py; rm -rf ~'" in lines
-    assert "conda activate 'my env'" in lines
-    assert '. "$HOME"/v/bin/activate' in lines
+    assert 'conda activate "$HOPLAB_CONDA"' in lines
+    assert '. "$HOPLAB_VENV/bin/activate"' in lines
+    assert "HOPLAB_CONDA='my env'" in env.settings()
+    assert 'HOPLAB_VENV="$HOME"/v' in env.settings()
+    assert 'HOPLAB_CONDA="$HOME"/envs/x' in Environment(conda="~/envs/x").settings()
+
+
+@pytest.mark.parametrize(
+    ("exists", "expected"), [("home", "home"), ("given", "given"), ("", "home")]
+)
+def test_a_path_from_the_laptop_home_falls_back_to_itself(
+    tmp_path: Path, exists: str, expected: str
+) -> None:
+    """``~/v`` in the remote home, unless only the path as the laptop's shell gave it exists."""
+    home, given = tmp_path / "home", tmp_path / "laptop-home"
+    if exists:
+        (tmp_path / {"home": "home", "given": "laptop-home"}[exists] / "v").mkdir(parents=True)
+    env = Environment(venv="~/v", fallbacks=(("venv", f"{given}/v"),))
+    done = subprocess.run(
+        ["sh", "-c", env.settings() + '\nprintf %s "$HOPLAB_VENV"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout == str({"home": home, "given": given}[expected] / "v")
 
 
 def test_scripts_parse_in_sh() -> None:
@@ -105,11 +129,13 @@ def test_handshake_parsing() -> None:
 @pytest.mark.parametrize(
     ("installed", "app", "expected"),
     [
-        ({"jupyter_server": "2.21.1"}, "lab", "yes"),
-        ({"jupyter_server": "1.9.0"}, "lab", "yes"),
-        ({"jupyter_server": "1.8.2"}, "lab", "no"),
-        ({"jupyter_server": "2.21.1", "notebook": "7.4.0"}, "notebook", "yes"),
-        ({"jupyter_server": "2.21.1", "notebook": "6.5.7"}, "notebook", "no"),
+        ({"jupyter_server": "2.21.1"}, "lab", "yes ServerApp yes"),
+        ({"jupyter_server": "1.24.0"}, "lab", "yes ServerApp no"),
+        ({"jupyter_server": "1.9.0"}, "lab", "yes ServerApp no"),
+        ({"jupyter_server": "1.8.2"}, "lab", "no ServerApp no"),
+        ({"jupyter_server": "2.21.1", "notebook": "7.4.0"}, "notebook", "yes ServerApp yes"),
+        ({"jupyter_server": "2.21.1", "notebook": "6.5.7"}, "notebook", "no NotebookApp no"),
+        ({"notebook": "6.5.7"}, "notebook", "no NotebookApp no"),
     ],
 )
 def test_socket_support_follows_installed_versions(

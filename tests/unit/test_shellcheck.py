@@ -20,7 +20,14 @@ from hoplab.remote.jobs import probe_script
 from hoplab.schedulers import backend, batch_classes
 from hoplab.schedulers.base import JobSpec, Resources
 
-ENV = Environment(modules=("m",), conda="c", venv="~/v", setup=("echo hi",), workdir="~/w")
+ENV = Environment(
+    modules=("m",),
+    conda="c",
+    venv="~/v",
+    setup=("echo hi",),
+    workdir="~/w",
+    fallbacks=(("venv", "/home/a/v"), ("workdir", "/home/a/w")),
+)
 
 
 def _assembled() -> dict[str, str]:

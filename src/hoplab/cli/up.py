@@ -69,8 +69,8 @@ def up(
 
     \b
     Examples:
-      hoplab up myserver --venv ~/envs/jupyter
-      hoplab up node001 --jump login01 --workdir ~/project
+      hoplab up myserver --venv '~/envs/jupyter'
+      hoplab up node001 --jump login01 --workdir '~/project'
       hoplab up login.hpc --partition gpu --gpus 1 --time 4:00:00 --forward tb=6006
       hoplab up mylab --detach --json
       hoplab up login.hpc --background --lease 30

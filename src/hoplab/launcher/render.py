@@ -36,6 +36,11 @@ def remote_path(path: str) -> str:
     return shlex.quote(path)
 
 
+def conda_env(name: str) -> str:
+    """Quote a conda env: a name as it is, a path (it has a ``/``) as a remote path."""
+    return remote_path(name) if "/" in name or name.startswith("~") else shlex.quote(name)
+
+
 @dataclass(frozen=True)
 class Environment:
     """How to prepare the shell before Jupyter: modules, conda or venv, then setup lines."""
@@ -45,6 +50,9 @@ class Environment:
     venv: str | None = None
     setup: tuple[str, ...] = field(default_factory=tuple)
     workdir: str | None = None
+    # (option, path as given): a ``~/...`` path read from the laptop's home; the launcher uses
+    # the path as given instead when only that one exists on the remote host
+    fallbacks: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         """What was activated, for the "jupyter not found" message."""
@@ -65,23 +73,32 @@ class Environment:
             lines.append(
                 f"module load {quoted} || fail env {shlex.quote(f'module load {name} failed')}"
             )
-        if self.conda:
-            quoted = shlex.quote(self.conda)
+        if self.conda:  # HOPLAB_CONDA and HOPLAB_VENV: see :meth:`settings`
             lines += [
                 "command -v conda >/dev/null 2>&1 || fail env 'conda not found on PATH'",
                 'eval "$(conda shell.posix hook)" || fail env "conda shell hook failed"',
-                (
-                    f"conda activate {quoted} || "
-                    f"fail env {shlex.quote(f'conda activate {self.conda} failed')}"
-                ),
+                'conda activate "$HOPLAB_CONDA" || fail env "conda activate $HOPLAB_CONDA failed"',
             ]
         if self.venv:
-            activate = remote_path(self.venv.rstrip("/") + "/bin/activate")
             lines += [
                 "# shellcheck source=/dev/null",
-                f". {activate} || fail env {shlex.quote(f'cannot activate venv {self.venv}')}",
+                '. "$HOPLAB_VENV/bin/activate" || fail env "cannot activate venv $HOPLAB_VENV"',
             ]
         lines += list(self.setup)
+        return "\n".join(lines)
+
+    def settings(self) -> str:
+        """The quoted paths the launcher reads (``HOPLAB_WORKDIR``, ``_VENV``, ``_CONDA``)."""
+        lines = []
+        if self.workdir:
+            lines.append(f"HOPLAB_WORKDIR={remote_path(self.workdir)}")
+        if self.venv:  # the launcher also checks that Jupyter comes from inside the env
+            lines.append(f"HOPLAB_VENV={remote_path(self.venv.rstrip('/'))}")
+        if self.conda:
+            lines.append(f"HOPLAB_CONDA={conda_env(self.conda)}")
+        for option, given in self.fallbacks:
+            name, path = f"HOPLAB_{option.upper()}", shlex.quote(given.rstrip("/") or "/")
+            lines.append(f'if [ ! -e "${name}" ] && [ -e {path} ]; then {name}={path}; fi')
         return "\n".join(lines)
 
 
@@ -110,9 +127,9 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         HOPLAB_LEASE=str(spec.lease_seconds),
         HOPLAB_TRIED=spec.environment.describe(),
     )
-    workdir = spec.environment.workdir
-    if workdir:
-        settings += f"\nHOPLAB_WORKDIR={remote_path(workdir)}"
+    paths = spec.environment.settings()
+    if paths:
+        settings += f"\n{paths}"
     if spec.jupyter_args:
         settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
     else:
@@ -126,9 +143,9 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
 
 
 def socket_check(jupyter: str, app: str) -> str:
-    """The launcher's socket-support check on its own, printing yes or no (for tests)."""
+    """The launcher's version checks on their own, printing ``sock_ok app_class port_zero``."""
     settings = assignments(bin=jupyter, HOPLAB_APP=app)
-    return "\n".join((settings, _body("versions"), 'echo "$sock_ok"'))
+    return "\n".join((settings, _body("versions"), 'echo "$sock_ok $app_class $port_zero"'))
 
 
 def _script(body: str, *calls: str, **values: str) -> Script:

@@ -133,6 +133,13 @@ def launch_failure(reply: frames.ReplyLine, session: Session) -> RemoteError:
     message = reply.payload.strip() or f"the launcher failed ({kind})"
     if kind is FailKind.NO_JUPYTER:
         return JupyterNotFoundError(message, ENV_HINT)
+    if kind is FailKind.OTHER_JUPYTER:
+        return JupyterNotFoundError(
+            message,
+            "install Jupyter in that environment (pip install jupyterlab), or leave out "
+            "--venv/--conda to run the one on PATH (a venv that borrows Jupyter from its base, "
+            "--system-site-packages: activate it with --setup '. VENV/bin/activate' instead)",
+        )
     if kind is FailKind.WORKDIR:
         return WorkdirError(message, "create the directory, or fix --workdir")
     if kind is FailKind.ENV:

@@ -144,9 +144,10 @@ class _Pbs(BatchScheduler):
 
     def submit_argv(self, job: JobSpec) -> list[str]:
         # -j oe: one output file; -r n: a node failure ends the job instead of re-running it
-        # elsewhere, where nobody waits for it.
+        # elsewhere, where nobody waits for it; -S /bin/sh: PBS and Torque run the script with
+        # the user's login shell (tcsh, fish...) otherwise, whatever its #! line says.
         name = quoted_word("job-name", job.name)
-        return ["qsub", "-N", name, "-j", "oe", "-o", job.output, "-r", "n"]
+        return ["qsub", "-N", name, "-j", "oe", "-o", job.output, "-r", "n", "-S", "/bin/sh"]
 
     def parse_job_id(self, stdout: str) -> str:
         lines = stdout.strip().splitlines()

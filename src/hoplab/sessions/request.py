@@ -47,19 +47,80 @@ def resources(resolved: Resolved) -> Resources:
     )
 
 
+# The options that only a batch job can use: refused on a host without a scheduler when asked
+# for this target (command line, profile), ignored there when they come from [defaults].
+CLUSTER_OPTIONS = (
+    "partition",
+    "time",
+    "cpus",
+    "mem",
+    "gpus",
+    "account",
+    "qos",
+    "constraint",
+    "directive",
+    "pe",
+    "mem_resource",
+)
+
+
+def cluster_options(resolved: Resolved) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cluster options set for this target, and those set for every target, as
+    ``--name (source)``; options left at their built-in default are neither."""
+    asked: list[str] = []
+    general: list[str] = []
+    for name in CLUSTER_OPTIONS:
+        setting = resolved.settings[name]
+        if setting.source == "default" or setting.value in (None, ()):
+            continue
+        said = f"--{name.replace('_', '-')} ({setting.source})"
+        (general if setting.general else asked).append(said)
+    return tuple(asked), tuple(general)
+
+
+PATH_OPTIONS = ("venv", "conda", "workdir")
+
+
+def remote_path(name: str, value: str | None, local_home: str) -> tuple[str | None, str | None]:
+    """A path option as the remote host reads it, and a note when it was changed.
+
+    Paths mean paths on the remote host, relative ones in the remote home. A value under the
+    laptop's home (``--venv ~/envs/x`` expanded by the laptop's shell) means the same place in
+    the remote home: it is sent as ``~/envs/x`` (the launcher takes the path as given only
+    when that one exists there and ``~/envs/x`` does not), and hoplab says so.
+    """
+    home = local_home.rstrip("/")
+    if not value or not home or not value.startswith(f"{home}/"):
+        return value, None
+    remote = "~/" + value[len(home) + 1 :]
+    return remote, (
+        f"--{name} {value}: read as {remote} on the remote host, unless only {value} exists "
+        "there (your shell expanded ~ to the laptop's home; quote it: '~/...')"
+    )
+
+
 def up_request(resolved: Resolved, *, new: bool, detach: bool, interactive: bool) -> UpRequest:
     """The request ``up`` runs for ``resolved`` (its TARGET is the session's label)."""
     lease, idle = resolved["lease"], resolved["idle_timeout"]
+    paths: dict[str, str | None] = {}
+    notes: list[str] = []
+    fallbacks: list[tuple[str, str]] = []
+    for name in PATH_OPTIONS:
+        paths[name], note = remote_path(name, resolved[name], str(Path.home()))
+        if note:
+            notes.append(note)
+            fallbacks.append((name, resolved[name]))
     return UpRequest(
         target=ssh_target(resolved),
         label=resolved.target,
         app=resolved["app"],
         environment=Environment(
             modules=tuple(resolved["module"]),
-            conda=resolved["conda"],
-            venv=resolved["venv"],
+            conda=paths["conda"],
+            venv=paths["venv"],
             setup=tuple(resolved["setup"]),
-            workdir=resolved["workdir"],
+            workdir=paths["workdir"],
+            fallbacks=tuple(fallbacks),
         ),
         multiplex=resolved["mux"],
         port=resolved["port"],
@@ -69,6 +130,8 @@ def up_request(resolved: Resolved, *, new: bool, detach: bool, interactive: bool
         start_timeout=float(resolved["start_timeout"]),
         scheduler=resolved["scheduler"],
         resources=resources(resolved),
+        cluster_options=cluster_options(resolved),
+        notes=tuple(notes),
         reach=resolved["reach"],
         forwards=tuple(parse_forward(text) for text in resolved["forward"]),
         lease_seconds=parse_duration(lease, "lease") if lease else None,

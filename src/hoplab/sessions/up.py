@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hoplab import locks
-from hoplab.errors import HoplabError, PortInUseError
+from hoplab.errors import HoplabError, PortInUseError, SchedulerError
 from hoplab.launcher.render import Environment, LaunchSpec
-from hoplab.protocol import Listen, Reach
+from hoplab.protocol import Listen, Reach, SchedulerName
 from hoplab.records.model import (
     ExtraForward,
     Session,
@@ -60,6 +60,9 @@ class UpRequest:
     start_timeout: float = 120.0
     scheduler: str = "auto"  # auto, none, or a backend name
     resources: Resources = field(default_factory=Resources)
+    # cluster options as "--name (source)": asked for this target, and set for every target
+    cluster_options: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    notes: tuple[str, ...] = ()  # said once before connecting (how a path was read...)
     reach: str = Reach.AUTO.value
     forwards: tuple[tuple[str, int], ...] = ()  # (name, remote port)
     lease_seconds: int | None = None
@@ -83,6 +86,10 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
     """
     if request.port is not None and not port_is_free(request.port):
         raise PortInUseError(request.port)
+    for said in request.notes:
+        progress(Step("settings", said))
+    if request.scheduler == SchedulerName.NONE and request.cluster_options[0]:
+        _without_scheduler(request, request.target.label, progress)  # refused before any ssh
     transport = open_transport(request.target, multiplex=request.multiplex)
 
     def waiting() -> None:
@@ -103,7 +110,7 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
                     reused = _reuse(request, store, progress)
                     if reused is not None:
                         return UpResult(reused.session, reused.url, reused=True)
-                session, scheduler, job = _record(request, transport, store)
+                session, scheduler, job = _record(request, transport, store, progress)
                 break
         # outside the lock: its job may wait in the queue for hours, and --new must not wait
         progress(
@@ -121,14 +128,18 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
 
 
 def _record(
-    request: UpRequest, transport: Transport, store: SessionStore
+    request: UpRequest, transport: Transport, store: SessionStore, progress: Progress
 ) -> tuple[Session, Scheduler, JobSpec]:
     """A new session's record (starting, held by this process), its scheduler and its job."""
     scheduler = jobs.detect(transport, request.scheduler)
+    resources = request.resources
+    if not scheduler.batch:
+        _without_scheduler(request, transport.target.label, progress)
+        resources = Resources()
     session_id = secrets.token_hex(4)
     # a job's launcher writes jupyter.log itself: schedulers may spool their own output file
     output = "job.out" if scheduler.batch else "jupyter.log"
-    job = JobSpec(f"hoplab-{session_id}", output, request.resources)
+    job = JobSpec(f"hoplab-{session_id}", output, resources)
     scheduler.header(job)  # refuse a bad value before anything exists remotely
     session = Session(
         id=session_id,
@@ -225,6 +236,25 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
                 session.walltime_end = time.time() + status.time_left
         for extra in session.forwards:
             note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
+
+
+def _without_scheduler(request: UpRequest, label: str, progress: Progress) -> None:
+    """Refuse cluster options asked for a host without a scheduler (before anything starts);
+    say that those of [defaults] are left out there."""
+    asked, general = request.cluster_options
+    why = (
+        "--scheduler none was given"
+        if request.scheduler == SchedulerName.NONE
+        else f"no batch scheduler was found on {label}"
+    )
+    if asked:
+        raise SchedulerError(
+            f"{', '.join(asked)} need a batch job, but {why}; nothing was started",
+            f"leave them out to run Jupyter on {label} itself, or point hoplab at the "
+            "cluster's login node (--scheduler NAME if it is not found there)",
+        )
+    if general:
+        progress(Step("settings", f"ignored on {label} ({why}): {', '.join(general)}"))
 
 
 def _decider(  # noqa: PLR0917 - a closure's context, private to _start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 from typing import TYPE_CHECKING
 
-from hoplab.errors import ForeignListenerError, HoplabError, PortInUseError
+from hoplab.errors import ForeignListenerError, HoplabError, OpenJupyterError, PortInUseError
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.ports import LOOPBACK, free_port, port_is_free
 from hoplab.tunnel import listener
@@ -67,6 +67,30 @@ def probe(session: Session, *, timeout: float = 5.0) -> int | None:
     return status_code(port, session.base_url, session.token, timeout=timeout)
 
 
+def answers_without_token(port: int, base_url: str, *, timeout: float = 5.0) -> bool:
+    """Whether ``GET {base_url}api/status`` with no token succeeds: authentication is off."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("GET", f"{base_url}api/status")
+        return connection.getresponse().status < 300
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def require_token(session: Session, port: int) -> None:
+    """Refuse a Jupyter that answers without a token (``up`` then stops it)."""
+    if answers_without_token(port, session.base_url):
+        raise OpenJupyterError(
+            f"Jupyter on {session.node or session.remote_host} accepts requests without a "
+            "token: your Jupyter config disables authentication (c.ServerApp.token = ''); "
+            "hoplab stopped it",
+            "remove that setting (or a c.NotebookApp.token / c.IdentityProvider.token = '') "
+            "from ~/.jupyter on the remote host, then run 'hoplab up' again",
+        )
+
+
 def open_forward(transport: Transport, remote: str, wanted: int | None) -> Forward:
     """Forward a local port to ``remote``: ``wanted`` exactly, or a free one (retrying races)."""
     if wanted is not None:
@@ -81,7 +105,10 @@ def open_forward(transport: Transport, remote: str, wanted: int | None) -> Forwa
 
 def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
     """Wait until /api/status answers 200 through the forward; a 403 is a wrong token at once,
-    and a listener that is not our ssh is an error at once (the token is never sent to it)."""
+    and a listener that is not our ssh is an error at once (the token is never sent to it).
+
+    Ready also means closed to others: a Jupyter that answers without the token is refused.
+    """
     port = session.local_port
     if port is None:
         raise HoplabError(f"session {session.id} has no local port")
@@ -96,3 +123,4 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
         return code if code == 200 else None
 
     wait_until(answered, timeout, what="Jupyter to answer /api/status through the tunnel")
+    require_token(session, port)

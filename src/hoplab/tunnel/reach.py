@@ -66,7 +66,9 @@ def decide(
         session.reach = Reach.SSH_NODE
         scripts.tell_reach(login, session, Listen.SOCKET)
         return Decision(
-            Reach.SSH_NODE, f"ssh to {node} works: Jupyter listens on a private Unix socket"
+            Reach.SSH_NODE,
+            f"ssh to {node} works: Jupyter listens on a private Unix socket "
+            "(or on the node's 127.0.0.1 where it has no socket support)",
         )
     return _tcp(login, session, scheduler, node, "--reach login-tcp")
 

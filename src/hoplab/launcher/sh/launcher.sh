@@ -1,6 +1,7 @@
 # hoplab launcher for one session. It holds no secret: the token sits in a 0600 file beside it
 # and reaches Jupyter through JUPYTER_TOKEN_FILE. It records its progress in `status` (and why
-# it failed in `error`); Jupyter's own jpserver-<pid>.json in runtime/ is the handshake.
+# it failed in `error`); Jupyter's own jpserver-<pid>.json in runtime/ is the handshake
+# (nbserver-<pid>.json for classic Notebook).
 dir="$sessions/$HOPLAB_ID"
 umask 077
 echo $$ > "$dir/pid"
@@ -20,6 +21,9 @@ fail() {  # fail KIND MESSAGE
 }
 
 status activating
+# Relative paths (--venv, --conda, --workdir, setup lines) mean paths in the remote home, not in
+# the session directory the scheduler started this script from.
+cd "$HOME" || fail workdir "cannot enter the home directory $HOME"
 #@ACTIVATE@
 
 if [ -n "${HOPLAB_WORKDIR:-}" ]; then
@@ -31,11 +35,68 @@ fi
 
 bin=$(command -v "jupyter-$HOPLAB_APP" 2>/dev/null) ||
     fail no-jupyter "jupyter-$HOPLAB_APP not found on $(hostname) after activating $HOPLAB_TRIED (PATH=$PATH)"
+# A named venv or conda env must hold the Jupyter that runs: another one found further down PATH
+# (the system's, another env's) is never run in its place.
+prefix=
+if [ -n "${HOPLAB_VENV:-}" ]; then prefix=${VIRTUAL_ENV:-$HOPLAB_VENV}; fi
+if [ -n "${HOPLAB_CONDA:-}" ]; then prefix=${CONDA_PREFIX:-$HOPLAB_CONDA}; fi
+case $bin in
+    "$prefix"/bin/*) ;;
+    *) if [ -n "$prefix" ]; then
+           fail other-jupyter "$HOPLAB_TRIED has no jupyter-$HOPLAB_APP ($prefix/bin); the one on PATH is $bin, which hoplab does not run in its place"
+       fi ;;
+esac
 
 #@VERSIONS@
+# Classic Notebook reads NotebookApp options: --ServerApp.X given to hoplab means the same there.
+if [ "$app_class" = NotebookApp ]; then
+    for arg do
+        shift
+        case $arg in --ServerApp.*) arg=--NotebookApp.${arg#--ServerApp.} ;; esac
+        set -- "$@" "$arg"
+    done
+fi
 
-export JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" HOPLAB_SESSION="$HOPLAB_ID"
+# hoplab's token governs: a JUPYTER_TOKEN from .bashrc or the job's environment would win over
+# the token file, and a user's config that empties the token (c.ServerApp.token = '') loses to
+# the config directory below, which comes first on JUPYTER_CONFIG_PATH (jupyter_core >= 5).
+unset JUPYTER_TOKEN JUPYTER_PASSWORD
+mkdir -p "$dir/config" || fail env "cannot write $dir/config"
+for name in jupyter_server_config jupyter_notebook_config; do
+    cat > "$dir/config/$name.py" <<'EOF_CONFIG'
+# hoplab: this session's token, read from its 0600 file (never in argv), whatever other
+# config files say; a password set elsewhere does not turn it off.
+import os
+
+try:
+    from jupyter_server import version_info as _server
+except ImportError:  # classic Notebook without jupyter_server
+    _server = (0,)
+with open(os.environ["JUPYTER_TOKEN_FILE"]) as _file:
+    _token = _file.read().strip()
+c = get_config()  # noqa: F821
+c.NotebookApp.token = _token
+if _server[0] >= 2:  # the identity provider holds it (ServerApp.token: deprecated, ignored)
+    c.IdentityProvider.token = _token
+    c.PasswordIdentityProvider.token = _token  # a subclass's setting would beat its base's
+else:
+    c.ServerApp.token = _token
+EOF_CONFIG
+done
+JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+export JUPYTER_CONFIG_PATH JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" \
+    HOPLAB_SESSION="$HOPLAB_ID"
 sock="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)/$HOPLAB_ID.sock"
+
+# free_port: a port free on HOPLAB_IP now, for a Jupyter whose handshake would not name the
+# port `--port=0` gave it (jupyter_server 1.x and classic Notebook write "port": 0).
+free_port() {
+    "$py" -c 'import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+with socket.socket(family) as s:
+    s.bind((sys.argv[1], 0))
+    print(s.getsockname()[1])' "$HOPLAB_IP"
+}
 
 # serve ARGS...: become Jupyter, listening as HOPLAB_LISTEN says: a private Unix socket (where
 # this Jupyter supports one), else TCP on HOPLAB_IP with a random port, never on every interface.
@@ -54,9 +115,15 @@ serve() {
     case $HOPLAB_IP in
         ''|0.0.0.0|::|'[::]'|'*') fail listen "refusing to listen on every interface ($HOPLAB_IP)" ;;
     esac
+    # Port 0 where the handshake names the port it got; else a free port chosen here, and
+    # should another program take it first, Jupyter's own bounded retries (a few ports near it,
+    # on HOPLAB_IP only) find another, and its handshake names the one it bound.
+    # (No Python to ask, a Jupyter whose version could not be read: port 0 as before.)
+    port=0 retries=0
+    if [ "$port_zero" != yes ] && port=$(free_port 2>/dev/null); then retries=5; else port=0; fi
     status "starting tcp $HOPLAB_IP"
-    exec "$bin" --no-browser --ServerApp.ip="$HOPLAB_IP" --ServerApp.port=0 \
-        --ServerApp.port_retries=0 "$@"
+    exec "$bin" --no-browser --"$app_class".ip="$HOPLAB_IP" --"$app_class".port="$port" \
+        --"$app_class".port_retries="$retries" "$@"
 }
 
 # watch_lease PID (--lease): end PID when no hoplab client has renewed the lease for

@@ -1,5 +1,9 @@
-# Sets sock_ok=yes|no for the Jupyter at $bin and the front end $HOPLAB_APP.
-# Unix sockets need jupyter_server >= 1.9 (and notebook >= 7 for the notebook front end).
+# Sets, for the Jupyter at $bin and the front end $HOPLAB_APP:
+# - sock_ok=yes|no: Unix sockets need jupyter_server >= 1.9 (and notebook >= 7 for notebook);
+# - app_class=ServerApp|NotebookApp: classic Notebook (< 7) reads NotebookApp options and
+#   writes nbserver-<pid>.json, not jpserver-<pid>.json;
+# - port_zero=yes|no: whether the handshake of `--port=0` names the port it got (jupyter_server
+#   >= 2); otherwise the launcher chooses a free port itself.
 # Read the installed versions from the dist-info names beside the interpreter (no Python start,
 # which would delay Jupyter); ask Python only when the layout is not the usual one.
 py=python3
@@ -25,7 +29,11 @@ at_least() {  # at_least "major minor" MAJOR MINOR
     set -- $1 "$2" "$3"
     [ $# -eq 4 ] && { [ "$1" -gt "$3" ] || { [ "$1" -eq "$3" ] && [ "$2" -ge "$4" ]; }; }
 }
-sock_ok=no
-if at_least "$(version_of jupyter_server)" 1 9; then
-    if [ "$HOPLAB_APP" = lab ] || at_least "$(version_of notebook)" 7 0; then sock_ok=yes; fi
+sock_ok=no app_class=ServerApp port_zero=no
+server=$(version_of jupyter_server)
+if [ "$HOPLAB_APP" = notebook ] && ! at_least "$(version_of notebook)" 7 0; then
+    app_class=NotebookApp
+elif at_least "$server" 1 9; then
+    sock_ok=yes
+    if at_least "$server" 2 0; then port_zero=yes; fi
 fi

@@ -1,5 +1,5 @@
 # Wait (bounded) until the session is ready, has failed, or the budget is spent; say which:
-# `ready PID` (then jpserver JSON), `failed KIND` (then the error), `node NAME`, `exited PID`
+# `ready PID` (then the jpserver or nbserver JSON), `failed KIND` (then the error), `node NAME`, `exited PID`
 # (then the log's tail), `gone`, or `waiting STATE` (protocol.Reply, FailKind, LauncherStatus).
 # In a batch job the launcher runs on another host: its PID means nothing here, so its end is
 # read from `status` instead (HOPLAB_LOCAL=no). In a job (HOPLAB_ASK=yes) a newly known node is
@@ -18,13 +18,18 @@ while :; do
         exit 0
     fi
     pid=$(cat "$dir/pid" 2>/dev/null || true)
-    info="$dir/runtime/jpserver-$pid.json"
+    info="$dir/runtime/jpserver-$pid.json"  # classic Notebook (< 7) writes nbserver-<pid>.json
+    if [ ! -s "$info" ]; then info="$dir/runtime/nbserver-$pid.json"; fi
     if [ -n "$pid" ] && [ -s "$info" ] && { [ "$HOPLAB_EXPECT" != tcp ] || ! grep -q '"sock": "/' "$info"; }; then
         say ready "$pid"
         cat "$info"
         exit 0
     fi
     if [ "$state" = exited ] || { [ "$HOPLAB_LOCAL" = yes ] && [ -n "$pid" ] && ! alive "$pid"; }; then
+        # a launcher that failed wrote why just before it ended: read its status once more
+        if [ -f "$dir/status" ] && read -r again _ < "$dir/status" && [ "$again" = failed ]; then
+            continue
+        fi
         say exited "$pid"
         tail -n 20 "$dir/jupyter.log" 2>/dev/null
         exit 0

@@ -1,0 +1,65 @@
+"""``up`` is ready only when Jupyter refuses a request without the token and takes hoplab's."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hoplab.errors import OpenJupyterError
+from hoplab.records.model import Session
+from hoplab.tunnel import forwards
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TOKEN = "t0ken"
+
+
+def serve(*, open_to_all: bool) -> Iterator[int]:
+    """A Jupyter-like /api/status on 127.0.0.1: 200 with the token; without, 403 or 200."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            allowed = open_to_all or self.headers.get("Authorization") == f"token {TOKEN}"
+            self.send_response(200 if allowed else 403)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(params=[False, True], ids=["token-required", "open"])
+def jupyter(request: pytest.FixtureRequest) -> Iterator[tuple[int, bool]]:
+    open_to_all = bool(request.param)
+    for port in serve(open_to_all=open_to_all):
+        yield port, open_to_all
+
+
+def session(port: int) -> Session:
+    found = Session("abc", "t", "node001", (), None, True, "lab", token=TOKEN)
+    found.local_port, found.remote_host = port, "node001"
+    return found
+
+
+def test_a_jupyter_open_to_all_is_refused_with_the_reason(jupyter: tuple[int, bool]) -> None:
+    port, open_to_all = jupyter
+    if not open_to_all:
+        forwards.prove_ready(session(port), timeout=5)
+        return
+    with pytest.raises(OpenJupyterError) as raised:
+        forwards.prove_ready(session(port), timeout=5)
+    assert "node001 accepts requests without a token" in str(raised.value.args[0])
+    assert "c.ServerApp.token = ''" in str(raised.value.args[0])
