@@ -63,7 +63,10 @@ class Reply(Word):
     WAITING = "waiting"  # wait.sh: LauncherStatus; nothing decided within the round
     CHECK = "check"  # check.sh: ID Process SocketState DirState
     STOP = "stop"  # stop.sh: ID StopFinding
-    ENTRY = "entry"  # scan.sh: ID PROCESS NODE SCHEDULER VERSION APP SUBMITTED...
+    ENTRY = "entry"  # scan.sh: ID PROCESS NODE SCHEDULER VERSION APP PROTOCOL SUBMITTED...
+    KEY = "key"  # hostkey.sh: a known_hosts line the host trusts for the asked host
+    CA = "ca"  # hostkey.sh: an @cert-authority line the host trusts
+    SCANNED = "scanned"  # hostkey.sh: a key ssh-keyscan saw (nothing vouched for it)
 
 
 class LauncherStatus(Word):

@@ -251,3 +251,8 @@ def log(session_id: str, *, lines: int, follow: bool) -> Script:
         HOPLAB_LINES=str(lines),
         HOPLAB_FOLLOW="yes" if follow else "no",
     )
+
+
+def host_keys(names: list[str], port: int) -> Script:
+    """Ask a host which keys it knows for another host (``names``, ``port``): ``hostkey.sh``."""
+    return _script(_body("hostkey"), HOPLAB_NAMES=" ".join(names), HOPLAB_PORT=str(port))

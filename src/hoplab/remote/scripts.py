@@ -266,3 +266,29 @@ def follow_log(
     script = render.log(session_id, lines=lines, follow=True)
     proc = transport.stream(script.text)
     return proc, frames.stream_start(proc.stdout or iter(()), script.nonce)
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    """What a host said about another host's keys: trusted lines, or only a scan."""
+
+    lines: tuple[str, ...]  # "keytype key" (re-keyed by the caller) or "@cert-authority ..."
+    scanned: bool  # nothing vouched: the keys come from ssh-keyscan run on that host
+
+
+def host_keys(transport: Transport, names: list[str], port: int) -> HostKeys:
+    """Ask the host of ``transport`` which keys it trusts for the host ``names`` on ``port``."""
+    frame = frames.run(transport, render.host_keys(names, port), timeout=30)
+    trusted: list[str] = []
+    scanned: list[str] = []
+    for reply in frame.replies():
+        if reply.kind is Reply.CA:
+            trusted.append(" ".join(reply.args))
+        elif reply.kind in {Reply.KEY, Reply.SCANNED} and len(reply.args) >= 3:
+            kept = " ".join(reply.args[1:3])  # drop the host field: the caller names it
+            (trusted if reply.kind is Reply.KEY else scanned).append(kept)
+        else:
+            raise ProtocolError(f"an unexpected answer about host keys: {reply}")
+    if trusted:
+        return HostKeys(tuple(dict.fromkeys(trusted)), scanned=False)
+    return HostKeys(tuple(dict.fromkeys(scanned)), scanned=True)

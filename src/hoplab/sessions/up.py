@@ -24,9 +24,9 @@ from hoplab.sessions import startup
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.progress import Progress, Step, silent, step
-from hoplab.ssh.connect import open_transport
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel import forwards, reach
+from hoplab.tunnel.chain import open_transport
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -96,6 +96,9 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
                 transport.connect(interactive=request.interactive)
                 how = "shared connection" if transport.multiplexed else "no multiplexing"
                 note[0] = f"connected to {request.target.label} ({how})"
+            for said in transport.notes:
+                progress(Step("hostkey", said))
+            transport.notes.clear()
             last = round_ == SHARE_ROUNDS - 1
             starting = None if request.new or last else _starting_elsewhere(request, store)
             if starting is None:

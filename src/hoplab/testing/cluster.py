@@ -275,7 +275,8 @@ class Sandbox:
         return SandboxInfo(
             root_dir=self.paths.root,
             ssh_config=self.paths.ssh_config(USER),
-            other_ssh_config=self.paths.ssh_config(OTHER_USER),
+            harness_ssh_config=self.paths.harness_ssh_config(USER),
+            other_ssh_config=self.paths.harness_ssh_config(OTHER_USER),
             known_hosts=self.paths.known_hosts,
             user=USER,
             other_user=OTHER_USER,

@@ -49,7 +49,8 @@ def console_log(paths: Paths, daemon: str) -> Path:
 
 def launch(paths: Paths, current: SandboxState, daemon: str, argv: list[str]) -> SandboxState:
     """Start one daemon in its namespace and record it at once."""
-    pid = netns.start_daemon(namespaces()[daemon], argv, console_log(paths, daemon), paths.hosts)
+    host = namespaces()[daemon]
+    pid = netns.start_daemon(host, argv, console_log(paths, daemon), paths.binds(host))
     current = current.with_process(pids.record(daemon, pid))
     state.save(paths.state, current)
     return current
@@ -156,7 +157,7 @@ def _nodes_idle(paths: Paths) -> bool:
 def _as_login(paths: Paths, argv: list[str], *, check: bool = False) -> process.Completed:
     """Run a Grid Engine command as root on login01, with the sandbox's hosts file."""
     return process.run(
-        netns.as_host(LOGIN, argv, paths.hosts),
+        netns.as_host(LOGIN, argv, paths.binds(LOGIN)),
         env=gridengine.client_env(paths.sge_root),
         check=check,
         timeout=15,

@@ -14,7 +14,10 @@ from pathlib import Path
 
 from hoplab.testing import accounts, gridengine, slurm, sshd
 from hoplab.testing.layout import (
+    CLUSTER_ADDRESSES,
+    LOGIN,
     NAMESPACES,
+    NODES,
     OTHER_USER,
     USER,
     Paths,
@@ -24,6 +27,7 @@ from hoplab.testing.layout import (
 
 USERS = (USER, OTHER_USER)
 SSHD_PRIVSEP_DIR = Path("/run/sshd")  # a root sshd insists on it
+ETC_SSH = Path("/etc/ssh")
 
 
 def prepare_dirs(paths: Paths) -> None:
@@ -42,6 +46,10 @@ def prepare_dirs(paths: Paths) -> None:
     ):
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(mode)
+    for host in NAMESPACES:  # a fresh, empty /tmp per host, sticky and world-writable
+        shutil.rmtree(paths.host_tmp(host), ignore_errors=True)
+        paths.host_tmp(host).mkdir(parents=True)
+        paths.host_tmp(host).chmod(0o1777)
     # No jobs, node states or sockets from an earlier run.
     shutil.rmtree(paths.slurm_state, ignore_errors=True)
     paths.slurm_state.mkdir(mode=0o755)
@@ -60,16 +68,47 @@ def write_all(paths: Paths) -> None:
     for host in NAMESPACES:
         host_keys[host] = accounts.ensure_key(paths.host_key(host), f"root@{host}")
         write_sshd_config(paths, host, refuse=False)
-    _write(paths.known_hosts, sshd.render_known_hosts(host_keys))
+    # The laptop knows login01 only; login01 knows its nodes (system-wide, by name and
+    # cluster address); the harness's own way in knows everyone.
+    _write(paths.known_hosts, sshd.render_known_hosts({LOGIN: host_keys[LOGIN]}))
+    _write(paths.harness_known_hosts, sshd.render_known_hosts(host_keys))
+    write_etc_ssh(paths, LOGIN, {node: host_keys[node] for node in NODES})
     for user in USERS:
-        config = sshd.render_client_config(
-            user=user, identity=paths.client_key(user), known_hosts=paths.known_hosts
+        identity = paths.client_key(user)
+        laptop = sshd.render_client_config(
+            user=user, identity=identity, known_hosts=paths.known_hosts
         )
-        _write(paths.ssh_config(user), config)
+        _write(paths.ssh_config(user), laptop)
+        harness = sshd.render_client_config(
+            user=user, identity=identity, known_hosts=paths.harness_known_hosts
+        )
+        _write(paths.harness_ssh_config(user), harness)
     slurm.ensure_munge_key(paths.munge_key)
     _write(paths.slurm_conf, slurm.render_slurm_conf(paths))
     _write(paths.hosts, render_hosts())
     gridengine.write_cell(paths)
+
+
+def write_etc_ssh(paths: Paths, host: str, known: dict[str, str] | None) -> None:
+    """``host``'s /etc/ssh: the machine's own client files, and an ssh_known_hosts that lists
+    ``known`` by name and cluster address (none when ``known`` is None: the host vouches for
+    nobody). The machine's host keys are not copied."""
+    target = paths.etc_ssh(host)
+    if known is not None or not target.exists():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True, mode=0o755)
+        for name in ("ssh_config", "moduli"):
+            if (ETC_SSH / name).is_file():
+                shutil.copy2(ETC_SSH / name, target / name)
+    lines = (
+        [
+            f"{node},{CLUSTER_ADDRESSES[node]} {' '.join(key.split()[:2])}"
+            for node, key in known.items()
+        ]
+        if known
+        else []
+    )
+    _write(target / "ssh_known_hosts", "".join(f"{line}\n" for line in lines))
 
 
 def write_sshd_config(paths: Paths, host: str, *, refuse: bool) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hoplab.testing.pids import ProcessRecord
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: per-host /tmp and /etc/ssh; a sandbox of 1 is restarted
 
 
 @dataclass(frozen=True)
