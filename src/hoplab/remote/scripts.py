@@ -15,6 +15,7 @@ from hoplab.errors import (
 from hoplab.launcher import render
 from hoplab.protocol import (
     DirState,
+    Expect,
     FailKind,
     Listen,
     Process,
@@ -23,6 +24,7 @@ from hoplab.protocol import (
     SchedulerName,
     SocketState,
     StopFinding,
+    View,
     Where,
 )
 from hoplab.remote import frames
@@ -105,7 +107,13 @@ def wait_round(
         seconds,
         local=not session.batch,
         ask=ask,
-        expect_tcp=session.reach == Reach.LOGIN_TCP,
+        expect=(
+            Expect.TCP
+            if session.reach == Reach.LOGIN_TCP
+            else Expect.HOME
+            if session.socket_home
+            else Expect.ANY
+        ),
     )
     reply = frames.run(transport, script, timeout=seconds + 30).first()
     if reply is None:
@@ -292,3 +300,12 @@ def host_keys(transport: Transport, names: list[str], port: int) -> HostKeys:
     if trusted:
         return HostKeys(tuple(dict.fromkeys(trusted)), scanned=False)
     return HostKeys(tuple(dict.fromkeys(scanned)), scanned=True)
+
+
+def same_view(transport: Transport, session_id: str, *, timeout: float = 20.0) -> bool:
+    """Whether an ssh session on the node (``transport``) sees the job's socket directory."""
+    frame = frames.run(transport, render.view(session_id, timeout), timeout=timeout + 30)
+    reply = frame.first(Reply.VIEW)
+    if reply is None:
+        raise ProtocolError("the view check answered nothing")
+    return View.parse(reply.arg(0), str(reply)) is View.SAME

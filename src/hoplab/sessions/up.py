@@ -255,8 +255,10 @@ def _jupyter_args(request: UpRequest) -> tuple[str, ...]:
 
 def _listen(queue: BatchScheduler | None, wanted: str) -> Listen:
     """How the launcher starts listening (see ``launcher.sh``): socket first unless login-tcp."""
-    if queue is None or wanted == Reach.SSH_NODE:
+    if queue is None:
         return Listen.SOCKET
+    # ssh-node too starts on the socket and waits for the word: it may have to move it to
+    # the session directory (a job-private /tmp)
     return Listen.ASK if wanted == Reach.LOGIN_TCP else Listen.TRY_SOCKET
 
 

@@ -142,6 +142,32 @@ class Paths:
         """A copy of /etc/ssh, bind-mounted over it on ``host`` (login01: its known_hosts)."""
         return self.root / "etc-ssh" / host
 
+    def etc_pam(self, host: str) -> Path:
+        """A copy of /etc/pam.d, bind-mounted over it on ``host`` (login01: the one-time code
+        service; a node: sshd's stack with pam_slurm_adopt, when a test switches it on)."""
+        return self.root / "etc-pam" / host
+
+    @property
+    def otp_config(self) -> Path:
+        return self.host_dir(LOGIN) / "sshd_otp_config"
+
+    @property
+    def otp_pid(self) -> Path:
+        return self.host_dir(LOGIN) / "sshd_otp.pid"
+
+    @property
+    def otp_binary(self) -> Path:
+        """``sshd-otp``: sshd under the name that is its PAM service."""
+        return self.root / "sbin" / "sshd-otp"
+
+    def job_tmp(self, node: str) -> Path:
+        """Where ``job_container/tmpfs`` makes each job's private /tmp on ``node``."""
+        return self.root / "jobtmp" / node
+
+    @property
+    def job_container_conf(self) -> Path:
+        return self.slurm / "job_container.conf"
+
     def host_tmp(self, host: str) -> Path:
         """``host``'s own /tmp (bind-mounted over /tmp in its daemons' mount namespace)."""
         return self.root / "tmp" / host
@@ -151,6 +177,7 @@ class Paths:
         machine's own files: the hosts file, a /tmp of its own, and login01's /etc/ssh."""
         binds: tuple[tuple[Path, str], ...] = ((self.hosts, "/etc/hosts"),)
         binds += ((self.host_tmp(host), "/tmp"),)
+        binds += ((self.etc_pam(host), "/etc/pam.d"),)
         if host == LOGIN:
             binds += ((self.etc_ssh(host), "/etc/ssh"),)
         return binds

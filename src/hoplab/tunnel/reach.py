@@ -60,12 +60,18 @@ def decide(
                 raise
             return _tcp(login, session, scheduler, node, refusal(node, exc))
         session.reach = Reach.SSH_NODE
-        scripts.tell_reach(login, session, Listen.SOCKET)
         said = "".join(f"; {note}" for note in carrier.notes)
-        return Decision(
-            Reach.SSH_NODE,
-            f"ssh to {node} works: Jupyter listens on a private Unix socket{said}",
-        )
+        if scripts.same_view(carrier, session.id):
+            scripts.tell_reach(login, session, Listen.SOCKET)
+            where = "a private Unix socket"
+        else:
+            session.socket_home = True
+            scripts.tell_reach(login, session, Listen.HOME_SOCKET)
+            where = (
+                "a private Unix socket in the session directory (ssh sessions on the node do "
+                "not see the job's own /tmp)"
+            )
+        return Decision(Reach.SSH_NODE, f"ssh to {node} works: Jupyter listens on {where}{said}")
     return _tcp(login, session, scheduler, node, "--reach login-tcp")
 
 
