@@ -12,6 +12,8 @@ packages=(
   chromium                        # the browser test (driven by playwright, never downloaded)
   mkdocs mkdocs-material          # the user guide (docs/), built in strict mode by the tests
   shellcheck                      # the repository's shell scripts
+  libpam-google-authenticator oathtool  # a login node that asks for a one-time code (TOTP)
+  tmux                            # counting those prompts in a real terminal
   ca-certificates
 )
 missing=()

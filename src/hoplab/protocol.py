@@ -63,7 +63,11 @@ class Reply(Word):
     WAITING = "waiting"  # wait.sh: LauncherStatus; nothing decided within the round
     CHECK = "check"  # check.sh: ID Process SocketState DirState
     STOP = "stop"  # stop.sh: ID StopFinding
-    ENTRY = "entry"  # scan.sh: ID PROCESS NODE SCHEDULER VERSION APP SUBMITTED...
+    ENTRY = "entry"  # scan.sh: ID PROCESS NODE SCHEDULER VERSION APP PROTOCOL SUBMITTED...
+    KEY = "key"  # hostkey.sh: a known_hosts line the host trusts for the asked host
+    CA = "ca"  # hostkey.sh: an @cert-authority line the host trusts
+    SCANNED = "scanned"  # hostkey.sh: a key ssh-keyscan saw (nothing vouched for it)
+    VIEW = "view"  # view.sh: View (does an ssh session on the node see the job's /tmp)
 
 
 class LauncherStatus(Word):
@@ -147,6 +151,24 @@ class Listen(Word):
     # starts on the socket at once and moves to TCP if told so; ASK waits for the word.
     ASK = "ask"
     TRY_SOCKET = "try-socket"
+    # The node's ssh sessions do not see the job's /tmp: the socket moves to the session
+    # directory (shared home), which both sides see.
+    HOME_SOCKET = "home-socket"
+
+
+class View(Word):
+    """view of the job's socket directory from an ssh session on its node"""
+
+    SAME = "same"  # the session sees the job's /tmp: the socket there is reachable
+    OTHER = "other"  # a job-private /tmp (or another job's): the socket must move
+
+
+class Expect(Word):
+    """which handshake a wait accepts while the launcher may be replacing its server"""
+
+    ANY = "any"
+    TCP = "tcp"  # moving to TCP: skip a socket server
+    HOME = "home"  # moving to the session directory's socket: skip one elsewhere
 
 
 class Reach(Word):

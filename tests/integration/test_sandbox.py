@@ -219,13 +219,16 @@ def test_jupyter_on_a_node_through_a_unix_socket_tunnel(hoplab_sandbox: SandboxI
         assert wait_until(lambda: api_status(port, token), 90, what="Jupyter through the tunnel")
         assert api_status(port, token) == 200
         assert api_status(port, None) == 403
-        # Jupyter's own record names the PID we hold; the token is in no argv.
-        assert [p.name for p in (session / "rt").glob("jpserver-*.json")] == [
+        # Jupyter's own record names the PID we hold; the token is in no argv. node001's
+        # /tmp is its own: the laptop sees it only under the sandbox's per-host directory.
+        seen = hoplab_sandbox.host_path("node001", session)
+        assert not session.exists() or session.resolve() != seen.resolve()
+        assert [p.name for p in (seen / "rt").glob("jpserver-*.json")] == [
             f"jpserver-{server.pid}.json"
         ]
         assert token not in Path(f"/proc/{server.pid}/cmdline").read_text()
-        assert sock.stat().st_mode & 0o777 == 0o600
-        assert session.parent.stat().st_mode & 0o777 == 0o700
+        assert (seen / "x.sock").stat().st_mode & 0o777 == 0o600
+        assert seen.parent.stat().st_mode & 0o777 == 0o700
         # Another user on the same node cannot even reach the socket.
         other = hoplab_sandbox.run_as_user(
             "node001",

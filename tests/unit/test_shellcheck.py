@@ -57,6 +57,8 @@ def _assembled() -> dict[str, str]:
         lease=render.renew_lease("id1").text,
         detect=framed(probe_script()).text,
         command=frames.commands_script([("query", "squeue --me")]).text,
+        hostkeys=render.host_keys(["node001", "10.201.2.11"], 22).text,
+        view=render.view("id1", 5).text,
     )
     return scripts
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
-import sys
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,8 +25,17 @@ JSON_VERSION = 1
 
 
 def interactive() -> bool:
-    """Whether ssh may ask the user for a password or a second factor."""
-    return sys.stdin.isatty() and sys.stderr.isatty()
+    """Whether ssh may ask for a password or a second factor: it asks on the controlling
+    terminal (/dev/tty) whatever stdout and stderr are redirected to, or through SSH_ASKPASS.
+    Without either, ssh runs in batch mode and fails at once instead of hanging."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        askpass = os.environ.get("SSH_ASKPASS")
+        return bool(askpass) and (
+            bool(os.environ.get("DISPLAY")) or os.environ.get("SSH_ASKPASS_REQUIRE") == "force"
+        )
+    return True
 
 
 class ProgressLines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,7 @@ def _ask_and_finish(session: Session, store: SessionStore) -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         choice = "s"
-        if interactive():
+        if sys.stdin.isatty() and sys.stderr.isatty():  # a person can answer here
             err.print()
             choice = click.prompt(
                 "Detach (keep it running) or stop it?",

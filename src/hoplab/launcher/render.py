@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 
 from hoplab.launcher.frame import Script, framed
-from hoplab.protocol import Listen, SchedulerName, Where
+from hoplab.protocol import Expect, Listen, SchedulerName, Where
 
 
 @cache
@@ -193,12 +193,13 @@ def wait(
     *,
     local: bool = True,
     ask: bool = False,
-    expect_tcp: bool = False,
+    expect: Expect = Expect.ANY,
 ) -> Script:
     """Wait remotely, up to ``seconds``, for the handshake, a failure, or (``ask``) the node.
 
-    ``local`` is False for a batch job, whose launcher runs on another host; ``expect_tcp``
-    ignores a socket server that the launcher is replacing with a TCP one.
+    ``local`` is False for a batch job, whose launcher runs on another host; ``expect``
+    ignores a server that the launcher is replacing (with TCP, or with a socket in the session
+    directory).
     """
     return _script(
         _body("wait"),
@@ -206,7 +207,7 @@ def wait(
         HOPLAB_WAIT_CS=str(max(1, int(seconds * 100))),
         HOPLAB_LOCAL="yes" if local else "no",
         HOPLAB_ASK="yes" if ask else "no",
-        HOPLAB_EXPECT="tcp" if expect_tcp else "any",
+        HOPLAB_EXPECT=expect.value,
     )
 
 
@@ -269,4 +270,16 @@ def log(session_id: str, *, lines: int, follow: bool) -> Script:
         HOPLAB_ID=session_id,
         HOPLAB_LINES=str(lines),
         HOPLAB_FOLLOW="yes" if follow else "no",
+    )
+
+
+def host_keys(names: list[str], port: int) -> Script:
+    """Ask a host which keys it knows for another host (``names``, ``port``): ``hostkey.sh``."""
+    return _script(_body("hostkey"), HOPLAB_NAMES=" ".join(names), HOPLAB_PORT=str(port))
+
+
+def view(session_id: str, seconds: float) -> Script:
+    """Whether an ssh session here sees the job's socket directory (``view.sh``)."""
+    return _script(
+        _body("view"), HOPLAB_ID=session_id, HOPLAB_WAIT_CS=str(max(1, int(seconds * 100)))
     )

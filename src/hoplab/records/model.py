@@ -78,6 +78,7 @@ class Session:
     lease_seconds: int | None = None  # Jupyter ends when no client renewed it this long
     orphan: bool = False  # found running with no owner: its hoplab died, or no record knew it
     protocol: int = VERSION  # the protocol of the hoplab that started it (1 before it was kept)
+    socket_home: bool = False  # the job's socket moved to the session directory (job /tmp)
 
     @property
     def batch(self) -> bool:

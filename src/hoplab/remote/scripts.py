@@ -15,6 +15,7 @@ from hoplab.errors import (
 from hoplab.launcher import render
 from hoplab.protocol import (
     DirState,
+    Expect,
     FailKind,
     Listen,
     Process,
@@ -23,6 +24,7 @@ from hoplab.protocol import (
     SchedulerName,
     SocketState,
     StopFinding,
+    View,
     Where,
 )
 from hoplab.remote import frames
@@ -105,7 +107,13 @@ def wait_round(
         seconds,
         local=not session.batch,
         ask=ask,
-        expect_tcp=session.reach == Reach.LOGIN_TCP,
+        expect=(
+            Expect.TCP
+            if session.reach == Reach.LOGIN_TCP
+            else Expect.HOME
+            if session.socket_home
+            else Expect.ANY
+        ),
     )
     reply = frames.run(transport, script, timeout=seconds + 30).first()
     if reply is None:
@@ -274,3 +282,38 @@ def follow_log(
     script = render.log(session_id, lines=lines, follow=True)
     proc = transport.stream(script.text)
     return proc, frames.stream_start(proc.stdout or iter(()), script.nonce)
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    """What a host said about another host's keys: trusted lines, or only a scan."""
+
+    lines: tuple[str, ...]  # "keytype key" (re-keyed by the caller) or "@cert-authority ..."
+    scanned: bool  # nothing vouched: the keys come from ssh-keyscan run on that host
+
+
+def host_keys(transport: Transport, names: list[str], port: int) -> HostKeys:
+    """Ask the host of ``transport`` which keys it trusts for the host ``names`` on ``port``."""
+    frame = frames.run(transport, render.host_keys(names, port), timeout=30)
+    trusted: list[str] = []
+    scanned: list[str] = []
+    for reply in frame.replies():
+        if reply.kind is Reply.CA:
+            trusted.append(" ".join(reply.args))
+        elif reply.kind in {Reply.KEY, Reply.SCANNED} and len(reply.args) >= 3:
+            kept = " ".join(reply.args[1:3])  # drop the host field: the caller names it
+            (trusted if reply.kind is Reply.KEY else scanned).append(kept)
+        else:
+            raise ProtocolError(f"an unexpected answer about host keys: {reply}")
+    if trusted:
+        return HostKeys(tuple(dict.fromkeys(trusted)), scanned=False)
+    return HostKeys(tuple(dict.fromkeys(scanned)), scanned=True)
+
+
+def same_view(transport: Transport, session_id: str, *, timeout: float = 20.0) -> bool:
+    """Whether an ssh session on the node (``transport``) sees the job's socket directory."""
+    frame = frames.run(transport, render.view(session_id, timeout), timeout=timeout + 30)
+    reply = frame.first(Reply.VIEW)
+    if reply is None:
+        raise ProtocolError("the view check answered nothing")
+    return View.parse(reply.arg(0), str(reply)) is View.SAME

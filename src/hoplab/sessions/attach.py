@@ -16,9 +16,9 @@ from hoplab.sessions.cleanup import (
     session_forward,
 )
 from hoplab.sessions.progress import Progress, Step, silent, step
-from hoplab.ssh.connect import open_transport
 from hoplab.ssh.transport import Forward
 from hoplab.tunnel import forwards
+from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.reach import forward_transport
 
 if TYPE_CHECKING:

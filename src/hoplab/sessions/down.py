@@ -12,8 +12,8 @@ from hoplab.records.model import SessionState
 from hoplab.remote import scripts
 from hoplab.sessions import background, orphans
 from hoplab.sessions.cleanup import Leftover, drop_forwards, end_job, leftovers
-from hoplab.ssh.connect import open_transport
 from hoplab.ssh.ports import port_is_free
+from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import wait_until
 

@@ -14,7 +14,7 @@ from hoplab.schedulers.base import JobState
 from hoplab.sessions import orphans
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
 from hoplab.sessions.down import down
-from hoplab.ssh.connect import open_transport
+from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session

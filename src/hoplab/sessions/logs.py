@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hoplab.remote import scripts
-from hoplab.ssh.connect import open_transport
+from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -29,7 +29,7 @@ from hoplab.protocol import Process, SchedulerName
 from hoplab.records.model import Session, SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers import backend
-from hoplab.ssh.connect import open_transport
+from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
     from hoplab.records.store import SessionStore

@@ -29,10 +29,10 @@ from hoplab import process
 from hoplab.errors import ForeignListenerError, HoplabError
 from hoplab.remote import scripts
 from hoplab.sessions.attach import attach
-from hoplab.ssh.connect import open_transport
 from hoplab.ssh.mux import MasterHealth, MuxTransport
 from hoplab.ssh.target import SshTarget
 from hoplab.tunnel import forwards
+from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import backoff
 

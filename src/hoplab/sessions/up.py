@@ -24,9 +24,9 @@ from hoplab.sessions import startup
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.progress import Progress, Step, silent, step
-from hoplab.ssh.connect import open_transport
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel import forwards, reach
+from hoplab.tunnel.chain import open_transport
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -103,6 +103,9 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
                 transport.connect(interactive=request.interactive)
                 how = "shared connection" if transport.multiplexed else "no multiplexing"
                 note[0] = f"connected to {request.target.label} ({how})"
+            for said in transport.notes:
+                progress(Step("hostkey", said))
+            transport.notes.clear()
             last = round_ == SHARE_ROUNDS - 1
             starting = None if request.new or last else _starting_elsewhere(request, store)
             if starting is None:
@@ -282,8 +285,10 @@ def _jupyter_args(request: UpRequest) -> tuple[str, ...]:
 
 def _listen(queue: BatchScheduler | None, wanted: str) -> Listen:
     """How the launcher starts listening (see ``launcher.sh``): socket first unless login-tcp."""
-    if queue is None or wanted == Reach.SSH_NODE:
+    if queue is None:
         return Listen.SOCKET
+    # ssh-node too starts on the socket and waits for the word: it may have to move it to
+    # the session directory (a job-private /tmp)
     return Listen.ASK if wanted == Reach.LOGIN_TCP else Listen.TRY_SOCKET
 
 

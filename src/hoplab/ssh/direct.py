@@ -30,10 +30,12 @@ class DirectTransport(Transport):
 
     def command(self, *args: str) -> list[str]:
         batch = "no" if self.interactive else "yes"
-        return [*self.target.argv("-o", "ControlMaster=no", "-o", f"BatchMode={batch}"), *args]
+        target = self.effective
+        return [*target.argv("-o", "ControlMaster=no", "-o", f"BatchMode={batch}"), *args]
 
     def connect(self, *, interactive: bool) -> None:
         self.interactive = interactive
+        self.prepare(interactive=interactive)
         done = process.run(
             self.command("true"),
             check=False,
@@ -49,7 +51,11 @@ class DirectTransport(Transport):
         log_path = private_dir(state_dir() / "forwards") / f"{local_port}.log"
         log_path.unlink(missing_ok=True)
         proc = process.spawn(
-            [*self.target.argv("-o", "ControlMaster=no", "-o", "BatchMode=yes", "-N", "-L", spec)],
+            [
+                *self.effective.argv(
+                    "-o", "ControlMaster=no", "-o", "BatchMode=yes", "-N", "-L", spec
+                )
+            ],
             detach=True,
             output=log_path,
         )

@@ -90,6 +90,7 @@ class MuxTransport(Transport):
                 self._start_master(interactive=interactive)
 
     def _start_master(self, *, interactive: bool) -> None:
+        self.prepare(interactive=interactive)
         self.reset()
         options = [
             "-o", "ControlMaster=yes",
@@ -99,7 +100,7 @@ class MuxTransport(Transport):
             "-f", "-N",
         ]  # fmt: skip
         done = process.run(
-            self.target.argv(*options),
+            self.effective.argv(*options),
             check=False,
             timeout=300 if interactive else 60,
             interactive=interactive,
@@ -150,7 +151,7 @@ class MuxTransport(Transport):
 
     def command(self, *remote: str) -> list[str]:
         options = ("-o", f"ControlPath={self.control_path}", "-o", "ControlMaster=no")
-        return [*self.target.argv(*options, "-o", "BatchMode=yes"), *remote]
+        return [*self.effective.argv(*options, "-o", "BatchMode=yes"), *remote]
 
     def forward(self, local_port: int, remote: str) -> Forward:
         forward = Forward(local_port, remote)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,8 +14,14 @@ if TYPE_CHECKING:
     from hoplab.process import Completed
 
 # Options every hoplab ssh call carries. Keepalives let a dead path be noticed within ~45 s;
-# ExitOnForwardFailure makes a forward that cannot bind an error instead of a silent no-op.
+# ExitOnForwardFailure makes a forward that cannot bind an error instead of a silent no-op;
+# hoplab runs its own commands, so a RemoteCommand or RequestTTY of the user's config (set for
+# `tmux attach` and the like) must not replace or wrap them.
 COMMON_OPTIONS = (
+    "-o",
+    "RemoteCommand=none",
+    "-o",
+    "RequestTTY=no",
     "-o",
     "ServerAliveInterval=15",
     "-o",
@@ -36,6 +43,9 @@ class SshTarget:
     # ControlPath of a live master to the last jump: reach the destination through it (one
     # authentication for the whole chain) instead of a fresh ProxyJump login.
     via: str | None = None
+    # hoplab's own known_hosts file for the destination (keys the login node vouched for),
+    # read in addition to the user's files (see hoplab.ssh.hostkeys).
+    known_hosts: str | None = None
 
     def __post_init__(self) -> None:
         for host in (*self.jumps, self.destination):
@@ -61,6 +71,8 @@ class SshTarget:
             argv += ["-o", f"ProxyCommand={self.proxy_command()}"]
         elif self.jumps:
             argv += ["-J", ",".join(self.jumps)]
+        if self.known_hosts:
+            argv += ["-o", f"KnownHostsCommand={known_hosts_command(self.known_hosts)}"]
         return [*argv, *COMMON_OPTIONS, *options, "--", self.destination]
 
     def proxy_command(self) -> str:
@@ -80,6 +92,12 @@ class SshTarget:
         return " ".join(
             word if word == "%h:%p" else shlex.quote(word).replace("%", "%%") for word in argv
         )
+
+
+def known_hosts_command(path: str) -> str:
+    """``KnownHostsCommand`` that prints ``path`` (ssh splits it itself, expanding %-tokens)."""
+    cat = shutil.which("cat") or "/bin/cat"
+    return " ".join(shlex.quote(word).replace("%", "%%") for word in (cat, path))
 
 
 def refuse_option_like(host: str) -> None:

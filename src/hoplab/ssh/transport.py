@@ -10,6 +10,7 @@ multiplex).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,13 +41,32 @@ class Forward:
         return f"{LOOPBACK}:{self.local_port}:{self.remote}"
 
 
+# Called before a connection is first made (with whether ssh may prompt): it may set
+# ``effective``, the target as ssh must reach it (jump master, vouched host key), and add notes.
+Prepare = Callable[["Transport", bool], None]
+
+
 class Transport(ABC):
-    """Remote scripts and local forwards for one :class:`SshTarget`."""
+    """Remote scripts and local forwards for one :class:`SshTarget`.
+
+    ``target`` names the chain (its key names the ControlPath); ``effective`` is how ssh
+    reaches it once prepared. ``notes`` says what preparing did that the user should know.
+    """
 
     multiplexed: bool
 
-    def __init__(self, target: SshTarget) -> None:
+    def __init__(self, target: SshTarget, prepare: Prepare | None = None) -> None:
         self.target = target
+        self.effective = target
+        self.notes: list[str] = []
+        self._prepare = prepare
+        self._prepared = False
+
+    def prepare(self, *, interactive: bool) -> None:
+        """Run the preparation once, before the first connection of this transport."""
+        if self._prepare is not None and not self._prepared:
+            self._prepared = True
+            self._prepare(self, interactive)
 
     @abstractmethod
     def connect(self, *, interactive: bool) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.errors import SandboxError
-from hoplab.testing import daemons, files, netns, pids, state
+from hoplab.testing import daemons, files, netns, otp, pids, sshd, state
 from hoplab.testing.info import SandboxInfo
 from hoplab.testing.jupyter_env import Progress, ensure_jupyter_venv
 from hoplab.testing.layout import (
@@ -119,6 +119,9 @@ class Sandbox:
                 netns.set_root_link(up=True)  # a test that cut it may have died before undoing
                 for host in current.refused:
                     current = self._set_ssh_access(current, host, refuse=False)
+                if current.contain or current.adopt:
+                    current = self._set_site(current, contain=False, adopt=False)
+                    state.save(self.paths.state, current)
                 return self._info(current, reused=True)
             if self._leftovers():
                 report("removing a broken earlier sandbox")
@@ -180,6 +183,55 @@ class Sandbox:
             listener = current.processes[f"sshd@{host}"]
             pids.terminate([*pids.children(listener), listener])
             state.save(self.paths.state, daemons.start_sshds(self.paths, current, [host]))
+
+    def set_site(self, *, contain: bool, adopt: bool) -> None:
+        """Switch the nodes the way many sites run them: ``contain`` gives each job a private
+        /tmp (``job_container/tmpfs``, restarting SLURM's daemons), ``adopt`` lets the test
+        user ssh to a node only while a job of theirs runs there (``pam_slurm_adopt``,
+        restarting the nodes' sshd). A fresh or reused ``up()`` switches both off again."""
+        with self._locked():
+            current = state.load(self.paths.state)
+            if current is None or not self._healthy(current):
+                raise SandboxError("the sandbox is not running", "start it first")
+            state.save(self.paths.state, self._set_site(current, contain=contain, adopt=adopt))
+
+    def _set_site(self, current: SandboxState, *, contain: bool, adopt: bool) -> SandboxState:
+        if contain != current.contain or adopt != current.adopt:
+            files.write_slurm_conf(self.paths, contain=contain or adopt)
+            current = daemons.restart_slurm(self.paths, current)
+        if adopt != current.adopt:
+            for node in NODES:
+                files.write_node_pam(self.paths, node, adopt=adopt)
+                files.write_sshd_config(self.paths, node, refuse=False, adopt=adopt)
+            pids.terminate([current.processes[f"sshd@{node}"] for node in NODES])
+            current = daemons.start_sshds(self.paths, current, NODES)
+        return replace(current, contain=contain, adopt=adopt)
+
+    def start_otp_login(self) -> ProcessRecord:
+        """Start login01's second sshd, which asks for a key and then a one-time code (see
+        :mod:`hoplab.testing.otp`); the caller ends it with :meth:`stop_otp_login`."""
+        with self._locked():
+            current = state.load(self.paths.state)
+            if current is None or not self._healthy(current):
+                raise SandboxError("the sandbox is not running", "start it first")
+            log = daemons.console_log(self.paths, "sshd-otp@login01")
+            offset = log.stat().st_size if log.exists() else 0
+            pid = netns.start_daemon(LOGIN, otp.argv(self.paths), log, self.paths.binds(LOGIN))
+            record = pids.record("sshd-otp@login01", pid)
+            try:
+                wait_until(
+                    lambda: sshd.has_listened(log, offset),
+                    daemons.READY_TIMEOUT,
+                    what="the one-time-code sshd on login01",
+                )
+            except BaseException:
+                pids.terminate([record])
+                raise
+            return record
+
+    def stop_otp_login(self, record: ProcessRecord) -> None:
+        """End the one-time-code sshd and the connections it holds, by PID."""
+        pids.terminate([*pids.children(record), record])
 
     def set_link(self, *, up: bool) -> None:
         """Cut (``up=False``) or restore the laptop's link to login01."""
@@ -275,7 +327,8 @@ class Sandbox:
         return SandboxInfo(
             root_dir=self.paths.root,
             ssh_config=self.paths.ssh_config(USER),
-            other_ssh_config=self.paths.ssh_config(OTHER_USER),
+            harness_ssh_config=self.paths.harness_ssh_config(USER),
+            other_ssh_config=self.paths.harness_ssh_config(OTHER_USER),
             known_hosts=self.paths.known_hosts,
             user=USER,
             other_user=OTHER_USER,

@@ -16,6 +16,7 @@ from hoplab import process
 from hoplab.errors import SandboxError
 from hoplab.testing import gridengine, netns, pids, slurm, sshd, state
 from hoplab.testing.layout import LOGIN, NAMESPACES, NODES, Paths
+from hoplab.testing.tools import tool
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ def console_log(paths: Paths, daemon: str) -> Path:
 
 def launch(paths: Paths, current: SandboxState, daemon: str, argv: list[str]) -> SandboxState:
     """Start one daemon in its namespace and record it at once."""
-    pid = netns.start_daemon(namespaces()[daemon], argv, console_log(paths, daemon), paths.hosts)
+    host = namespaces()[daemon]
+    pid = netns.start_daemon(host, argv, console_log(paths, daemon), paths.binds(host))
     current = current.with_process(pids.record(daemon, pid))
     state.save(paths.state, current)
     return current
@@ -81,6 +83,19 @@ def start_munge_and_slurm(paths: Paths, current: SandboxState) -> SandboxState:
         current = launch(
             paths, current, f"slurmd@{node}", slurm.slurmd_argv(paths.slurm_conf, node)
         )
+    return current
+
+
+def restart_slurm(paths: Paths, current: SandboxState) -> SandboxState:
+    """slurmctld and the slurmds again, by their recorded PIDs (slurm.conf changed)."""
+    names = ["slurmctld", *(f"slurmd@{node}" for node in NODES)]
+    pids.terminate([current.processes[name] for name in names])
+    current = launch(paths, current, "slurmctld", slurm.slurmctld_argv(paths.slurm_conf))
+    for node in NODES:
+        current = launch(
+            paths, current, f"slurmd@{node}", slurm.slurmd_argv(paths.slurm_conf, node)
+        )
+    wait_slurm_ready(paths, current)
     return current
 
 
@@ -123,7 +138,13 @@ def start_sshds(paths: Paths, current: SandboxState, hosts: Iterable[str]) -> Sa
     hosts = list(hosts)
     offsets = {host: _size(console_log(paths, f"sshd@{host}")) for host in hosts}
     for host in hosts:
-        current = launch(paths, current, f"sshd@{host}", sshd.sshd_argv(paths.sshd_config(host)))
+        # SLURM_CONF in sshd's own environment: pam_slurm_adopt reads it, inside sshd
+        argv = [
+            tool("env"),
+            f"SLURM_CONF={paths.slurm_conf}",
+            *sshd.sshd_argv(paths.sshd_config(host)),
+        ]
+        current = launch(paths, current, f"sshd@{host}", argv)
     for host in hosts:
         log = console_log(paths, f"sshd@{host}")
         listening = partial(sshd.has_listened, log, offsets[host])
@@ -156,7 +177,7 @@ def _nodes_idle(paths: Paths) -> bool:
 def _as_login(paths: Paths, argv: list[str], *, check: bool = False) -> process.Completed:
     """Run a Grid Engine command as root on login01, with the sandbox's hosts file."""
     return process.run(
-        netns.as_host(LOGIN, argv, paths.hosts),
+        netns.as_host(LOGIN, argv, paths.binds(LOGIN)),
         env=gridengine.client_env(paths.sge_root),
         check=check,
         timeout=15,

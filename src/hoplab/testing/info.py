@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab import process
@@ -16,7 +17,6 @@ from hoplab.testing import gridengine, netns
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,10 @@ class SandboxInfo:
     """
 
     root_dir: Path
-    ssh_config: Path
-    other_ssh_config: Path
-    known_hosts: Path
+    ssh_config: Path  # the laptop's: what hoplab is given (knows login01's host key only)
+    harness_ssh_config: Path  # the harness's own way in (knows every host's key)
+    other_ssh_config: Path  # the harness's way in as the other user
+    known_hosts: Path  # the laptop's
     user: str
     other_user: str
     home: Path
@@ -50,6 +51,13 @@ class SandboxInfo:
     started_at: float
     reused: bool
 
+    def host_path(self, host: str, path: str | Path) -> Path:
+        """Where the laptop finds ``path`` of ``host``: each host's /tmp is its own."""
+        text = str(path)
+        if text == "/tmp" or text.startswith("/tmp/"):
+            return self.root_dir / "tmp" / host / text[len("/tmp/") :]
+        return Path(text)
+
     @property
     def hosts(self) -> tuple[str, ...]:
         """Every ssh host of the sandbox: the login node first, then the compute nodes."""
@@ -58,7 +66,7 @@ class SandboxInfo:
     def ssh_config_for(self, user: str | None = None) -> Path:
         """The client config that logs in as ``user`` (the test user by default)."""
         if user in (None, self.user):
-            return self.ssh_config
+            return self.harness_ssh_config
         if user == self.other_user:
             return self.other_ssh_config
         raise ValueError(f"the sandbox has no ssh access for user {user!r}")

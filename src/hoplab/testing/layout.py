@@ -6,6 +6,9 @@ and so that a reader sees the cluster at a glance:
     laptop (root namespace) 10.201.1.1 --veth-- 10.201.1.2 login01 (netns)
     login01 br0 10.201.2.1 --bridge-- node001 10.201.2.11, node002 10.201.2.12
 
+As on a real site, the laptop knows login01's host key only, login01 knows its nodes' keys
+(its /etc/ssh/ssh_known_hosts), and every host has a /tmp of its own.
+
 Everything the harness owns sits inside 10.201.0.0/16, which a blackhole route keeps on the
 machine. Inside the namespaces every host resolves every other by name through the sandbox's own
 hosts file (see :func:`render_hosts`), as on a real cluster; the laptop resolves none of them.
@@ -123,7 +126,61 @@ class Paths:
 
     @property
     def known_hosts(self) -> Path:
+        """The laptop's known_hosts: login01 only, as a researcher's laptop has it."""
         return self.client / "known_hosts"
+
+    @property
+    def harness_known_hosts(self) -> Path:
+        """Every host's key: for the harness's own way in, never for hoplab."""
+        return self.client / "harness_known_hosts"
+
+    def harness_ssh_config(self, user: str) -> Path:
+        return self.client / f"harness_ssh_config.{user}"
+
+    # per-host files seen through each host's private mount namespace
+    def etc_ssh(self, host: str) -> Path:
+        """A copy of /etc/ssh, bind-mounted over it on ``host`` (login01: its known_hosts)."""
+        return self.root / "etc-ssh" / host
+
+    def etc_pam(self, host: str) -> Path:
+        """A copy of /etc/pam.d, bind-mounted over it on ``host`` (login01: the one-time code
+        service; a node: sshd's stack with pam_slurm_adopt, when a test switches it on)."""
+        return self.root / "etc-pam" / host
+
+    @property
+    def otp_config(self) -> Path:
+        return self.host_dir(LOGIN) / "sshd_otp_config"
+
+    @property
+    def otp_pid(self) -> Path:
+        return self.host_dir(LOGIN) / "sshd_otp.pid"
+
+    @property
+    def otp_binary(self) -> Path:
+        """``sshd-otp``: sshd under the name that is its PAM service."""
+        return self.root / "sbin" / "sshd-otp"
+
+    def job_tmp(self, node: str) -> Path:
+        """Where ``job_container/tmpfs`` makes each job's private /tmp on ``node``."""
+        return self.root / "jobtmp" / node
+
+    @property
+    def job_container_conf(self) -> Path:
+        return self.slurm / "job_container.conf"
+
+    def host_tmp(self, host: str) -> Path:
+        """``host``'s own /tmp (bind-mounted over /tmp in its daemons' mount namespace)."""
+        return self.root / "tmp" / host
+
+    def binds(self, host: str) -> tuple[tuple[Path, str], ...]:
+        """What ``host``'s daemons (and so its ssh sessions and jobs) see in place of the
+        machine's own files: the hosts file, a /tmp of its own, and login01's /etc/ssh."""
+        binds: tuple[tuple[Path, str], ...] = ((self.hosts, "/etc/hosts"),)
+        binds += ((self.host_tmp(host), "/tmp"),)
+        binds += ((self.etc_pam(host), "/etc/pam.d"),)
+        if host == LOGIN:
+            binds += ((self.etc_ssh(host), "/etc/ssh"),)
+        return binds
 
     # munge and SLURM
     @property

@@ -164,19 +164,21 @@ def in_namespace(name: str, argv: Sequence[str]) -> list[str]:
     return [tool("nsenter"), f"--net={NETNS_DIR / name}", "--", *argv]
 
 
-def as_host(name: str, argv: Sequence[str], hosts: Path) -> list[str]:
-    """argv that runs ``argv`` as host ``name`` would: its network, its host name, ``hosts``.
+def as_host(name: str, argv: Sequence[str], binds: Sequence[tuple[Path, str]]) -> list[str]:
+    """argv that runs ``argv`` as host ``name`` would: its network, its host name, its files.
 
     ``nsenter --net`` (not ``ip netns exec``, which remounts /sys and breaks slurmd), then
     ``unshare --uts --mount`` (a private mount namespace: nothing leaks to the machine) where
-    ``hosts`` is bind-mounted over /etc/hosts. nsenter, unshare and the inner ``sh`` all exec
-    in place, so the process started by this argv becomes ``argv`` itself, with the same PID.
+    each ``(source, target)`` of ``binds`` is bind-mounted (the hosts file over /etc/hosts, a
+    /tmp of the host's own...). nsenter, unshare and the inner ``sh`` all exec in place, so the
+    process started by this argv becomes ``argv`` itself, with the same PID.
     """
-    inner = (
-        f"hostname {shlex.quote(name)} && "
-        f"{shlex.quote(tool('mount'))} --bind {shlex.quote(str(hosts))} /etc/hosts && "
-        'exec "$@"'
+    mount = shlex.quote(tool("mount"))
+    mounts = "".join(
+        f"{mount} --bind {shlex.quote(str(source))} {shlex.quote(target)} && "
+        for source, target in binds
     )
+    inner = f"hostname {shlex.quote(name)} && {mounts}" + 'exec "$@"'
     return [
         tool("nsenter"),
         f"--net={NETNS_DIR / name}",
@@ -192,14 +194,16 @@ def as_host(name: str, argv: Sequence[str], hosts: Path) -> list[str]:
     ]
 
 
-def start_daemon(namespace: str, argv: Sequence[str], log: Path, hosts: Path) -> int:
+def start_daemon(
+    namespace: str, argv: Sequence[str], log: Path, binds: Sequence[tuple[Path, str]]
+) -> int:
     """Start ``argv`` as host ``namespace`` (see :func:`as_host`); return the daemon's PID.
 
     The launcher runs in a new session and exits at once: the daemon is nobody's child here,
     survives the CLI that started it, and never turns into a zombie of ours. Its output goes
     to ``log``. Its sessions and jobs inherit its host name and hosts file.
     """
-    launcher = as_host(namespace, argv, hosts)
+    launcher = as_host(namespace, argv, binds)
     script = f"{shlex.join(launcher)} </dev/null >>{shlex.quote(str(log))} 2>&1 & echo $!"
     done = process.run([tool("setsid"), "sh", "-c", script], timeout=30)
     try:

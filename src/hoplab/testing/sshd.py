@@ -29,6 +29,7 @@ def render_sshd_config(
     environment: Mapping[str, str],
     path_dir: Path,
     deny_users: tuple[str, ...] = (),
+    use_pam: bool = False,
 ) -> str:
     """sshd_config for one host: key-only, forwarding allowed, ``environment`` for every session.
 
@@ -45,7 +46,7 @@ def render_sshd_config(
         "PubkeyAuthentication yes",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
-        "UsePAM no",
+        f"UsePAM {'yes' if use_pam else 'no'}",  # yes: pam_slurm_adopt on the nodes
         "StrictModes no",
         "AllowTcpForwarding yes",
         "AllowStreamLocalForwarding yes",

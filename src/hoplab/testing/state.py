@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hoplab.testing.pids import ProcessRecord
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: per-host /tmp and /etc/ssh; a sandbox of 1 is restarted
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class SandboxState:
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
     refused: tuple[str, ...] = ()  # hosts whose sshd currently refuses the test user
     complete: bool = False  # every daemon started and answered once
+    contain: bool = False  # job-private /tmp and an extern step (see slurm.render_slurm_conf)
+    adopt: bool = False  # the nodes' sshd admits only users with a job there (pam_slurm_adopt)
 
     def with_process(self, proc: ProcessRecord) -> SandboxState:
         """A copy that also records ``proc`` (replacing an older one of the same name)."""
@@ -51,6 +53,8 @@ def load(path: Path) -> SandboxState | None:
             },
             refused=tuple(str(host) for host in raw["refused"]),
             complete=bool(raw["complete"]),
+            contain=bool(raw.get("contain", False)),
+            adopt=bool(raw.get("adopt", False)),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

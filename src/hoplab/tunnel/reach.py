@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from hoplab.errors import HoplabError, SshError
 from hoplab.protocol import Listen, Reach
 from hoplab.remote import jobs, scripts
-from hoplab.ssh.connect import open_transport
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
+from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
@@ -51,26 +51,40 @@ def decide(
     """Pick the path for a job now running on ``node`` and tell its launcher how to listen."""
     session.node = node
     if wanted != Reach.LOGIN_TCP:
+        carrier = open_transport(node_target(session, node), multiplex=session.multiplex)
         try:
-            open_transport(node_target(session, node), multiplex=session.multiplex).connect(
-                interactive=False
-            )
+            carrier.connect(interactive=False)
         except HoplabError as exc:
             if wanted == Reach.SSH_NODE:
-                exc.hint = f"{node} refuses ssh from here: use --reach login-tcp (or auto)"
+                exc.hint = f"ssh to {node} failed from here: use --reach login-tcp (or auto)"
                 raise
-            why = exc.message.splitlines()[-1] if exc.message else "ssh failed"
-            if isinstance(exc, SshError):
-                why = f"{node} refuses ssh ({why.strip()})"
-            return _tcp(login, session, scheduler, node, why)
+            return _tcp(login, session, scheduler, node, refusal(node, exc))
         session.reach = Reach.SSH_NODE
-        scripts.tell_reach(login, session, Listen.SOCKET)
-        return Decision(
-            Reach.SSH_NODE,
-            f"ssh to {node} works: Jupyter listens on a private Unix socket "
-            "(or on the node's 127.0.0.1 where it has no socket support)",
-        )
+        said = "".join(f"; {note}" for note in carrier.notes)
+        if scripts.same_view(carrier, session.id):
+            scripts.tell_reach(login, session, Listen.SOCKET)
+            where = "a private Unix socket (or the node's 127.0.0.1 where it has no socket support)"
+        else:
+            session.socket_home = True
+            scripts.tell_reach(login, session, Listen.HOME_SOCKET)
+            where = (
+                "a private Unix socket in the session directory (ssh sessions on the node do "
+                "not see the job's own /tmp)"
+            )
+        return Decision(Reach.SSH_NODE, f"ssh to {node} works: Jupyter listens on {where}{said}")
     return _tcp(login, session, scheduler, node, "--reach login-tcp")
+
+
+def refusal(node: str, exc: HoplabError) -> str:
+    """The real reason ssh to ``node`` failed, as the one line of the TCP fallback says it."""
+    said = exc.message.strip().splitlines()[-1].strip() if exc.message.strip() else "ssh failed"
+    if not isinstance(exc, SshError):
+        return f"ssh to {node} failed ({said})"
+    if "Host key" in exc.message or "host key" in exc.message:
+        return f"{node}'s host key could not be verified ({said})"
+    if "Permission denied" in exc.message or "Connection closed" in exc.message:
+        return f"{node} refuses ssh ({said})"
+    return f"ssh to {node} failed ({said})"
 
 
 def _tcp(

@@ -10,6 +10,15 @@ echo $$ > "$dir/pid"
 if [ "$HOPLAB_BATCH" = yes ]; then
     exec >> "$dir/jupyter.log" 2>&1
     hostname > "$dir/node.tmp" && mv -f "$dir/node.tmp" "$dir/node"
+    # The same mark in the node's socket directory and in the session directory: an ssh
+    # session on the node that reads both alike sees this job's /tmp (see view.sh).
+    viewdir="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)"
+    mkdir -p "$viewdir" 2>/dev/null && chmod 700 "$viewdir" 2>/dev/null
+    mark="$(hostname) $$ $(date +%s)"
+    if [ -d "$viewdir" ] && [ -O "$viewdir" ] && [ ! -L "$viewdir" ]; then
+        printf '%s\n' "$mark" > "$viewdir/$HOPLAB_ID.view"
+    fi
+    printf '%s\n' "$mark" > "$dir/view"
 fi
 
 status() { printf '%s\n' "$*" > "$dir/status.tmp" && mv -f "$dir/status.tmp" "$dir/status"; }
@@ -153,9 +162,10 @@ if [ "${HOPLAB_LEASE:-0}" -gt 0 ]; then watch_lease $$ </dev/null & fi
 # On a plain host the launcher becomes Jupyter (same PID: the lease watch ends it).
 if [ "$HOPLAB_BATCH" != yes ]; then serve "$@"; fi
 
-# In a job, hoplab learns the node from the `node` file and writes `reach`: "socket" or
-# "tcp ADDRESS". With "ask" (--reach login-tcp) Jupyter waits for it; with "try-socket"
-# (--reach auto) it starts on the socket at once and moves to TCP only if the node refuses
+# In a job, hoplab learns the node from the `node` file and writes `reach`: "socket",
+# "home-socket" (the node's ssh sessions do not see this job's /tmp: the socket moves to the
+# session directory) or "tcp ADDRESS". With "ask" (--reach login-tcp) Jupyter waits for it;
+# with "try-socket" it starts on the socket at once and moves only if the node refuses
 # ssh. Both waits are bounded: a client that went away does not hold the job.
 reach_limit=${HOPLAB_REACH_WAIT_CS:-30000}
 read_reach() { read -r HOPLAB_LISTEN HOPLAB_IP < "$dir/reach" 2>/dev/null; }
@@ -175,10 +185,11 @@ echo "$child" > "$dir/pid"
 trap 'kill -TERM "$child" 2>/dev/null' TERM HUP INT
 if [ "$trying" = yes ]; then
     while alive "$child" && [ ! -f "$dir/reach" ] && [ "$waited" -lt "$reach_limit" ]; do nap; done
-    if read_reach && [ "$HOPLAB_LISTEN" = tcp ]; then
+    if read_reach && { [ "$HOPLAB_LISTEN" = tcp ] || [ "$HOPLAB_LISTEN" = home-socket ]; }; then
         kill -TERM "$child" 2>/dev/null
         wait "$child"
         rm -f "$sock"
+        if [ "$HOPLAB_LISTEN" = home-socket ]; then HOPLAB_LISTEN=socket sock="$dir/j.sock"; fi
         serve "$@" &
         child=$!
         echo "$child" > "$dir/pid"
@@ -187,7 +198,7 @@ fi
 code=0
 wait "$child" || code=$?
 while alive "$child"; do wait "$child" || code=$?; done
-rm -f "$sock"
+rm -f "$sock" "${viewdir:-/nonexistent}/$HOPLAB_ID.view"
 read -r last _ < "$dir/status" 2>/dev/null || last=
 if [ "$last" != failed ]; then status "exited $code"; fi  # keep the reason it gave
 exit "$code"

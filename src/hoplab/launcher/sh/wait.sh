@@ -3,7 +3,8 @@
 # (then the log's tail), `gone`, or `waiting STATE` (protocol.Reply, FailKind, LauncherStatus).
 # In a batch job the launcher runs on another host: its PID means nothing here, so its end is
 # read from `status` instead (HOPLAB_LOCAL=no). In a job (HOPLAB_ASK=yes) a newly known node is
-# news before anything else; HOPLAB_EXPECT=tcp skips a socket server that is being replaced.
+# news before anything else; HOPLAB_EXPECT (protocol.Expect) skips a server being replaced:
+# tcp skips a socket one, home one whose socket is not in the session directory.
 dir="$sessions/$HOPLAB_ID"
 while :; do
     state=none detail=
@@ -20,7 +21,8 @@ while :; do
     pid=$(cat "$dir/pid" 2>/dev/null || true)
     info="$dir/runtime/jpserver-$pid.json"  # classic Notebook (< 7) writes nbserver-<pid>.json
     if [ ! -s "$info" ]; then info="$dir/runtime/nbserver-$pid.json"; fi
-    if [ -n "$pid" ] && [ -s "$info" ] && { [ "$HOPLAB_EXPECT" != tcp ] || ! grep -q '"sock": "/' "$info"; }; then
+    if [ -n "$pid" ] && [ -s "$info" ] && { [ "$HOPLAB_EXPECT" != tcp ] || ! grep -q '"sock": "/' "$info"; } &&
+        { [ "$HOPLAB_EXPECT" != home ] || grep -qF "\"sock\": \"$dir/" "$info"; }; then
         say ready "$pid"
         cat "$info"
         exit 0
