@@ -10,6 +10,7 @@ real one; PBS Pro is the shim (tests/shims) printing OpenPBS 23.06's ``qstat -f 
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import select
 import time
@@ -63,21 +64,22 @@ def noisy_login(hoplab_sandbox: SandboxInfo) -> Iterator[str]:
 def _follow_first_lines(laptop: Laptop, session_id: str, count: int) -> list[str]:
     """The first ``count`` lines of ``logs -f`` (bounded in time), then stop it."""
     follower = laptop.spawn("logs", session_id, "-f", "-n", str(count))
-    lines: list[str] = []
+    received = b""
     deadline = time.monotonic() + 30
     try:
         assert follower.stdout is not None
-        while len(lines) < count and time.monotonic() < deadline:
-            ready, _, _ = select.select([follower.stdout], [], [], 1.0)
+        fd = follower.stdout.fileno()  # raw reads: select sees no data a buffer already holds
+        while received.count(b"\n") < count and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1.0)
             if ready:
-                line = follower.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
-                lines.append(line)
+                received += chunk
     finally:
         follower.terminate()
         follower.communicate(timeout=30)
-    return lines
+    return received.decode().splitlines(keepends=True)[:count]
 
 
 @pytest.mark.parametrize("name", ["slurm", "pbs"])
