@@ -37,6 +37,7 @@ def contained(cluster_laptop: Laptop, hoplab_sandbox_cluster: Sandbox) -> Iterat
     try:
         yield cluster_laptop
     finally:
+        cluster_laptop.run("down", "--all", check=False)  # no job of ours across the switch
         hoplab_sandbox_cluster.set_site(contain=False, adopt=False)
 
 
@@ -47,6 +48,7 @@ def adopting(cluster_laptop: Laptop, hoplab_sandbox_cluster: Sandbox) -> Iterato
     try:
         yield cluster_laptop
     finally:
+        cluster_laptop.run("down", "--all", check=False)  # no job of ours across the switch
         hoplab_sandbox_cluster.set_site(contain=False, adopt=False)
 
 
@@ -85,7 +87,7 @@ def test_ssh_to_a_node_only_while_a_job_runs_there(
     listed = laptop.json("ls")["sessions"][0]
     assert (listed["reach"], listed["listen"]) == ("ssh-node", "socket")
     base, token = split_url(result["url"])
-    assert run_code(base, token, "import socket; print(socket.gethostname())") == "node001"
+    assert run_code(base, token, "import socket; print(socket.gethostname())").strip() == "node001"
     (down,) = laptop.json("down", session["id"])["results"]
     assert down["clean"], down
     assert laptop.jobs() == [] or all("|hoplab-" not in job for job in laptop.jobs())

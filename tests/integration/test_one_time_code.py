@@ -82,7 +82,10 @@ class Terminal:
 
         def finished() -> bool:
             screen = self.tmux("capture-pane", "-p", "-t", "0", "-S", "-200")
-            if f"{mark}=" in screen.split(f"echo {mark}=$?", 1)[-1]:
+            after = screen.split(f"echo {mark}=$?", 1)[-1]
+            if f"{mark}=" in after:
+                code = after.split(f"{mark}=", 1)[1].split()[0]
+                assert code == "0", f"{command!r} exited {code}:\n{screen}"
                 return True
             if screen.rstrip().endswith(PROMPT) and screen != seen["answered"]:
                 seen["prompts"] = int(seen["prompts"]) + 1

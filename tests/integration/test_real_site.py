@@ -32,7 +32,8 @@ HOSTNAME = "import socket; print(socket.gethostname())"
 
 def test_the_laptop_knows_the_login_node_only(hoplab_sandbox: SandboxInfo) -> None:
     listed = [line.split()[0] for line in hoplab_sandbox.known_hosts.read_text().splitlines()]
-    assert listed == [f"{LOGIN},{hoplab_sandbox.login_address}"]
+    address = hoplab_sandbox.login_address
+    assert listed == [f"{LOGIN},{address}", f"[{address}]:2222"]  # ssh, and its one-time-code port
     plain = subprocess.run(
         ["ssh", "-F", str(hoplab_sandbox.ssh_config), "node001", "true"],
         capture_output=True,

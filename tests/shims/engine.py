@@ -117,7 +117,8 @@ def submit(scheduler: str, job: Job, script: str) -> Job:
     kept = spool(scheduler) / "scripts" / f"{time.time_ns()}.sh"
     kept.parent.mkdir(exist_ok=True, mode=0o700)
     kept.write_text(script)
-    done = _slurm(argv, f"#!/bin/sh\nexec /bin/sh {kept}\n")
+    shell = job.extra.get("shell", "/bin/sh")  # PBS: -S, else the login shell
+    done = _slurm(argv, f"#!/bin/sh\nexec {shlex.quote(shell)} {kept}\n")
     if done.returncode != 0:
         raise ShimError(done.stderr.strip().removeprefix("sbatch: error: "))
     job.id = done.stdout.strip().split(";")[0]

@@ -13,6 +13,8 @@ The job itself runs in the sandbox's SLURM (see engine).
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import sys
 import time
 from pathlib import Path
@@ -62,6 +64,8 @@ def _apply(flavour: str, job: Job, words: list[str]) -> None:
             job.extra["account"] = value
         elif option == "-l":
             _resources(flavour, job, value)
+        elif option == "-S":  # the job's shell; without it PBS and Torque use the login shell
+            job.extra["shell"] = value
         elif option not in {"-j", "-r", "-e", "-k"}:
             raise ShimError(f"qsub: illegal option -- {option.lstrip('-')}", 2)
 
@@ -94,6 +98,7 @@ def qsub(flavour: str, argv: list[str]) -> int:
     options = argv[:-1] if script_file else argv
     script = engine.read_script(script_file)
     job = Job(id="", name="STDIN", owner="", workdir=str(Path.cwd()), output="", queue="")
+    job.extra["shell"] = pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
     _apply(flavour, job, engine.directive_words(script, "#PBS"))
     _apply(flavour, job, options)  # the command line wins over the script
     if job.queue == DEFAULT_QUEUE[flavour]:

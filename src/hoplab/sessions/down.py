@@ -12,8 +12,9 @@ from hoplab.records.model import SessionState
 from hoplab.remote import scripts
 from hoplab.sessions import background, orphans
 from hoplab.sessions.cleanup import Leftover, drop_forwards, end_job, leftovers
+from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.ports import port_is_free
-from hoplab.tunnel.chain import open_transport
+from hoplab.tunnel.chain import hops, open_transport
 from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import wait_until
 
@@ -87,6 +88,7 @@ def down(
             else r
             for r in done
         ]
+    _close_idle(drivable, store)
     order = {s.id: n for n, s in enumerate(sessions)}
     return sorted(results, key=lambda r: order[r.session.id])
 
@@ -132,22 +134,26 @@ def _down_on(
         )
         store.save(session)
         results.append(DownResult(session, tuple(checks)))
-    _close_idle(transport, sessions, store)
     return results
 
 
-def _close_idle(transport: Transport, sessions: list[Session], store: SessionStore) -> None:
-    """Let masters go that no live session needs any more: the nodes' first, then the login's."""
-    if not transport.multiplexed:
-        return
-    live = store.live()
-    needed = {forward_transport(s).target.key for s in live if s.multiplex}
-    for session in sessions:
-        carrier = forward_transport(session)
-        if carrier.target.key != transport.target.key and carrier.target.key not in needed:
-            carrier.close()
-    if not any(s.ssh_target.key == transport.target.key and s.multiplex for s in live):
-        transport.close()
+def _close_idle(sessions: list[Session], store: SessionStore) -> None:
+    """Once every target is done, let masters go that no live session needs any more: the
+    nodes' first, then the targets', then the login nodes' their chains rode."""
+    needed: set[str] = set()
+    for live in store.live():
+        if live.multiplex:  # its own master, its node's, and the login masters its chain rides
+            needed |= {live.ssh_target.key, forward_transport(live).target.key}
+            needed |= {hop.key for hop in hops(live.ssh_target)}
+    ours = [s for s in sessions if s.multiplex]
+    carriers = [forward_transport(s).target for s in ours]
+    targets = [s.ssh_target for s in ours]
+    logins = [hop for s in ours for hop in hops(s.ssh_target)]
+    closed: set[str] = set()
+    for target in (*carriers, *targets, *logins):
+        if target.key not in needed and target.key not in closed:
+            closed.add(target.key)
+            MuxTransport(target).close()
 
 
 def _forward_gone(port: int) -> bool:

@@ -95,7 +95,10 @@ def restart_slurm(paths: Paths, current: SandboxState) -> SandboxState:
         current = launch(
             paths, current, f"slurmd@{node}", slurm.slurmd_argv(paths.slurm_conf, node)
         )
-    wait_slurm_ready(paths, current)
+    # jobs may still run (a test that failed half-way): the nodes answer, idle or not
+    wait_ready(
+        paths, current, "every SLURM node to answer", partial(_nodes_up, paths), SLURM_TIMEOUT
+    )
     return current
 
 
@@ -164,14 +167,23 @@ def log_tail(paths: Paths, daemon: str, lines: int = 15) -> str:
     return "\n".join(tails) or "(no log)"
 
 
-def _nodes_idle(paths: Paths) -> bool:
-    done = process.run(
+def _sinfo(paths: Paths) -> process.Completed:
+    return process.run(
         netns.in_namespace(LOGIN, slurm.sinfo_argv()),
         env={"SLURM_CONF": str(paths.slurm_conf)},
         check=False,
         timeout=15,
     )
+
+
+def _nodes_idle(paths: Paths) -> bool:
+    done = _sinfo(paths)
     return done.returncode == 0 and slurm.idle_nodes(done.stdout) >= set(NODES)
+
+
+def _nodes_up(paths: Paths) -> bool:
+    done = _sinfo(paths)
+    return done.returncode == 0 and slurm.responding_nodes(done.stdout) >= set(NODES)
 
 
 def _as_login(paths: Paths, argv: list[str], *, check: bool = False) -> process.Completed:

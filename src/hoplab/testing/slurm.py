@@ -128,6 +128,15 @@ def sinfo_argv() -> list[str]:
     return [tool("sinfo"), "--noheader", "--Node", "--format=%N %t"]
 
 
+def responding_nodes(sinfo_output: str) -> set[str]:
+    """Nodes that sinfo reports up, idle or running jobs (not down, drained or unknown)."""
+    return {
+        parts[0]
+        for parts in (line.split() for line in sinfo_output.splitlines())
+        if len(parts) == 2 and parts[1].rstrip("*~#$@%") in {"idle", "mix", "alloc", "comp"}
+    }
+
+
 def idle_nodes(sinfo_output: str) -> set[str]:
     """Nodes that sinfo reports idle (a node in two partitions appears twice)."""
     idle = set()

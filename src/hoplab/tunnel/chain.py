@@ -28,6 +28,16 @@ def open_transport(target: SshTarget, *, multiplex: bool = True) -> Transport:
     return connect.open_transport(target, multiplex=multiplex, prepare=_prepare)
 
 
+def hops(target: SshTarget) -> list[SshTarget]:
+    """The login hosts ``target`` is reached through (``--jump`` or the config's ProxyJump),
+    nearest first; a master of each may carry it."""
+    jumps = target.jumps or hostkeys.resolve(target).proxy_jump
+    if not jumps:
+        return []
+    hop = SshTarget(jumps[-1], jumps[:-1], target.config_file)
+    return [hop, *hops(hop)]
+
+
 def _prepare(transport: Transport, interactive: bool) -> None:
     target = transport.target
     resolved = hostkeys.resolve(target)
