@@ -31,9 +31,15 @@ HOSTNAME = "import socket; print(socket.gethostname())"
 
 
 def test_the_laptop_knows_the_login_node_only(hoplab_sandbox: SandboxInfo) -> None:
-    listed = [line.split()[0] for line in hoplab_sandbox.known_hosts.read_text().splitlines()]
+    listed = {line.split()[0] for line in hoplab_sandbox.known_hosts.read_text().splitlines()}
     address = hoplab_sandbox.login_address
-    assert listed == [f"{LOGIN},{address}", f"[{address}]:2222"]  # ssh, and its one-time-code port
+    # each login node, both behind "login", and login01's one-time-code port; no node
+    assert listed == {
+        f"{LOGIN},{address}",
+        "login02,10.201.3.2",
+        hoplab_sandbox.login_alias,
+        f"[{address}]:2222",
+    }
     plain = subprocess.run(
         ["ssh", "-F", str(hoplab_sandbox.ssh_config), "node001", "true"],
         capture_output=True,

@@ -19,6 +19,7 @@ from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.transport import Forward
 from hoplab.tunnel import forwards
 from hoplab.tunnel.chain import open_transport
+from hoplab.tunnel.landing import host_transport
 from hoplab.tunnel.reach import forward_transport
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def _require_alive(transport: Transport, session: Session, store: SessionStore) 
             )
         if status.time_left is not None:
             session.walltime_end = time.time() + status.time_left
-    seen = scripts.check(transport, [session]).get(session.id)
+    seen = scripts.check(host_transport(session, transport), [session]).get(session.id)
     if seen is None or not seen.alive:
         mark_lost(session, store)
         raise SessionStateError(

@@ -13,6 +13,7 @@ from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
 from hoplab.sessions.orphans import recover_job_ids
 from hoplab.ssh.transport import Forward
+from hoplab.tunnel.landing import host_transport
 from hoplab.tunnel.reach import forward_transport
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def end_job(transport: Transport, session: Session) -> list[Leftover]:
 def release(transport: Transport, session: Session) -> list[Leftover]:
     """Stop Jupyter (and its job), remove its files and forwards; what could not be done."""
     problems = end_job(transport, session) if session.batch else []
-    found = leftovers(scripts.stop(transport, [session])[session.id])
+    found = leftovers(scripts.stop(host_transport(session, transport), [session])[session.id])
     problems += [p for p in found if p not in problems]
     drop_forwards(session)
     return problems

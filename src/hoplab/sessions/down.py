@@ -15,6 +15,7 @@ from hoplab.sessions.cleanup import Leftover, drop_forwards, end_job, leftovers
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel.chain import hops, open_transport
+from hoplab.tunnel.landing import by_host
 from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import wait_until
 
@@ -105,7 +106,9 @@ def _down_on(
     # the job id of a session whose up died right after its submit lives only on the target
     orphans.recover_job_ids(transport, sessions, store)
     job_problems = {s.id: end_job(transport, s) for s in sessions if s.batch}
-    reports = scripts.stop(transport, sessions)
+    reports = {}
+    for carrier, members in by_host(sessions, transport):
+        reports.update(scripts.stop(carrier, members))
     results = []
     for session in sessions:
         found = leftovers(reports[session.id]) + job_problems.get(session.id, [])

@@ -15,6 +15,7 @@ from hoplab.sessions import orphans
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
 from hoplab.sessions.down import down
 from hoplab.tunnel.chain import open_transport
+from hoplab.tunnel.landing import by_host
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
@@ -87,7 +88,9 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
     if not remaining:
         return notes
     try:
-        seen = scripts.check(transport, remaining)
+        seen = {}
+        for carrier, members in by_host(remaining, transport):
+            seen.update(scripts.check(carrier, members))
     except HoplabError as exc:
         notes.update({s.id: f"not checked: {exc.message}" for s in remaining})
         return notes

@@ -29,6 +29,8 @@ from hoplab.testing.layout import (
     DEFAULT_ROOT,
     LOGIN,
     LOGIN_ADDRESS,
+    LOGIN_ALIAS,
+    LOGINS,
     NAMESPACES,
     NODES,
     OTHER_USER,
@@ -117,6 +119,7 @@ class Sandbox:
             if current is not None and self._healthy(current):
                 ensure_jupyter_venv(self.jupyter_venv, report)
                 netns.set_root_link(up=True)  # a test that cut it may have died before undoing
+                self.pin_login(None)
                 for host in current.refused:
                     current = self._set_ssh_access(current, host, refuse=False)
                 if current.contain or current.adopt:
@@ -233,6 +236,16 @@ class Sandbox:
         """End the one-time-code sshd and the connections it holds, by PID."""
         pids.terminate([*pids.children(record), record])
 
+    def pin_login(self, host: str | None) -> None:
+        """Make the laptop's ``login`` land on ``host`` (a login node), or at random again
+        (None); a fresh or reused ``up()`` unpins it."""
+        if host is None:
+            self.paths.login_pin.unlink(missing_ok=True)
+        elif host in LOGINS:
+            self.paths.login_pin.write_text(f"{host}\n")
+        else:
+            raise SandboxError(f"{host!r} is not a login node", f"login nodes: {LOGINS}")
+
     def set_link(self, *, up: bool) -> None:
         """Cut (``up=False``) or restore the laptop's link to login01."""
         netns.set_root_link(up=up)
@@ -339,6 +352,8 @@ class Sandbox:
             sge_root=self.paths.sge_root,
             path_dirs={host: self.paths.path_dir(host) for host in NAMESPACES},
             login_host=LOGIN,
+            login_alias=LOGIN_ALIAS,
+            logins=LOGINS,
             login_address=LOGIN_ADDRESS,
             nodes=NODES,
             addresses=dict(CLUSTER_ADDRESSES),

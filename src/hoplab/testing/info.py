@@ -44,6 +44,8 @@ class SandboxInfo:
     sge_root: Path
     path_dirs: Mapping[str, Path]  # first on each host's ssh PATH, for test wrappers
     login_host: str
+    login_alias: str  # every login node behind one name: a connection lands on either
+    logins: tuple[str, ...]
     login_address: str
     nodes: tuple[str, ...]
     addresses: Mapping[str, str]

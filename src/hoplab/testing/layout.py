@@ -4,7 +4,11 @@ One module holds the whole map so that the network, sshd, SLURM and teardown cod
 and so that a reader sees the cluster at a glance:
 
     laptop (root namespace) 10.201.1.1 --veth-- 10.201.1.2 login01 (netns)
-    login01 br0 10.201.2.1 --bridge-- node001 10.201.2.11, node002 10.201.2.12
+    laptop (root namespace) 10.201.3.1 --veth-- 10.201.3.2 login02 (netns)
+    login01 br0 10.201.2.1 --bridge-- login02 10.201.2.2, node001 10.201.2.11, node002 10.201.2.12
+
+login01 runs the controllers; login02 is a second login node behind the same name: the laptop's
+``login`` lands on either, per connection, as a site's DNS round robin does.
 
 As on a real site, the laptop knows login01's host key only, login01 knows its nodes' keys
 (its /etc/ssh/ssh_known_hosts), and every host has a /tmp of its own.
@@ -21,14 +25,25 @@ from pathlib import Path
 
 HARNESS_NETWORK = "10.201.0.0/16"
 LOGIN = "login01"
+LOGIN2 = "login02"
+LOGINS = (LOGIN, LOGIN2)
+LOGIN_ALIAS = "login"  # both login nodes behind one name
 NODES = ("node001", "node002")
-NAMESPACES = (LOGIN, *NODES)
+NAMESPACES = (*LOGINS, *NODES)
 
 LAPTOP_ADDRESS = "10.201.1.1"
 LOGIN_ADDRESS = "10.201.1.2"  # login01 as the laptop reaches it
-CLUSTER_ADDRESSES = {LOGIN: "10.201.2.1", "node001": "10.201.2.11", "node002": "10.201.2.12"}
+LAPTOP_ADDRESS2 = "10.201.3.1"
+LOGIN2_ADDRESS = "10.201.3.2"  # login02 as the laptop reaches it
+CLUSTER_ADDRESSES = {
+    LOGIN: "10.201.2.1",
+    LOGIN2: "10.201.2.2",
+    "node001": "10.201.2.11",
+    "node002": "10.201.2.12",
+}
 PREFIX_LENGTH = 24
 ROOT_LINK = "hoplab0"  # the laptop's end of the veth to login01
+ROOT_LINK2 = "hoplab1"  # and to login02
 
 USER = "hopuser"
 OTHER_USER = "hopother"
@@ -45,8 +60,15 @@ NETNS_DIR = Path("/run/netns")
 
 
 def ssh_address(host: str) -> str:
-    """The address sshd of ``host`` listens on: login01 faces the laptop, nodes the cluster."""
-    return LOGIN_ADDRESS if host == LOGIN else CLUSTER_ADDRESSES[host]
+    """The address the laptop reaches ``host``'s sshd at (a node's only through a login)."""
+    return {LOGIN: LOGIN_ADDRESS, LOGIN2: LOGIN2_ADDRESS}.get(host, CLUSTER_ADDRESSES[host])
+
+
+def listen_addresses(host: str) -> tuple[str, ...]:
+    """Where ``host``'s sshd listens: a login node faces the laptop and the cluster."""
+    if host in LOGINS:
+        return (ssh_address(host), CLUSTER_ADDRESSES[host])
+    return (CLUSTER_ADDRESSES[host],)
 
 
 def render_hosts() -> str:
@@ -148,6 +170,16 @@ class Paths:
         return self.root / "etc-pam" / host
 
     @property
+    def login_picker(self) -> Path:
+        """The laptop's ProxyCommand for ``login``: one of the login nodes, at random."""
+        return self.client / "pick-login"
+
+    @property
+    def login_pin(self) -> Path:
+        """A login node's name here makes ``login`` land on it (tests that need to know)."""
+        return self.client / "login-pin"
+
+    @property
     def otp_config(self) -> Path:
         return self.host_dir(LOGIN) / "sshd_otp_config"
 
@@ -178,7 +210,7 @@ class Paths:
         binds: tuple[tuple[Path, str], ...] = ((self.hosts, "/etc/hosts"),)
         binds += ((self.host_tmp(host), "/tmp"),)
         binds += ((self.etc_pam(host), "/etc/pam.d"),)
-        if host == LOGIN:
+        if host in LOGINS:
             binds += ((self.etc_ssh(host), "/etc/ssh"),)
         return binds
 

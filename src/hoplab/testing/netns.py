@@ -20,13 +20,17 @@ from hoplab.testing.layout import (
     CLUSTER_ADDRESSES,
     HARNESS_NETWORK,
     LAPTOP_ADDRESS,
+    LAPTOP_ADDRESS2,
     LOGIN,
+    LOGIN2,
+    LOGIN2_ADDRESS,
     LOGIN_ADDRESS,
     NAMESPACES,
     NETNS_DIR,
     NODES,
     PREFIX_LENGTH,
     ROOT_LINK,
+    ROOT_LINK2,
 )
 from hoplab.testing.tools import tool
 
@@ -63,10 +67,12 @@ def add_blackhole() -> None:
     foreign = [
         route
         for route in _routes_in_range()
-        if not _is_blackhole(route) and route.get("dev") != ROOT_LINK
+        if not _is_blackhole(route) and route.get("dev") not in (ROOT_LINK, ROOT_LINK2)
     ]
     addresses = json.loads(_ip("-j", "addr", "show", "to", HARNESS_NETWORK).stdout or "[]")
-    foreign_links = [a.get("ifname") for a in addresses if a.get("ifname") != ROOT_LINK]
+    foreign_links = [
+        a.get("ifname") for a in addresses if a.get("ifname") not in (ROOT_LINK, ROOT_LINK2)
+    ]
     if foreign or foreign_links:
         raise SandboxError(
             f"{HARNESS_NETWORK} is already in use on this machine "
@@ -97,8 +103,8 @@ def namespace_exists(name: str) -> bool:
 
 
 def root_link_exists() -> bool:
-    """True when the laptop's end of the veth to login01 exists."""
-    return Path("/sys/class/net", ROOT_LINK).exists()
+    """True when the laptop's end of a veth to a login node exists."""
+    return any(Path("/sys/class/net", link).exists() for link in (ROOT_LINK, ROOT_LINK2))
 
 
 def set_root_link(*, up: bool) -> None:
@@ -110,9 +116,10 @@ def set_root_link(*, up: bool) -> None:
 
 
 def create_topology() -> None:
-    """Create the namespaces, the laptop <-> login01 veth and login01's bridge to the nodes.
+    """Create the namespaces, the laptop's veths to both login nodes, and login01's bridge to
+    login02 and the nodes.
 
-    Four ``ip -batch`` calls (root, login01, each node) keep it fast; ``ip`` fails on the first
+    One ``ip -batch`` call per namespace keeps it fast; ``ip`` fails on the first
     error, and the caller's finalizer removes whatever was made.
     """
     prefix = f"/{PREFIX_LENGTH}"
@@ -120,6 +127,9 @@ def create_topology() -> None:
         f"link add {ROOT_LINK} type veth peer name eth0 netns {LOGIN}",
         f"addr add {LAPTOP_ADDRESS}{prefix} dev {ROOT_LINK}",
         f"link set {ROOT_LINK} up",
+        f"link add {ROOT_LINK2} type veth peer name eth0 netns {LOGIN2}",
+        f"addr add {LAPTOP_ADDRESS2}{prefix} dev {ROOT_LINK2}",
+        f"link set {ROOT_LINK2} up",
     ]
     login = [
         "link set lo up",
@@ -129,15 +139,23 @@ def create_topology() -> None:
         f"addr add {CLUSTER_ADDRESSES[LOGIN]}{prefix} dev br0",
         "link set br0 up",
     ]
-    for node in NODES:
-        port = f"v{node[-3:]}"
+    for node in (LOGIN2, *NODES):
+        port, inside = f"v{node}", "eth1" if node == LOGIN2 else "eth0"  # login02's eth0: laptop
         login += [
-            f"link add {port} type veth peer name eth0 netns {node}",
+            f"link add {port} type veth peer name {inside} netns {node}",
             f"link set {port} master br0",
             f"link set {port} up",
         ]
     _ip("-batch", "-", input="\n".join(root) + "\n")
     _ip("-n", LOGIN, "-batch", "-", input="\n".join(login) + "\n")
+    second = [
+        "link set lo up",
+        f"addr add {LOGIN2_ADDRESS}{prefix} dev eth0",
+        "link set eth0 up",
+        f"addr add {CLUSTER_ADDRESSES[LOGIN2]}{prefix} dev eth1",
+        "link set eth1 up",
+    ]
+    _ip("-n", LOGIN2, "-batch", "-", input="\n".join(second) + "\n")
     for node in NODES:
         lines = [
             "link set lo up",
@@ -149,8 +167,9 @@ def create_topology() -> None:
 
 def delete_topology() -> list[str]:
     """Delete the veth and every harness namespace that exists; returns the names deleted."""
-    if root_link_exists():
-        _ip("link", "del", ROOT_LINK)
+    for link in (ROOT_LINK, ROOT_LINK2):
+        if Path("/sys/class/net", link).exists():
+            _ip("link", "del", link)
     deleted = []
     for name in NAMESPACES:
         if namespace_exists(name):

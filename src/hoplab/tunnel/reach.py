@@ -16,6 +16,7 @@ from hoplab.remote import jobs, scripts
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.chain import open_transport
+from hoplab.tunnel.landing import host_transport
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
@@ -31,10 +32,12 @@ def node_target(session: Session, node: str) -> SshTarget:
 
 
 def forward_transport(session: Session) -> Transport:
-    """The connection that carries the session's forwards: the node's, or the login node's."""
+    """The connection that carries the session's forwards: the node's; or, for a plain
+    session, the target's, with one hop more when it landed on another login node."""
     if session.reach == Reach.SSH_NODE and session.node:
         return open_transport(node_target(session, session.node), multiplex=session.multiplex)
-    return open_transport(session.ssh_target, multiplex=session.multiplex)
+    login = open_transport(session.ssh_target, multiplex=session.multiplex)
+    return host_transport(session, login)
 
 
 @dataclass(frozen=True)

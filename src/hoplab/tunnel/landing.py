@@ -1,0 +1,73 @@
+"""Which host a connection landed on, for login nodes behind one name (DNS round robin).
+
+A plain session runs on the host its ``up`` landed on (``Session.remote_host``). A later
+connection to the same name may land on another login node; the session's Jupyter, its socket
+and its PID are then reached from there through one more hop to the recorded host, over the
+same master, with that host's key vouched for as a node's is (see :mod:`hoplab.tunnel.chain`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hoplab.remote import frames
+from hoplab.ssh.mux import MuxTransport
+from hoplab.ssh.target import SshTarget
+from hoplab.tunnel.chain import open_transport
+
+if TYPE_CHECKING:
+    from hoplab.records.model import Session
+    from hoplab.ssh.transport import Transport
+
+
+def landed(transport: Transport) -> str | None:
+    """The host name of the machine ``transport``'s master is connected to (None without a
+    master): asked once per master, then kept beside its control socket."""
+    if not isinstance(transport, MuxTransport):
+        return None
+    pid = transport.master_pid()
+    if pid is None:
+        return None
+    note = transport.control_path.with_name(f"{transport.control_path.name}.host")
+    try:
+        kept_pid, kept_host = note.read_text(encoding="utf-8").split()
+    except (OSError, ValueError):
+        kept_pid, kept_host = "", ""
+    if kept_pid == str(pid):
+        return kept_host
+    host = frames.run_commands(transport, [("host", "hostname")], timeout=30)["host"]
+    name = host.stdout.strip()
+    if host.returncode != 0 or not name or any(c.isspace() for c in name):
+        return None
+    note.write_text(f"{pid} {name}\n", encoding="utf-8")
+    return name
+
+
+def host_transport(session: Session, login: Transport) -> Transport:
+    """Where a plain session's Jupyter runs, seen through ``login``: ``login`` itself, or a hop
+    from the login node it landed on to the one the session was started on."""
+    if session.batch or not session.remote_host:
+        return login
+    here = landed(login)
+    if here is None or here == session.remote_host or not isinstance(login, MuxTransport):
+        return login
+    target = login.target
+    hop = SshTarget(
+        session.remote_host,
+        (*target.jumps, target.destination),
+        target.config_file,
+        via=str(login.control_path),
+    )
+    carrier = open_transport(hop, multiplex=True)
+    carrier.connect(interactive=False)
+    return carrier
+
+
+def by_host(sessions: list[Session], login: Transport) -> list[tuple[Transport, list[Session]]]:
+    """``sessions`` grouped by the transport that reaches where each runs (see
+    :func:`host_transport`): one remote call per host, not per session."""
+    groups: dict[str, tuple[Transport, list[Session]]] = {}
+    for session in sessions:
+        carrier = host_transport(session, login)
+        groups.setdefault(carrier.target.key, (carrier, []))[1].append(session)
+    return list(groups.values())
