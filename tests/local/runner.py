@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.launcher import handshake, render
@@ -17,9 +15,10 @@ from hoplab.schedulers.base import JobSpec, Resources
 from hoplab.schedulers.none import NoScheduler
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hoplab.launcher.frame import Script
 
-JUPYTERS = Path(os.environ.get("HOPLAB_LOCAL_JUPYTERS", "/tmp/hoplab-jupyters"))
 TOKEN = "c0ffee" * 8
 
 

@@ -14,12 +14,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from runner import JUPYTERS, TOKEN, Host, status
+from runner import TOKEN, Host, status
 
 from hoplab.launcher import handshake, render
 from hoplab.launcher.render import Environment, LaunchSpec
 from hoplab.protocol import FailKind, Listen, Reply
+from hoplab.testing.jupyter_env import ensure_jupyter_venv, ensure_version_venv
+from hoplab.testing.layout import DEFAULT_JUPYTER_VENV
 
+VERSIONS = {"nb6": "notebook6", "lab3": "lab3"}  # lab4: the main venv (jupyterlab, notebook 7)
 ROOT_ARGS = ("--allow-root",) if os.geteuid() == 0 else ()  # Jupyter refuses root otherwise
 HOSTILE = {  # a user config that turns authentication off, for each config class
     "jupyter_server_config.py": (
@@ -31,10 +34,9 @@ HOSTILE = {  # a user config that turns authentication off, for each config clas
 
 
 def venv(name: str) -> Path:
-    path = JUPYTERS / name
-    if not (path / "bin" / "activate").exists():
-        pytest.skip(f"no local Jupyter venv {path} (scripts/local-jupyters.sh makes it)")
-    return path
+    """The Jupyter venv ``name``: the sandbox's own, made here on first use (never skipped)."""
+    main = ensure_jupyter_venv(DEFAULT_JUPYTER_VENV)
+    return main if name == "lab4" else ensure_version_venv(main, VERSIONS[name])
 
 
 def host(tmp_path: Path, *, hostile: bool = True) -> Host:
