@@ -29,27 +29,27 @@ pytestmark = pytest.mark.sandbox
 WHERE = "import os, socket; print(socket.gethostname(), os.path.exists({path!r}))"
 
 
+def _switched(laptop: Laptop, cluster: Sandbox, *, adopt: bool) -> Iterator[Laptop]:
+    """The site switched on after the laptop is made, so that it is off again (and no job of
+    ours crosses the switch) before the laptop's own end-of-test checks run."""
+    cluster.set_site(contain=True, adopt=adopt)
+    try:
+        yield laptop
+    finally:
+        laptop.run("down", "--all", check=False)
+        cluster.set_site(contain=False, adopt=False)
+
+
 @pytest.fixture
 def contained(cluster_laptop: Laptop, hoplab_sandbox_cluster: Sandbox) -> Iterator[Laptop]:
-    """Job-private /tmp on (after the laptop is made, so it is switched off before the
-    laptop's own end-of-test checks run)."""
-    hoplab_sandbox_cluster.set_site(contain=True, adopt=False)
-    try:
-        yield cluster_laptop
-    finally:
-        cluster_laptop.run("down", "--all", check=False)  # no job of ours across the switch
-        hoplab_sandbox_cluster.set_site(contain=False, adopt=False)
+    """Job-private /tmp."""
+    yield from _switched(cluster_laptop, hoplab_sandbox_cluster, adopt=False)
 
 
 @pytest.fixture
 def adopting(cluster_laptop: Laptop, hoplab_sandbox_cluster: Sandbox) -> Iterator[Laptop]:
-    """Job-private /tmp and pam_slurm_adopt on."""
-    hoplab_sandbox_cluster.set_site(contain=True, adopt=True)
-    try:
-        yield cluster_laptop
-    finally:
-        cluster_laptop.run("down", "--all", check=False)  # no job of ours across the switch
-        hoplab_sandbox_cluster.set_site(contain=False, adopt=False)
+    """Job-private /tmp and pam_slurm_adopt."""
+    yield from _switched(cluster_laptop, hoplab_sandbox_cluster, adopt=True)
 
 
 def test_a_job_private_tmp(contained: Laptop, hoplab_sandbox: SandboxInfo) -> None:
