@@ -15,11 +15,20 @@ Run as root: ``.venv/bin/python bench/bench_slurm.py [--rounds N]``.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from bench_sessions import FLOOR, setup, timed
+from hoplab.remote import scripts
+from hoplab.ssh import hostkeys
+from hoplab.ssh.target import SshTarget
+from hoplab.tunnel.chain import open_transport
+
+if TYPE_CHECKING:
+    from hoplab.testing.info import SandboxInfo
 
 LOGIN, NODE = "login01", "node001"
 SPACING = 3.5
@@ -89,6 +98,34 @@ def main() -> None:
         f"  queue-neutral (floor's queue wait instead):  {neutral:.2f} s "
         f"= {neutral / (q + j):.2f}x floor (target <= 1.2x)"
     )
+    first, later = host_key_step(info, env, rounds)
+    print(f"host key step, first ssh to a node (login vouches): {first * 1000:.0f} ms")
+    print(f"host key step, later (key already vouched):         {later * 1000:.0f} ms")
+
+
+def host_key_step(info: SandboxInfo, env: dict[str, str], rounds: int) -> tuple[float, float]:
+    """The node hop's host key step alone (medians): asking the login node for the key the
+    laptop lacks, and finding it already vouched for (in the bench's own laptop state)."""
+    for name in ("HOPLAB_STATE_DIR", "HOPLAB_RUNTIME_DIR"):
+        os.environ[name] = env[name]
+    login = open_transport(SshTarget(LOGIN, (), str(info.ssh_config)))
+    login.connect(interactive=False)
+    node = SshTarget(NODE, (LOGIN,), str(info.ssh_config))
+    firsts, laters = [], []
+    for _ in range(rounds):
+        began = time.monotonic()
+        resolved = hostkeys.resolve(node)
+        if not hostkeys.known(resolved, resolved.files):
+            said = scripts.host_keys(login, list(resolved.names), resolved.port)
+            hostkeys.record(resolved, list(said.lines))
+        firsts.append(time.monotonic() - began)
+        began = time.monotonic()
+        resolved = hostkeys.resolve(node)
+        assert not hostkeys.known(resolved, resolved.files)  # the laptop never learns it
+        assert hostkeys.known(resolved, (hostkeys.vouched_file(resolved),))
+        laters.append(time.monotonic() - began)
+        hostkeys.vouched_file(resolved).unlink()
+    return statistics.median(firsts), statistics.median(laters)
 
 
 if __name__ == "__main__":
