@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
@@ -97,9 +98,13 @@ def test_ls_marks_a_dead_session_lost(laptop: Laptop) -> None:
 
 def test_attach_rebuilds_a_lost_master_and_forward(laptop: Laptop) -> None:
     result = laptop.up("node001")
-    masters = laptop.masters()
-    assert len(masters) == 1
-    laptop.exit_master(masters[0])
+    config = laptop.env["HOPLAB_SSH_CONFIG"]
+    node_master = laptop.home / "rt" / "cm" / SshTarget("node001", (), config).key
+    # node001's master, and login01's that it rides (one authentication per login node)
+    assert sorted(laptop.masters()) == sorted(
+        [node_master, node_master.with_name(SshTarget("login01", (), config).key)]
+    )
+    laptop.exit_master(node_master)
     wait_until(
         lambda: (
             status_code(port_of(result["url"]), "/", token_of(result["url"]), timeout=1) is None

@@ -30,6 +30,7 @@ class DirectTransport(Transport):
 
     def command(self, *args: str) -> list[str]:
         batch = "no" if self.interactive else "yes"
+        self.prepare(interactive=self.interactive)  # every command is a new connection
         target = self.effective
         return [*target.argv("-o", "ControlMaster=no", "-o", f"BatchMode={batch}"), *args]
 
@@ -47,6 +48,7 @@ class DirectTransport(Transport):
     def forward(self, local_port: int, remote: str) -> Forward:
         if not port_is_free(local_port):
             raise PortInUseError(local_port)
+        self.prepare(interactive=False)  # its own connection: the vouched key, the jump
         spec = Forward(local_port, remote).spec
         log_path = private_dir(state_dir() / "forwards") / f"{local_port}.log"
         log_path.unlink(missing_ok=True)
