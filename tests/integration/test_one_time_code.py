@@ -82,7 +82,7 @@ class Terminal:
 
         def finished() -> bool:
             screen = self.tmux("capture-pane", "-p", "-t", "0", "-S", "-200")
-            after = screen.split(f"echo {mark}=$?", 1)[-1]
+            after = screen.rsplit(f"echo {mark}=$?", 1)[-1]  # the line may show twice
             if f"{mark}=" in after:
                 code = after.split(f"{mark}=", 1)[1].split()[0]
                 assert code == "0", f"{command!r} exited {code}:\n{screen}"

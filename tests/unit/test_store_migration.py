@@ -63,3 +63,21 @@ def test_a_session_of_a_newer_protocol_is_refused_with_what_to_do(old_store: Pat
         again.require_protocol()
     assert "upgrade" in caught.value.hint
     store.close()
+
+
+def test_hoplabs_that_meet_a_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two `up` started together on a fresh machine: neither finds the store "locked"."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "sessions.db"
+    code = "import sys; from pathlib import Path; from hoplab.records.store import SessionStore; "
+    code += "SessionStore(Path(sys.argv[1])).close()"
+    for _ in range(5):
+        path.unlink(missing_ok=True)
+        starts = [
+            subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        errors = [process.communicate(timeout=60)[1] for process in starts]
+        assert [process.returncode for process in starts] == [0, 0, 0, 0], errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -43,7 +44,12 @@ class SessionStore:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.path.chmod(0o600)
+        # Two hoplab processes that meet a new (or older) store set it up one after the other:
+        # SQLite may refuse a second journal-mode or schema change at once ("locked") rather
+        # than wait for it.
+        lock = os.open(self.path.with_name(f"{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -56,6 +62,8 @@ class SessionStore:
             self._db.execute("SELECT count(*) FROM sessions").fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._broken(exc) from exc
+        finally:
+            os.close(lock)  # and with it the lock
 
     def _migrate(self, version: int) -> None:
         """Bring a store of ``version`` (0: new) to :data:`SCHEMA_VERSION`, atomically."""
@@ -77,6 +85,11 @@ class SessionStore:
             raise
 
     def _broken(self, exc: sqlite3.Error) -> StateStoreError:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return StateStoreError(
+                f"the session database {self.path} stayed busy: another hoplab holds it",
+                "try again in a moment; if it lasts, look for a hoplab process that hangs",
+            )
         aside = self.path.with_name(f"broken-{time.strftime('%Y%m%d-%H%M%S')}")
         return StateStoreError(
             f"the session database {self.path} is unreadable ({exc})",
