@@ -41,7 +41,7 @@ class Resolved:
 
 def resolve(target: SshTarget) -> Resolved:
     """What ``ssh -G`` says about ``target``'s destination (with the user's config)."""
-    bare = SshTarget(target.destination, (), target.config_file)
+    bare = SshTarget(target.destination, (), target.config_file, as_named=target.as_named)
     done = process.run(bare.argv("-G"), check=False, timeout=10)
     settings: dict[str, str] = {}
     for line in done.stdout.splitlines():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -46,10 +47,15 @@ class SshTarget:
     # hoplab's own known_hosts file for the destination (keys the login node vouched for),
     # read in addition to the user's files (see hoplab.ssh.hostkeys).
     known_hosts: str | None = None
+    # The destination is a name the cluster gave (a node, the login node a session runs on):
+    # the last jump host resolves it, not the laptop's ssh config (HostName is set to it).
+    as_named: bool = False
 
     def __post_init__(self) -> None:
         for host in (*self.jumps, self.destination):
             refuse_option_like(host)
+        if self.as_named and not CLUSTER_NAME.fullmatch(self.destination):
+            raise ConfigError(f"{self.destination!r} is not a host name a cluster would give")
 
     @property
     def label(self) -> str:
@@ -60,6 +66,8 @@ class SshTarget:
     def key(self) -> str:
         """A short stable name for this chain (ControlPath file name, reuse lookups)."""
         raw = "\0".join((self.config_file or "", *self.jumps, self.destination))
+        if self.as_named:
+            raw += "\0as-named"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def argv(self, *options: str) -> list[str]:
@@ -73,6 +81,8 @@ class SshTarget:
             argv += ["-J", ",".join(self.jumps)]
         if self.known_hosts:
             argv += ["-o", f"KnownHostsCommand={known_hosts_command(self.known_hosts)}"]
+        if self.as_named:
+            argv += ["-o", f"HostName={self.destination}"]
         return [*argv, *COMMON_OPTIONS, *options, "--", self.destination]
 
     def proxy_command(self) -> str:
@@ -92,6 +102,9 @@ class SshTarget:
         return " ".join(
             word if word == "%h:%p" else shlex.quote(word).replace("%", "%%") for word in argv
         )
+
+
+CLUSTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 
 
 def known_hosts_command(path: str) -> str:

@@ -162,11 +162,13 @@ def write_node_pam(paths: Paths, node: str, *, adopt: bool) -> None:
 
 
 def write_slurm_conf(paths: Paths, *, contain: bool) -> None:
-    """slurm.conf and job_container.conf (see :func:`slurm.render_slurm_conf`)."""
+    """slurm.conf and job_container.conf (see :func:`slurm.render_slurm_conf`), and empty
+    base directories for the job containers: nothing of an earlier slurmd carries over."""
     _write(paths.slurm_conf, slurm.render_slurm_conf(paths, contain=contain))
     _write(paths.job_container_conf, slurm.render_job_container_conf(paths))
     for node in NODES:
-        paths.job_tmp(node).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(paths.job_tmp(node), ignore_errors=True)
+        paths.job_tmp(node).mkdir(parents=True)
 
 
 def write_sshd_config(paths: Paths, host: str, *, refuse: bool, adopt: bool = False) -> None:

@@ -57,6 +57,7 @@ def host_transport(session: Session, login: Transport) -> Transport:
         (*target.jumps, target.destination),
         target.config_file,
         via=str(login.control_path),
+        as_named=True,
     )
     carrier = open_transport(hop, multiplex=True)
     carrier.connect(interactive=False)

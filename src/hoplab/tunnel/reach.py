@@ -28,7 +28,7 @@ def node_target(session: Session, node: str) -> SshTarget:
     """ssh to ``node`` through the session's login chain, riding the login master if any."""
     login = session.ssh_target
     via = str(MuxTransport(login).control_path) if session.multiplex else None
-    return SshTarget(node, (*login.jumps, login.destination), login.config_file, via)
+    return SshTarget(node, (*login.jumps, login.destination), login.config_file, via, as_named=True)
 
 
 def forward_transport(session: Session) -> Transport:
