@@ -189,9 +189,11 @@ class Sandbox:
 
     def set_site(self, *, contain: bool, adopt: bool) -> None:
         """Switch the nodes the way many sites run them: ``contain`` gives each job a private
-        /tmp (``job_container/tmpfs``, restarting SLURM's daemons), ``adopt`` lets the test
-        user ssh to a node only while a job of theirs runs there (``pam_slurm_adopt``,
-        restarting the nodes' sshd). A fresh or reused ``up()`` switches both off again."""
+        /tmp (``job_container/tmpfs``, restarting SLURM's daemons; see
+        :func:`slurm.render_slurm_conf` for why no test uses it here), ``adopt`` lets the test
+        user ssh to a node only while a job of theirs runs there (``pam_slurm_adopt`` and
+        ``PrologFlags=contain``, restarting the nodes' sshd too). A fresh or reused ``up()``
+        switches both off again."""
         with self._locked():
             current = state.load(self.paths.state)
             if current is None or not self._healthy(current):
@@ -200,7 +202,7 @@ class Sandbox:
 
     def _set_site(self, current: SandboxState, *, contain: bool, adopt: bool) -> SandboxState:
         if contain != current.contain or adopt != current.adopt:
-            files.write_slurm_conf(self.paths, contain=contain or adopt)
+            files.write_slurm_conf(self.paths, contain=contain, extern=adopt)
             current = daemons.restart_slurm(self.paths, current)
         if adopt != current.adopt:
             for node in NODES:

@@ -161,10 +161,10 @@ def write_node_pam(paths: Paths, node: str, *, adopt: bool) -> None:
         _write(target / "sshd", ADOPT_STACK)
 
 
-def write_slurm_conf(paths: Paths, *, contain: bool) -> None:
+def write_slurm_conf(paths: Paths, *, contain: bool, extern: bool = False) -> None:
     """slurm.conf and job_container.conf (see :func:`slurm.render_slurm_conf`), and empty
     base directories for the job containers: nothing of an earlier slurmd carries over."""
-    _write(paths.slurm_conf, slurm.render_slurm_conf(paths, contain=contain))
+    _write(paths.slurm_conf, slurm.render_slurm_conf(paths, contain=contain, extern=extern))
     _write(paths.job_container_conf, slurm.render_job_container_conf(paths))
     for node in NODES:
         shutil.rmtree(paths.job_tmp(node), ignore_errors=True)
