@@ -13,6 +13,8 @@ packages=(
   mkdocs mkdocs-material          # the user guide (docs/), built in strict mode by the tests
   shellcheck                      # the repository's shell scripts
   libpam-google-authenticator oathtool  # a login node that asks for a one-time code (TOTP)
+  libpam-slurm-adopt              # ssh to a node only while a job runs there
+  netcat-openbsd                  # the ProxyCommand behind the sandbox's name "login"
   tmux                            # counting those prompts in a real terminal
   ca-certificates
 )

@@ -37,6 +37,8 @@ PACKAGES = {
     "qconf": "gridengine-client",
     "useradd": "passwd",
     "usermod": "passwd",
+    "nc": "netcat-openbsd",  # the ProxyCommand behind the name "login"
+    "oathtool": "oathtool",  # the one-time codes (tests that switch that login on)
 }
 
 
