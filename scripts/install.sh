@@ -16,6 +16,7 @@ packages=(
   libpam-slurm-adopt              # ssh to a node only while a job runs there
   netcat-openbsd                  # the ProxyCommand behind the sandbox's name "login"
   tmux                            # counting those prompts in a real terminal
+  tcsh                            # a login shell that is not POSIX sh
   ca-certificates
 )
 missing=()
