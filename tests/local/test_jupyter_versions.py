@@ -24,12 +24,12 @@ from hoplab.testing.layout import DEFAULT_JUPYTER_VENV
 
 VERSIONS = {"nb6": "notebook6", "lab3": "lab3"}  # lab4: the main venv (jupyterlab, notebook 7)
 ROOT_ARGS = ("--allow-root",) if os.geteuid() == 0 else ()  # Jupyter refuses root otherwise
-HOSTILE = {  # a user config that turns authentication off, for each config class
+HOSTILE = {  # a user config that turns authentication off and opens every interface
     "jupyter_server_config.py": (
         "c.ServerApp.token = ''\nc.IdentityProvider.token = ''\n"
-        "c.PasswordIdentityProvider.token = ''\n"
+        "c.PasswordIdentityProvider.token = ''\nc.ServerApp.ip = '0.0.0.0'\n"
     ),
-    "jupyter_notebook_config.py": "c.NotebookApp.token = ''\n",
+    "jupyter_notebook_config.py": "c.NotebookApp.token = ''\nc.NotebookApp.ip = '0.0.0.0'\n",
 }
 
 
@@ -84,6 +84,16 @@ def test_up_serves_with_the_session_token_only(
             assert (info.socket or "").startswith(str(tmp_path))
         else:
             assert info.port
+            # the user's ip = '0.0.0.0' loses to hoplab's: 127.0.0.1 only, never every interface
+            bound = subprocess.run(
+                ["ss", "-Hltn", f"sport = :{info.port}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            assert [word for word in bound if word.endswith(f":{info.port}")] == [
+                f"127.0.0.1:{info.port}"
+            ]
         assert status(info, None) == 403
         assert status(info, "from-bashrc") == 403
         assert status(info, TOKEN) == 200
