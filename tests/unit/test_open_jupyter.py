@@ -58,7 +58,8 @@ def test_a_jupyter_open_to_all_is_refused_with_the_reason(
     jupyter: tuple[int, bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # This server stands in for our own forward (whose check tests/unit/test_listener.py makes).
-    monkeypatch.setattr(forwards, "is_ours", lambda session: True)
+    monkeypatch.setattr(forwards, "owner", lambda session: None)
+    monkeypatch.setattr(forwards, "is_ours", lambda session, expected=None: True)
     port, open_to_all = jupyter
     if not open_to_all:
         forwards.prove_ready(session(port), timeout=5)

@@ -28,9 +28,6 @@ class Frame:
     code: int
     commands: dict[str, Completed] = field(default_factory=dict)
 
-    def lines(self) -> list[str]:
-        return self.text.splitlines()
-
     def replies(self) -> Iterator[ReplyLine]:
         """Every ``HOPLAB`` line, its kind checked."""
         for line in self.text.splitlines():

@@ -45,14 +45,17 @@ def owner(session: Session) -> int | None:
     return carrier.watched_pid() or carrier.master_pid()
 
 
-def is_ours(session: Session) -> bool:
-    """Whether the listener on the session's local port is the ssh process hoplab started."""
+def is_ours(session: Session, expected: int | None = None) -> bool:
+    """Whether the listener on the session's local port is the ssh process hoplab started
+    (``expected``, when the caller already knows it)."""
     port = session.local_port
-    return port is not None and listener.held_by(port, owner(session))
+    holder = expected if expected is not None else owner(session)
+    return port is not None and listener.held_by(port, holder)
 
 
-def probe(session: Session, *, timeout: float = 5.0) -> int | None:
-    """``status_code`` through the session's forward, the token sent only to our own ssh.
+def probe(session: Session, *, timeout: float = 5.0, expected: int | None = None) -> int | None:
+    """``status_code`` through the session's forward, the token sent only to our own ssh
+    (``expected``: its PID, found once by a caller that probes in a loop).
 
     None when nothing answers; :class:`ForeignListenerError` when another process holds the
     port (the token was not sent).
@@ -60,7 +63,7 @@ def probe(session: Session, *, timeout: float = 5.0) -> int | None:
     port = session.local_port
     if port is None:
         return None
-    if not is_ours(session):
+    if not is_ours(session, expected):
         if port_is_free(port):
             return None  # nobody listens: the forward is simply gone
         raise ForeignListenerError(port)
@@ -113,8 +116,10 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
     if port is None:
         raise HoplabError(f"session {session.id} has no local port")
 
+    expected = owner(session)  # once: each call may ask ssh or a login node
+
     def answered() -> int | None:
-        code = probe(session)
+        code = probe(session, expected=expected)
         if code == 403:
             raise HoplabError(
                 f"Jupyter on {session.remote_host} refused the session token",
