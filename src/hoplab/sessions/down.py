@@ -16,7 +16,7 @@ from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel.chain import hops, open_transport
 from hoplab.tunnel.landing import by_host
-from hoplab.tunnel.reach import forward_transport
+from hoplab.tunnel.reach import forward_target
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -146,10 +146,10 @@ def _close_idle(sessions: list[Session], store: SessionStore) -> None:
     needed: set[str] = set()
     for live in store.live():
         if live.multiplex:  # its own master, its node's, and the login masters its chain rides
-            needed |= {live.ssh_target.key, forward_transport(live).target.key}
+            needed |= {live.ssh_target.key, forward_target(live).key}
             needed |= {hop.key for hop in hops(live.ssh_target)}
     ours = [s for s in sessions if s.multiplex]
-    carriers = [forward_transport(s).target for s in ours]
+    carriers = [forward_target(s) for s in ours]
     targets = [s.ssh_target for s in ours]
     logins = [hop for s in ours for hop in hops(s.ssh_target)]
     closed: set[str] = set()

@@ -43,23 +43,31 @@ def landed(transport: Transport) -> str | None:
     return name
 
 
-def host_transport(session: Session, login: Transport) -> Transport:
-    """Where a plain session's Jupyter runs, seen through ``login``: ``login`` itself, or a hop
-    from the login node it landed on to the one the session was started on."""
-    if session.batch or not session.remote_host:
-        return login
+def host_target(session: Session, login: Transport) -> SshTarget:
+    """Where a plain session's Jupyter runs, seen through ``login``: ``login``'s own target, or
+    a hop from the login node it landed on to the one the session was started on."""
+    if session.batch or not session.remote_host or not isinstance(login, MuxTransport):
+        return login.target
     here = landed(login)
-    if here is None or here == session.remote_host or not isinstance(login, MuxTransport):
-        return login
+    if here is None or here == session.remote_host:
+        return login.target
     target = login.target
-    hop = SshTarget(
+    return SshTarget(
         session.remote_host,
         (*target.jumps, target.destination),
         target.config_file,
         via=str(login.control_path),
         as_named=True,
     )
-    carrier = open_transport(hop, multiplex=True)
+
+
+def host_transport(session: Session, login: Transport) -> Transport:
+    """A connected transport to where a plain session's Jupyter runs (see :func:`host_target`),
+    for its check and stop scripts."""
+    target = host_target(session, login)
+    if target == login.target:
+        return login
+    carrier = open_transport(target, multiplex=True)
     carrier.connect(interactive=False)
     return carrier
 

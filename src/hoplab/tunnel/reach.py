@@ -16,7 +16,7 @@ from hoplab.remote import jobs, scripts
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.chain import open_transport
-from hoplab.tunnel.landing import host_transport
+from hoplab.tunnel.landing import host_target
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
@@ -32,12 +32,17 @@ def node_target(session: Session, node: str) -> SshTarget:
 
 
 def forward_transport(session: Session) -> Transport:
-    """The connection that carries the session's forwards: the node's; or, for a plain
-    session, the target's, with one hop more when it landed on another login node."""
+    """The connection that carries the session's forwards (see :func:`forward_target`); the
+    caller connects it."""
+    return open_transport(forward_target(session), multiplex=session.multiplex)
+
+
+def forward_target(session: Session) -> SshTarget:
+    """The chain the session's forwards ride (nothing connects here): the node's; or, for a
+    plain session, the target's, with one hop more when it landed on another login node."""
     if session.reach == Reach.SSH_NODE and session.node:
-        return open_transport(node_target(session, session.node), multiplex=session.multiplex)
-    login = open_transport(session.ssh_target, multiplex=session.multiplex)
-    return host_transport(session, login)
+        return node_target(session, session.node)
+    return host_target(session, open_transport(session.ssh_target, multiplex=session.multiplex))
 
 
 @dataclass(frozen=True)
