@@ -102,3 +102,53 @@ def test_rejected_submission_says_why(
     assert failed.returncode != 0
     assert "nosuch.q" in failed.stderr
     assert cluster_laptop.json("ls", "--all")["sessions"][0]["state"] == "failed"
+
+
+# What each scheduler's status command says when its controller does not answer.
+QUERY_FAULTS = {
+    "sge": "error: commlib error: got select error (Connection refused)",  # Grid Engine 8.1
+    "pbs": "Connection refused\nqstat: cannot connect to server pbs01 (errno=15010)",  # OpenPBS
+}
+
+
+@pytest.mark.parametrize("name", ["sge", "pbs"])
+def test_a_status_query_that_fails_ends_nothing(
+    name: str, cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, login_path: Path
+) -> None:
+    """qstat fails for a while: ``ls`` says unknown, ``attach`` keeps the session, ``up``
+    reuses it, and nothing is resubmitted (Grid Engine's real qstat, PBS's shim)."""
+    hide(login_path, *OTHERS)
+    if name == "pbs":
+        shims.install(name, hoplab_sandbox.root_dir, login_path)
+    else:
+        (login_path / "qsub").unlink()
+        (login_path / "qstat").unlink()
+    laptop = cluster_laptop
+    first = laptop.up(LOGIN, "--time", "30", "--cpus", "1")
+    sid = first["session"]["id"]
+    qstat = login_path / "qstat"
+    real = qstat.read_bytes() if qstat.exists() else None  # the shim's, for PBS
+    fault = QUERY_FAULTS[name].replace("\n", "\\n")
+    qstat.write_text(f'#!/bin/sh\nprintf "{fault}\\n" >&2\nexit 1\n')
+    qstat.chmod(0o755)
+    try:
+        for master in laptop.masters():
+            laptop.exit_master(master)
+        (row,) = laptop.json("ls")["sessions"]
+        assert (row["id"], row["state"]) == (sid, "detached")
+        assert "unknown" in row["note"]
+        again = laptop.json("attach", sid, "--detach", "--no-browser")
+        assert again["session"]["id"] == sid
+        reused = laptop.up(LOGIN, "--time", "30", "--cpus", "1")
+        assert (reused["reused"], reused["session"]["id"]) == (True, sid)
+    finally:
+        if real is None:
+            qstat.unlink()
+        else:
+            qstat.write_bytes(real)
+    (row,) = laptop.json("ls")["sessions"]
+    assert (row["id"], row["state"], row["note"]) == (sid, "detached", "")
+    if name == "sge":
+        assert sge_jobs(hoplab_sandbox).count("hoplab-") == 1  # nothing resubmitted
+    (down,) = laptop.json("down", sid)["results"]
+    assert down["clean"], down
