@@ -9,6 +9,7 @@ and ``python -m hoplab.options`` prints the reference table the documentation is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,17 @@ from hoplab.schedulers.base import checked, checked_mem, parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+
+def _module_name(text: str) -> str:
+    """A module name as ``module load`` takes it (it is written into the login shell)."""
+    if not re.fullmatch(r"[A-Za-z0-9._+/-]+", text):
+        raise ConfigError(
+            f"scheduler_module {text!r} is not a module name",
+            key="scheduler_module",
+            hint="use the name 'module avail' shows, e.g. slurm or slurm/23.02",
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,14 @@ DEFINITIONS: tuple[Option, ...] = (
         "auto",
         ("auto", *(name.value for name in SchedulerName)),
         env="HOPLAB_SCHEDULER",
+    ),
+    Option(
+        "scheduler_module",
+        str,
+        "Site module that provides the scheduler's commands, where they are not on the PATH: "
+        "hoplab runs 'module load NAME' in your login shell for every scheduler call.",
+        metavar="NAME",
+        parse=_module_name,
     ),
     Option("partition", str, "Partition (queue) for the job.", flags=("--partition", "--queue")),
     Option(

@@ -190,3 +190,11 @@ class SchedulerName(Word):
     LSF = "lsf"
     OAR = "oar"
     HTCONDOR = "htcondor"
+
+
+class SchedulerPath(Word):
+    """where the scheduler's commands were found (siteenv.sh: scheduler_env)"""
+
+    PATH = "path"  # on the PATH of the `sh` hoplab runs
+    LOGIN_SHELL = "login-shell"  # only on the PATH of the user's login shell (/etc/profile.d)
+    MODULE = "module"  # after `module load NAME` (the scheduler_module profile key)

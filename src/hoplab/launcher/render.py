@@ -142,6 +142,13 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
     return "\n".join(part for part in ("#!/bin/sh", header, settings, body) if part)
 
 
+def scheduler_environment(commands: str, module: str | None) -> str:
+    """Shell text that makes a scheduler's ``commands`` (space-separated) callable: from this
+    shell's PATH, else the login shell's, or after ``module load module`` (siteenv.sh)."""
+    call = f"scheduler_env {shlex.quote(commands)} {shlex.quote(module or '')}"
+    return f"{_body('siteenv')}\n{call}"
+
+
 def socket_check(jupyter: str, app: str) -> str:
     """The launcher's version checks on their own, printing ``sock_ok app_class port_zero``."""
     settings = assignments(bin=jupyter, HOPLAB_APP=app)
@@ -161,11 +168,13 @@ def prepare(
     header: str = "",
     scheduler: SchedulerName = SchedulerName.NONE,
     version: str = "-",
+    environment: str = "",
 ) -> Script:
     """Create the session directory, write the token (0600) and the launcher; then ``submit``.
 
     ``submit`` is the scheduler's shell line that starts ``launch.sh`` from the session
-    directory (None: prepare only). The token travels inside this script on ssh's stdin, as a
+    directory (None: prepare only), run after ``environment`` (see
+    :func:`scheduler_environment`). The token travels inside this script on ssh's stdin, as a
     here-document: it never appears in any argv, in the job script, or in the job's output.
     """
     end = f"HOPLAB_{secrets.token_hex(8)}"
@@ -183,6 +192,8 @@ def prepare(
         'chmod 700 "$dir/launch.sh"',
     ]
     if submit is not None:
+        if environment:
+            parts.append(environment)
         parts.append(_body("submit").replace("#@SUBMIT@", submit))
     return framed("\n".join(parts))
 

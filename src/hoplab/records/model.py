@@ -70,6 +70,7 @@ class Session:
     attached_pid: int | None = None
     error: str | None = None
     scheduler_version: str | None = None
+    scheduler_module: str | None = None  # `module load` this to find the scheduler's commands
     job_id: str | None = None
     node: str | None = None
     reach: str | None = None

@@ -157,16 +157,22 @@ def run(
     return read(done.stdout, script.nonce, where=where or transport.target.label)
 
 
-def commands_script(lines: Iterable[tuple[str, str]]) -> Script:
-    """A script that runs each ``(name, shell line)`` as a framed section."""
-    return framed("\n".join(command_section(name, line) for name, line in lines))
+def commands_script(lines: Iterable[tuple[str, str]], prelude: str = "") -> Script:
+    """A script that runs each ``(name, shell line)`` as a framed section, after ``prelude``
+    (shell text that prepares their environment)."""
+    sections = "\n".join(command_section(name, line) for name, line in lines)
+    return framed(f"{prelude}\n{sections}" if prelude else sections)
 
 
 def run_commands(
-    transport: Transport, lines: Sequence[tuple[str, str]], *, timeout: float
+    transport: Transport,
+    lines: Sequence[tuple[str, str]],
+    *,
+    timeout: float,
+    prelude: str = "",
 ) -> dict[str, Completed]:
     """Run other programs' commands on the target; each one's stdout, stderr and exit code."""
-    frame = run(transport, commands_script(lines), timeout=timeout)
+    frame = run(transport, commands_script(lines, prelude), timeout=timeout)
     return {name: frame.command(name) for name, _ in lines}
 
 

@@ -11,11 +11,12 @@ import shlex
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandTimeoutError, HoplabError, SchedulerError, WaitTimeoutError
+from hoplab.launcher import render
 from hoplab.launcher.frame import framed
-from hoplab.protocol import SchedulerName
+from hoplab.protocol import SchedulerName, SchedulerPath
 from hoplab.remote import frames
 from hoplab.schedulers import UNDRIVEN, backend, batch_backend, batch_classes
-from hoplab.schedulers.base import JobState, JobStatus, unknown
+from hoplab.schedulers.base import BatchScheduler, JobState, JobStatus, unknown
 from hoplab.waiting import backoff, wait_until
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from hoplab.process import Completed
     from hoplab.records.model import Session
-    from hoplab.schedulers.base import BatchScheduler, Scheduler
+    from hoplab.schedulers.base import Scheduler
     from hoplab.ssh.transport import Transport
 
 QUERY_TIMEOUT = 30.0
@@ -36,12 +37,35 @@ def poll_schedule() -> Iterator[float]:
 
 
 MARK = "@@hoplab-scheduler"
+# Sections of the probe that are not a scheduler: where the commands were found, and what the
+# login shell said on stderr when it was asked.
+FOUND, SAID = "=found", "=said"
 
 
-def probe_script() -> str:
-    """One remote command: for each backend whose submit command is on the PATH, a marked
-    section with what its version command printed."""
+def submit_commands() -> str:
+    """Every submit command detection looks for, space-separated."""
+    commands = [cls.submit_command for cls in batch_classes().values()]
+    return " ".join(dict.fromkeys((*commands, *UNDRIVEN)))
+
+
+def environment(scheduler: BatchScheduler) -> str:
+    """Shell text that finds ``scheduler``'s commands as detection found them."""
+    return render.scheduler_environment(scheduler.submit_command, scheduler.module)
+
+
+def probe_script(module: str | None = None) -> str:
+    """One remote command: where the scheduler commands are (this shell's PATH, the login
+    shell's, or ``module``'s), then for each backend whose submit command is on that PATH, a
+    marked section with what its version command printed."""
     lines = [
+        render.scheduler_environment(submit_commands(), module),
+        f"echo '{MARK} {FOUND}'; echo \"$hoplab_found\"",
+        (
+            f"if [ -n \"$hoplab_login_said\" ]; then echo '{MARK} {SAID}'; "
+            "printf '%s\\n' \"$hoplab_login_said\"; fi"
+        ),
+    ]
+    lines += [
         f"if command -v {cls.submit_command} >/dev/null 2>&1; then echo '{MARK} {name}'; "
         f"{shlex.join(cls.version_argv)} 2>&1; fi"
         for name, cls in batch_classes().items()
@@ -63,21 +87,44 @@ def read_probe(output: str) -> dict[str, str]:
     return sections
 
 
-def choose(sections: dict[str, str], wanted: str, label: str) -> Scheduler:
+def choose(
+    sections: dict[str, str], wanted: str, label: str, module: str | None = None
+) -> Scheduler:
     """The backend for ``wanted`` (``auto``: the first whose submit command answers as it)."""
+    where = SchedulerPath.parse(sections.pop(FOUND, SchedulerPath.PATH.value).strip())
+    said = sections.pop(SAID, "").strip()
+    scheduler = _pick(sections, wanted, label, module, said)
+    if isinstance(scheduler, BatchScheduler):
+        scheduler.found = where
+    return scheduler
+
+
+def _pick(
+    sections: dict[str, str], wanted: str, label: str, module: str | None, said: str
+) -> Scheduler:
     if wanted != "auto":
         cls = type(batch_backend(wanted))
         if wanted not in sections:
             raise SchedulerError(
-                f"{cls.submit_command} is not on the PATH of {label}",
-                "load the site's scheduler module in --setup, or pick another --scheduler",
+                f"{cls.submit_command} is not on the PATH of {label}"
+                + (f", nor after 'module load {module}'" if module else ", nor its login shell's")
+                + (f" ({said.splitlines()[-1]})" if module and said else ""),
+                "name the site module that provides it with --scheduler-module NAME, or pick "
+                "another --scheduler",
             )
-        return cls(cls.parse_version(sections[wanted]))
+        return cls(cls.parse_version(sections[wanted]), module)
     for name, text in sections.items():
         found = batch_classes().get(name)
         if found is not None and found.recognizes(text):
-            return found(found.parse_version(text))
+            return found(found.parse_version(text), module)
     if not sections:
+        if module:
+            raise SchedulerError(
+                f"no scheduler on {label} after 'module load {module}'"
+                + (f": {said.splitlines()[-1]}" if said else ""),
+                "check the module's name with 'module avail' there, or leave "
+                "--scheduler-module out",
+            )
         return backend(SchedulerName.NONE)
     classes = batch_classes()
     commands = sorted({classes[n].submit_command if n in classes else n[1:] for n in sections})
@@ -95,17 +142,19 @@ def choose(sections: dict[str, str], wanted: str, label: str) -> Scheduler:
     )
 
 
-def detect(transport: Transport, wanted: str) -> Scheduler:
+def detect(transport: Transport, wanted: str, module: str | None = None) -> Scheduler:
     """The backend named ``wanted``, or (``auto``) the one the login node has.
 
     One remote command looks for every submit command and asks each backend for its version:
     that tells PBS from Torque from Grid Engine (all three submit with ``qsub``) and picks
-    the output formats a version is read with.
+    the output formats a version is read with. Commands that only the user's login shell
+    finds (/etc/profile.d) or ``module load module`` provides are found there, and every later
+    call of the backend finds them the same way (:func:`environment`).
     """
     if wanted == SchedulerName.NONE:
         return backend(SchedulerName.NONE)
-    found = frames.run(transport, framed(probe_script()), timeout=QUERY_TIMEOUT).text
-    return choose(read_probe(found), wanted, transport.target.label)
+    found = frames.run(transport, framed(probe_script(module)), timeout=QUERY_TIMEOUT).text
+    return choose(read_probe(found), wanted, transport.target.label, module)
 
 
 def query(
@@ -116,17 +165,19 @@ def query(
     if not job_ids:
         return {}
     line = shlex.join(scheduler.query_argv(job_ids))
-    found = _ask(transport, line, job_ids, "the scheduler", scheduler.parse_query)
+    found = _ask(transport, scheduler, line, job_ids, "the scheduler", scheduler.parse_query)
     gone = [job for job, status in found.items() if status.state is JobState.GONE]
     argvs = scheduler.history_argvs(gone) if gone else []
     if argvs:
         line = "; ".join(shlex.join(argv) for argv in argvs)
-        found.update(_ask(transport, line, gone, "the accounting", scheduler.parse_history))
+        history = _ask(transport, scheduler, line, gone, "the accounting", scheduler.parse_history)
+        found.update(history)
     return found
 
 
-def _ask(
+def _ask(  # noqa: PLR0917 - private, two callers
     transport: Transport,
+    scheduler: BatchScheduler,
     line: str,
     job_ids: Sequence[str],
     who: str,
@@ -134,7 +185,7 @@ def _ask(
 ) -> dict[str, JobStatus]:
     """Run ``line`` on the login node and ``parse`` its answer; UNKNOWN when none came."""
     try:
-        done = _command(transport, line, QUERY_TIMEOUT)
+        done = _command(transport, scheduler, line, QUERY_TIMEOUT)
     except CommandTimeoutError:
         return unknown(job_ids, f"{who} did not answer within {QUERY_TIMEOUT:g} s")
     except HoplabError as exc:
@@ -142,9 +193,14 @@ def _ask(
     return parse(done, job_ids)
 
 
-def _command(transport: Transport, line: str, timeout: float) -> Completed:
-    """Run one scheduler command line inside a framed script: only its own output is read."""
-    return frames.run_commands(transport, [("command", line)], timeout=timeout)["command"]
+def _command(
+    transport: Transport, scheduler: BatchScheduler, line: str, timeout: float
+) -> Completed:
+    """Run one scheduler command line inside a framed script, where detection found the
+    scheduler's commands: only its own output is read."""
+    return frames.run_commands(
+        transport, [("command", line)], timeout=timeout, prelude=environment(scheduler)
+    )["command"]
 
 
 def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[str]) -> str:
@@ -152,7 +208,8 @@ def cancel(transport: Transport, scheduler: BatchScheduler, job_ids: Sequence[st
     if not job_ids:
         return ""
     try:
-        done = _command(transport, shlex.join(scheduler.cancel_argv(job_ids)), CANCEL_TIMEOUT)
+        line = shlex.join(scheduler.cancel_argv(job_ids))
+        done = _command(transport, scheduler, line, CANCEL_TIMEOUT)
     except HoplabError as exc:
         return exc.message
     return "" if done.returncode == 0 else done.stderr.strip()
@@ -188,7 +245,7 @@ def details(transport: Transport, scheduler: BatchScheduler, job_id: str) -> str
     if argv is None:
         return ""
     try:
-        done = _command(transport, shlex.join(argv), QUERY_TIMEOUT)
+        done = _command(transport, scheduler, shlex.join(argv), QUERY_TIMEOUT)
     except HoplabError:
         return ""
     return scheduler.parse_details(done.stdout) if done.returncode == 0 else ""
@@ -200,7 +257,7 @@ def node_address(transport: Transport, scheduler: BatchScheduler, node: str) -> 
     if argv is None:
         return node
     try:
-        done = _command(transport, shlex.join(argv), QUERY_TIMEOUT)
+        done = _command(transport, scheduler, shlex.join(argv), QUERY_TIMEOUT)
     except HoplabError:
         return node
     return scheduler.parse_node_address(done.stdout) or node
@@ -212,4 +269,4 @@ def for_session(session: Session) -> BatchScheduler:
     if session.scheduler_version:
         major, _, minor = session.scheduler_version.partition(".")
         version = (int(major), int(minor or 0))
-    return batch_backend(session.scheduler, version)
+    return batch_backend(session.scheduler, version, session.scheduler_module)

@@ -27,7 +27,8 @@ from hoplab.protocol import (
     View,
     Where,
 )
-from hoplab.remote import frames
+from hoplab.remote import frames, jobs
+from hoplab.schedulers.base import BatchScheduler
 
 if TYPE_CHECKING:
     import subprocess
@@ -74,6 +75,7 @@ def launch(
         header=scheduler.header(job),
         scheduler=SchedulerName(scheduler.name),
         version=version or "-",
+        environment=jobs.environment(scheduler) if isinstance(scheduler, BatchScheduler) else "",
     )
     frame = frames.run(transport, script, timeout=120)
     found = frame.values()

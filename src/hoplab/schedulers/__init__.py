@@ -52,8 +52,11 @@ def backend(name: str) -> Scheduler:
     return batch_backend(name)
 
 
-def batch_backend(name: str, version: tuple[int, int] | None = None) -> BatchScheduler:
-    """The batch backend called ``name``, reading the formats of ``version`` where they differ."""
+def batch_backend(
+    name: str, version: tuple[int, int] | None = None, module: str | None = None
+) -> BatchScheduler:
+    """The batch backend called ``name``, reading the formats of ``version`` where they differ
+    (its commands found after ``module load module``, when one is named)."""
     cls = batch_classes().get(name)
     if cls is None:
         raise ConfigError(
@@ -61,4 +64,4 @@ def batch_backend(name: str, version: tuple[int, int] | None = None) -> BatchSch
             key="scheduler",
             hint=f"choose one of: auto, none, {', '.join(NAMES)}",
         )
-    return cls(version)
+    return cls(version, module)

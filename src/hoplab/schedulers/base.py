@@ -15,6 +15,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from hoplab.errors import ConfigError
+from hoplab.protocol import SchedulerPath
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -145,8 +146,12 @@ class BatchScheduler(Scheduler):
     # Pending reasons that no amount of waiting satisfies, each with what the user can change.
     never_satisfiable: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, version: tuple[int, int] | None = None) -> None:
+    def __init__(self, version: tuple[int, int] | None = None, module: str | None = None) -> None:
         self.version = version
+        # the site module whose `module load` puts the commands on the PATH (scheduler_module)
+        self.module = module
+        # where detection found the commands; every later call finds them the same way
+        self.found = SchedulerPath.MODULE if module else SchedulerPath.PATH
 
     # What this scheduler's `version_argv` prints, with (major) and (minor) as the two groups.
     version_pattern: ClassVar[re.Pattern[str] | None] = None

@@ -129,6 +129,7 @@ def up_request(resolved: Resolved, *, new: bool, detach: bool, interactive: bool
         interactive=interactive,
         start_timeout=float(resolved["start_timeout"]),
         scheduler=resolved["scheduler"],
+        scheduler_module=resolved["scheduler_module"],
         resources=resources(resolved),
         cluster_options=cluster_options(resolved),
         notes=tuple(notes),

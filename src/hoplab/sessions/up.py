@@ -59,6 +59,7 @@ class UpRequest:
     interactive: bool = False
     start_timeout: float = 120.0
     scheduler: str = "auto"  # auto, none, or a backend name
+    scheduler_module: str | None = None  # `module load` it to find the scheduler
     resources: Resources = field(default_factory=Resources)
     # cluster options as "--name (source)": asked for this target, and set for every target
     cluster_options: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
@@ -134,7 +135,7 @@ def _record(
     request: UpRequest, transport: Transport, store: SessionStore, progress: Progress
 ) -> tuple[Session, Scheduler, JobSpec]:
     """A new session's record (starting, held by this process), its scheduler and its job."""
-    scheduler = jobs.detect(transport, request.scheduler)
+    scheduler = jobs.detect(transport, request.scheduler, request.scheduler_module)
     resources = request.resources
     if not scheduler.batch:
         _without_scheduler(request, transport.target.label, progress)
@@ -156,6 +157,7 @@ def _record(
         attached_pid=os.getpid(),
         scheduler=scheduler.name,
         scheduler_version=_version(scheduler),
+        scheduler_module=scheduler.module if isinstance(scheduler, BatchScheduler) else None,
         forwards=[ExtraForward(name, port) for name, port in request.forwards],
         lease_seconds=request.lease_seconds,
     )
