@@ -17,6 +17,7 @@ packages=(
   netcat-openbsd                  # the ProxyCommand behind the sandbox's name "login"
   tmux                            # counting those prompts in a real terminal
   tcsh                            # a login shell that is not POSIX sh
+  lmod                            # environment modules, defined by login shells only
   ca-certificates
 )
 missing=()

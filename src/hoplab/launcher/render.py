@@ -68,6 +68,11 @@ class Environment:
     def activation(self) -> str:
         """Shell lines that activate the environment, failing with a clear reason."""
         lines: list[str] = []
+        if self.modules:  # `module` is defined by login shells only (siteenv.sh)
+            lines.append(
+                "module_init || fail env 'module: no environment modules found (neither "
+                "Lmod nor Environment Modules: their init/sh, nor a login shell that has them)'"
+            )
         for name in self.modules:
             quoted = shlex.quote(name)
             lines.append(
@@ -75,8 +80,11 @@ class Environment:
             )
         if self.conda:  # HOPLAB_CONDA and HOPLAB_VENV: see :meth:`settings`
             lines += [
-                "command -v conda >/dev/null 2>&1 || fail env 'conda not found on PATH'",
-                'eval "$(conda shell.posix hook)" || fail env "conda shell hook failed"',
+                (
+                    "conda_init || fail env 'conda not found: not as CONDA_EXE names it, on "
+                    "the PATH, in ~/miniforge3, ~/mambaforge, ~/miniconda3, ~/anaconda3 or "
+                    "/opt/conda (or its shell.posix hook failed)'"
+                ),
                 'conda activate "$HOPLAB_CONDA" || fail env "conda activate $HOPLAB_CONDA failed"',
             ]
         if self.venv:
@@ -134,10 +142,14 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         settings += f"\nset -- {shlex.join(spec.jupyter_args)}"
     else:
         settings += "\nset --"
-    body = _body("common") + (
-        _body("launcher")
-        .replace("#@ACTIVATE@", spec.environment.activation())
-        .replace("#@VERSIONS@", _body("versions"))
+    body = (
+        _body("common")
+        + _body("siteenv")
+        + (
+            _body("launcher")
+            .replace("#@ACTIVATE@", spec.environment.activation())
+            .replace("#@VERSIONS@", _body("versions"))
+        )
     )
     return "\n".join(part for part in ("#!/bin/sh", header, settings, body) if part)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.errors import SandboxError
-from hoplab.testing import daemons, files, netns, otp, pids, sshd, state
+from hoplab.testing import daemons, files, netns, otp, pids, site, sshd, state
 from hoplab.testing.info import SandboxInfo
 from hoplab.testing.jupyter_env import Progress, ensure_jupyter_venv
 from hoplab.testing.layout import (
@@ -125,6 +125,8 @@ class Sandbox:
                 if current.contain or current.adopt:
                     current = self._set_site(current, contain=False, adopt=False)
                     state.save(self.paths.state, current)
+                for login in LOGINS:
+                    current = self._hide_scheduler(current, login, hidden=False)
                 return self._info(current, reused=True)
             if self._leftovers():
                 report("removing a broken earlier sandbox")
@@ -212,6 +214,25 @@ class Sandbox:
             current = daemons.start_sshds(self.paths, current, NODES)
         return replace(current, contain=contain, adopt=adopt)
 
+    def hide_scheduler(self, *, hidden: bool, host: str = LOGIN) -> None:
+        """Make ``host``'s scheduler commands reachable only through a login shell's PATH
+        (/etc/profile.d) or ``module load slurm``, as at many sites, restarting its sshd
+        (see :mod:`hoplab.testing.site`); ``hidden=False`` undoes it, as does ``up()``."""
+        with self._locked():
+            current = state.load(self.paths.state)
+            if current is None or not self._healthy(current):
+                raise SandboxError("the sandbox is not running", "start it first")
+            state.save(self.paths.state, self._hide_scheduler(current, host, hidden=hidden))
+
+    def _hide_scheduler(self, current: SandboxState, host: str, *, hidden: bool) -> SandboxState:
+        if hidden:
+            site.hide_scheduler(self.paths, host)
+        elif not site.show_scheduler(self.paths, host):
+            return current
+        listener = current.processes[f"sshd@{host}"]
+        pids.terminate([*pids.children(listener), listener])
+        return daemons.start_sshds(self.paths, current, [host])
+
     def start_otp_login(self) -> ProcessRecord:
         """Start login01's second sshd, which asks for a key and then a one-time code (see
         :mod:`hoplab.testing.otp`); the caller ends it with :meth:`stop_otp_login`."""
@@ -261,6 +282,7 @@ class Sandbox:
         files.prepare_dirs(paths)
         state.save(paths.state, current)
         ensure_jupyter_venv(self.jupyter_venv, report)
+        site.write_modules(paths, self.jupyter_venv)
         report("creating the network namespaces")
         netns.create_topology()
         report("preparing users, keys and configuration")

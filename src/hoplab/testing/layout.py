@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hoplab.testing import site
+
 HARNESS_NETWORK = "10.201.0.0/16"
 LOGIN = "login01"
 LOGIN2 = "login02"
@@ -204,15 +206,45 @@ class Paths:
         """``host``'s own /tmp (bind-mounted over /tmp in its daemons' mount namespace)."""
         return self.root / "tmp" / host
 
+    # a site's shell environment (see hoplab.testing.site)
+    @property
+    def modulefiles(self) -> Path:
+        """The site's Lmod module tree, over /etc/lmod/modules on every host."""
+        return self.root / "site" / "modulefiles"
+
+    @property
+    def scheduler_bin(self) -> Path:
+        """The SLURM commands, where only a login shell's PATH (or ``module load slurm``)
+        finds them on a host that hides them."""
+        return self.root / "site" / "slurm" / "bin"
+
+    @property
+    def real_bin(self) -> Path:
+        """Where a host that hides the scheduler sees the machine's own /usr/bin."""
+        return self.root / "site" / "usr-bin"
+
+    def shadow_bin(self, host: str) -> Path:
+        """``host``'s /usr/bin when it hides the scheduler: links to everything else."""
+        return self.root / "site" / "shadow-bin" / host
+
+    def etc_profile(self, host: str) -> Path:
+        """``host``'s /etc/profile.d when it hides the scheduler: the SLURM commands added."""
+        return self.root / "site" / "etc-profile" / host
+
+    def scheduler_hidden(self, host: str) -> Path:
+        """Present while ``host`` hides the scheduler from plain shells."""
+        return self.root / "site" / f"scheduler-hidden.{host}"
+
     def binds(self, host: str) -> tuple[tuple[Path, str], ...]:
         """What ``host``'s daemons (and so its ssh sessions and jobs) see in place of the
-        machine's own files: the hosts file, a /tmp of its own, and login01's /etc/ssh."""
+        machine's own files: the hosts file, a /tmp of its own, login01's /etc/ssh, the site's
+        module tree, and (when asked) a /usr/bin without the scheduler."""
         binds: tuple[tuple[Path, str], ...] = ((self.hosts, "/etc/hosts"),)
         binds += ((self.host_tmp(host), "/tmp"),)
         binds += ((self.etc_pam(host), "/etc/pam.d"),)
         if host in LOGINS:
             binds += ((self.etc_ssh(host), "/etc/ssh"),)
-        return binds
+        return binds + site.binds(self, host)
 
     # munge and SLURM
     @property

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hoplab.testing.pids import ProcessRecord
 
-STATE_VERSION = 2  # 2: per-host /tmp and /etc/ssh; a sandbox of 1 is restarted
+STATE_VERSION = 3  # 2: per-host /tmp and /etc/ssh; 3: the site module tree; older ones restart
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
 # Environment Modules need). What that shell printed on stderr is kept in $hoplab_login_said.
 # The module name is checked here as well as by hoplab: it is written into another shell.
 # Not every script calls every shared function (shellcheck cannot see the callers):
-# shellcheck disable=SC2317
+# ($hoplab_login_said and $hoplab_found are read by the scripts that call these.)
+# shellcheck disable=SC2317,SC2034
 login_env() {
     hoplab_login_said=
     case ${2:-} in *[!A-Za-z0-9._+/-]*) hoplab_login_said="not a module name: $2"; return 1 ;; esac
@@ -61,7 +62,7 @@ wanted_modules() {
 # on this shell's PATH and no MODULE is named, there is nothing to do; otherwise the login
 # shell's environment is imported (after `module load MODULE`). $hoplab_found says which
 # (protocol.SchedulerPath): path, login-shell or module.
-# shellcheck disable=SC2317
+# shellcheck disable=SC2317,SC2034
 scheduler_env() {
     hoplab_found=path
     if [ -z "${2:-}" ]; then
@@ -88,4 +89,24 @@ module_init() {
         fi
     done
     command -v module >/dev/null 2>&1
+}
+
+# conda_init: define `conda` in this sh when only an interactive shell's startup does (`conda
+# init` writes its block after .bashrc's "not interactive: return"): conda as $CONDA_EXE names
+# it, on the PATH, or in the prefixes its installers use; then conda's own `shell.posix hook`.
+# shellcheck disable=SC2317
+conda_init() {
+    for hoplab_conda in "${CONDA_EXE:-}" "$(command -v conda 2>/dev/null)" \
+        "$HOME/miniforge3/bin/conda" "$HOME/mambaforge/bin/conda" \
+        "$HOME/miniconda3/bin/conda" "$HOME/anaconda3/bin/conda" \
+        /opt/conda/bin/conda /opt/miniforge3/bin/conda /opt/miniconda3/bin/conda \
+        /opt/anaconda3/bin/conda; do
+        case $hoplab_conda in /*) ;; *) continue ;; esac
+        if [ -x "$hoplab_conda" ]; then
+            hoplab_hook=$("$hoplab_conda" shell.posix hook) || return 1
+            eval "$hoplab_hook"
+            return 0
+        fi
+    done
+    return 1
 }
