@@ -130,6 +130,34 @@ class Laptop:
         ]
 
 
+# -- a login node's own PATH: scheduler shims, or commands that answer as absent ----------
+
+OTHERS = ("sbatch", "qsub", "qstat", "bsub", "oarsub", "oarstat", "condor_submit")
+ABSENT = '#!/bin/sh\necho "$0: not installed on this login node" >&2\nexit 127\n'
+
+
+@pytest.fixture
+def login_path(hoplab_sandbox: SandboxInfo) -> Iterator[Path]:
+    """login01's own PATH directory, emptied of what the test put there afterwards."""
+    folder = hoplab_sandbox.path_dirs[hoplab_sandbox.login_host]
+    before = set(folder.iterdir()) if folder.exists() else set()
+    yield folder
+    for path in set(folder.iterdir()) - before:
+        path.unlink()
+
+
+def hide(folder: Path, *commands: str) -> None:
+    """Commands that answer as no scheduler, first on the PATH: as on a site without them.
+
+    Every sandbox host has SLURM and Grid Engine; a site running LSF has neither (and a
+    developer machine may have some scheduler's client installed system-wide).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for command in commands:
+        (folder / command).write_text(ABSENT)
+        (folder / command).chmod(0o755)
+
+
 def listening_ssh_ports() -> list[str]:
     """Local listening TCP sockets owned by ssh processes (forwards), as ``addr:port``."""
     done = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True)

@@ -14,10 +14,10 @@ import pytest
 from kernel import run_code, split_url
 
 import shims
+from conftest import OTHERS, hide
 from hoplab.testing.layout import LOGIN
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from conftest import Laptop
@@ -26,30 +26,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.sandbox
 
 HOSTNAME = "import socket; print(socket.gethostname())"
-OTHERS = ("sbatch", "qsub", "qstat", "bsub", "oarsub", "oarstat", "condor_submit")
-ABSENT = '#!/bin/sh\necho "$0: not installed on this login node" >&2\nexit 127\n'
-
-
-@pytest.fixture
-def login_path(hoplab_sandbox: SandboxInfo) -> Iterator[Path]:
-    """login01's own PATH directory, emptied of what the test put there afterwards."""
-    folder = hoplab_sandbox.path_dirs[LOGIN]
-    before = set(folder.iterdir()) if folder.exists() else set()
-    yield folder
-    for path in set(folder.iterdir()) - before:
-        path.unlink()
-
-
-def hide(folder: Path, *commands: str) -> None:
-    """Commands that answer as no scheduler, first on the PATH: as on a site without them.
-
-    Every sandbox host has SLURM and Grid Engine; a site running LSF has neither (and a
-    developer machine may have some scheduler's client installed system-wide).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    for command in commands:
-        (folder / command).write_text(ABSENT)
-        (folder / command).chmod(0o755)
 
 
 def sge_jobs(hoplab_sandbox: SandboxInfo) -> str:

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 import pytest
 from kernel import run_code, split_url
 
+import shims
+from conftest import OTHERS, hide
 from hoplab.testing.layout import LOGIN
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from conftest import Laptop
     from hoplab.testing.info import SandboxInfo
@@ -71,13 +74,27 @@ def _follow(laptop: Laptop, session_id: str, port: int) -> str:
         follower.communicate(timeout=30)
 
 
-@pytest.mark.parametrize("where", ["plain", "slurm"])
-def test_tcsh_login_shell(where: str, tcsh_user: str, cluster_laptop: Laptop) -> None:
+@pytest.mark.parametrize("where", ["plain", "slurm", "pbs", "lsf"])
+def test_tcsh_login_shell(
+    where: str,
+    tcsh_user: str,
+    cluster_laptop: Laptop,
+    login_path: Path,
+    hoplab_sandbox: SandboxInfo,
+) -> None:
+    """PBS runs a job in the login shell unless ``-S`` names one, and LSF runs its script file
+    by its ``#!`` line (the OpenPBS 23.06 and LSF 10.1 shims do as those documents say): the
+    launcher is POSIX sh, so the job only starts when it runs under /bin/sh."""
     laptop = cluster_laptop
     if where == "plain":
         result = laptop.up("node001", "--scheduler", "none")
-    else:
+    elif where == "slurm":
         result = laptop.up(LOGIN, "--time", "10")
+    else:
+        hide(login_path, *OTHERS)
+        shims.install(where, hoplab_sandbox.root_dir, login_path)
+        result = laptop.up(LOGIN, "--time", "10")
+        assert result["session"]["scheduler"] == where
     session = result["session"]
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == session["host"]

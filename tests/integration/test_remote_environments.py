@@ -52,9 +52,21 @@ def session_dirs(laptop: Laptop, host: str) -> set[str]:
     return set(done.stdout.split())
 
 
-def a_full_session(laptop: Laptop, host: str, venv: Path, app: str, listen: str | None) -> None:
-    """up, a kernel says where it runs, ls, logs, down; the fixture then checks nothing is left."""
-    result = laptop.json("up", host, "--venv", str(venv), "--app", app)
+def a_full_session(  # noqa: PLR0917 - the cases' parameters, in the order they are read
+    laptop: Laptop,
+    host: str,
+    venv: Path,
+    app: str,
+    listen: str | None,
+    environment: tuple[str, ...] | None = None,
+) -> None:
+    """up, a kernel says where it runs, ls, logs, down; the fixture then checks nothing is left.
+
+    ``environment``: the options that put ``venv``'s Jupyter on the PATH (``--venv`` itself by
+    default; ``--module``, ``--conda``).
+    """
+    given = environment if environment is not None else ("--venv", str(venv))
+    result = laptop.json("up", host, *given, "--app", app)
     session, url = result["session"], result["url"]
     if listen is not None:
         assert session["listen"] == listen
