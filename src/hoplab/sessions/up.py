@@ -208,6 +208,7 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
         on_node=_decider(transport, session, queue, request.reach, store, progress)
         if queue
         else None,
+        on_estimate=store.save,
     )
     if queue:
         progress(Step("queue", f"job {started.job_id} submitted", done=False))
