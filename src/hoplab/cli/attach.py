@@ -25,7 +25,10 @@ from hoplab.cli.render import err, out
     "port",
     "browser",
     "notify",
-    helps={"port": "Local port for the tunnel (default: the old one)."},
+    helps={
+        "port": "Local port for the tunnel (default: the old one).",
+        "notify": "No desktop notification and no bell while this attach supervises the tunnel.",
+    },
 )
 @click.option("--detach", is_flag=True, help="Return once the tunnel answers.")
 @click.option(
