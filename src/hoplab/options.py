@@ -248,6 +248,17 @@ DEFINITIONS: tuple[Option, ...] = (
         metavar="MINUTES",
     ),
     Option(
+        "notify",
+        bool,
+        "Notices: a desktop notification (notify-send, osascript) and the terminal bell when "
+        "Jupyter is ready after a wait in the queue, at the walltime warning, when the job "
+        "ends on its own, and when a supervisor loses the session or needs you to "
+        "authenticate again.",
+        True,
+        negated=True,
+        off_help="No notices (notify = false).",
+    ),
+    Option(
         "lease",
         str,
         "End Jupyter and its job when no hoplab client has renewed the lease for this long "

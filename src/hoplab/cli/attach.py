@@ -9,6 +9,7 @@ import click
 from hoplab.cli.common import (
     ProgressLines,
     interactive,
+    notifier,
     open_browser,
     print_json,
     signals_raise,
@@ -21,7 +22,13 @@ from hoplab.cli.render import err, out
 @click.command()
 @click.argument("session_id", metavar="SESSION", shell_complete=session_ids(live_only=True))
 @setting_options(
-    "port", "browser", helps={"port": "Local port for the tunnel (default: the old one)."}
+    "port",
+    "browser",
+    "notify",
+    helps={
+        "port": "Local port for the tunnel (default: the old one).",
+        "notify": "No desktop notification and no bell while this attach supervises the tunnel.",
+    },
 )
 @click.option("--detach", is_flag=True, help="Return once the tunnel answers.")
 @click.option(
@@ -62,7 +69,8 @@ def attach(
             interactive=interactive(),
             progress=ProgressLines(quiet=as_json),
         )
-    supervisor = detached.start(result.session.id) if background else None
+    notify = command_line["notify"] is not False
+    supervisor = detached.start(result.session.id, notify=notify) if background else None
     if as_json:
         print_json(
             "attach",
@@ -92,4 +100,4 @@ def attach(
         return
     from hoplab.cli.foreground import stay_attached
 
-    stay_attached(result.session, store)
+    stay_attached(result.session, store, notices=notifier(enabled=notify))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from rich.status import Status
 
+    from hoplab.notify import Notice, Notifier
     from hoplab.records.model import Session
     from hoplab.sessions.progress import Step
 
@@ -70,6 +71,23 @@ class ProgressLines:
             return
         took = f" [dim]({step.seconds:.2f} s)[/]" if step.seconds else ""
         err.print(f"[green]✓[/] {escape(step.message)}{took}")
+
+
+def notifier(*, enabled: bool) -> Notifier:
+    """How this command tells the user a notice: the terminal bell when one is attached, and
+    the desktop's notification when the machine has a way to show one (``--no-notify``:
+    neither)."""
+    from hoplab import notify
+
+    if not enabled:
+        return notify.quiet
+
+    def tell(notice: Notice) -> None:
+        if err.is_terminal:
+            err.bell()
+        notify.send(notice)
+
+    return tell
 
 
 def print_json(kind: str, payload: dict[str, Any]) -> None:

@@ -12,42 +12,28 @@ from rich.markup import escape
 
 from hoplab.cli.common import Detach, interactive, signals_raise
 from hoplab.cli.render import err, out
+from hoplab.notify import quiet
 from hoplab.sessions.holding import release
 from hoplab.sessions.supervisor import Change, Event, Supervisor
+from hoplab.sessions.walltime import left_text
 
 if TYPE_CHECKING:
+    from hoplab.notify import Notifier
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
 
 
-class Walltime:
-    """The job's walltime: shown once, then one warning ``warn_minutes`` before it ends."""
-
-    def __init__(self, session: Session, warn_minutes: int) -> None:
-        self.end = session.walltime_end
-        self.warn_at = None if self.end is None else self.end - 60 * warn_minutes
-        self.warned = False
-
-    def left(self) -> str:
-        if self.end is None:
-            return ""
-        minutes = max(0, int(self.end - time.time()) // 60)
-        return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
-
-    def check(self) -> None:
-        if self.warn_at is None or self.warned or time.time() < self.warn_at:
-            return
-        self.warned = True
-        err.print(
-            f"[yellow]the job's walltime ends in {self.left()}: save your work[/] "
-            "(Jupyter stops with the job)"
-        )
-
-
-def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 10) -> None:
+def stay_attached(
+    session: Session,
+    store: SessionStore,
+    *,
+    warn_minutes: int = 10,
+    notices: Notifier = quiet,
+) -> None:
     """Supervise the tunnel in this terminal until the user detaches or stops the session."""
-    walltime = Walltime(session, warn_minutes)
-    left = f" Walltime left: {walltime.left()}." if walltime.end else ""
+    left = ""
+    if session.walltime_end is not None:
+        left = f" Walltime left: {left_text(session.walltime_end, time.time())}."
     err.print(
         f"[bold]{escape(session.id)}[/] is ready.{left} Press Ctrl-C to detach or stop; "
         f"'hoplab attach {escape(session.id)}' reconnects later."
@@ -56,7 +42,8 @@ def stay_attached(session: Session, store: SessionStore, *, warn_minutes: int = 
         session.id,
         store,
         notify=lambda event: show_event(event, store, session.id),
-        tick=lambda _current: walltime.check(),
+        notices=notices,
+        warn_minutes=warn_minutes,
     )
     try:
         with signals_raise(Detach):
@@ -74,6 +61,8 @@ STYLE = {
     Change.RETRY: "yellow",
     Change.REBUILT: "green",
     Change.PORT: "yellow",
+    Change.WALLTIME: "yellow",
+    Change.AUTH: "yellow",
     Change.ENDED: "red",
 }
 

@@ -53,7 +53,8 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
     command per host over the shared connection; the ones that died are marked lost and
     stay listed until 'hoplab down' removes what they left. Batch jobs are checked with
     one scheduler query per host: a job that ended (walltime, cancelled outside hoplab,
-    node failure) shows as ended, with the scheduler's reason.
+    node failure) shows as ended, with the scheduler's reason, and a job still in the queue
+    shows the start the scheduler estimates for it, when it gives one.
 
     Orphans are what hoplab started that no live session owns: a job whose 'hoplab up' was
     killed while it waited in the queue, a session directory no record knows, a job that
@@ -138,8 +139,13 @@ def _cells(row: Row, supervisor: int | None) -> list[str]:
 
 
 def _note(row: Row, supervisor: int | None) -> str:
+    from hoplab.records.model import SessionState
+    from hoplab.schedulers.base import clock_time
+
     session = row.session
     note = row.note or (session.error or "" if not session.state.is_live else "")
+    if session.state is SessionState.STARTING and session.estimated_start is not None:
+        note = f"pending, estimated start {clock_time(session.estimated_start)} {note}".strip()
     if supervisor is not None:
         note = f"supervised (pid {supervisor}) {note}".strip()
     return note

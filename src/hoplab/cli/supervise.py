@@ -10,13 +10,19 @@ from hoplab.cli.render import err
 
 @click.command(hidden=True)
 @click.argument("session_id", metavar="SESSION")
-def supervise(session_id: str) -> None:
+@click.option("--walltime-warning", type=click.IntRange(min=0), default=10, metavar="MINUTES")
+@click.option("--no-notify", is_flag=True, help="No desktop notifications.")
+def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
     """Keep SESSION's tunnel answering, detached; 'hoplab down SESSION' ends it.
 
     Started by 'hoplab up --background' or 'hoplab attach --background', with its output in
     the state directory's supervisors/SESSION.log. It probes Jupyter through the tunnel every
     5 s, rebuilds the ssh connection and the forward when that fails, and renews the --lease.
+    It warns before the walltime ends, and, unless --no-notify, shows a desktop notification
+    for that, for a job that ends on its own, for a lost session and for an authentication it
+    cannot ask for.
     """
+    from hoplab.cli.common import notifier
     from hoplab.cli.foreground import show_event
     from hoplab.records.store import SessionStore
     from hoplab.sessions import background, holding
@@ -34,6 +40,8 @@ def supervise(session_id: str) -> None:
             store,
             # no URL here: the token must not reach a log file
             notify=lambda event: show_event(event, store, session.id, url=False),
+            notices=notifier(enabled=not no_notify),  # no terminal here: no bell, only desktop
+            warn_minutes=walltime_warning,
         )
         try:
             with signals_raise(Detach):

@@ -11,6 +11,7 @@ from rich.text import Text
 from hoplab.cli.common import (
     ProgressLines,
     interactive,
+    notifier,
     open_browser,
     print_json,
     signals_raise,
@@ -90,13 +91,18 @@ def up(
         resolved, new=new, detach=detach or as_json or background, interactive=interactive()
     )
     store = SessionStore()
+    notices = notifier(enabled=resolved["notify"])
     with signals_raise(KeyboardInterrupt):
-        result = start(request, store, ProgressLines(quiet=as_json))
+        result = start(request, store, ProgressLines(quiet=as_json), notices)
     supervisor = None
     if background:
         from hoplab.sessions import background as detached
 
-        supervisor = detached.start(result.session.id)
+        supervisor = detached.start(
+            result.session.id,
+            warn_minutes=resolved["walltime_warning"],
+            notify=resolved["notify"],
+        )
     if as_json:
         print_json(
             "up",
@@ -130,4 +136,4 @@ def up(
         return
     from hoplab.cli.foreground import stay_attached
 
-    stay_attached(result.session, store, warn_minutes=resolved["walltime_warning"])
+    stay_attached(result.session, store, warn_minutes=resolved["walltime_warning"], notices=notices)

@@ -76,6 +76,7 @@ class Session:
     reach: str | None = None
     forwards: list[ExtraForward] = field(default_factory=list)
     walltime_end: float | None = None  # epoch seconds, from the scheduler's time left
+    estimated_start: float | None = None  # epoch seconds: the queue's estimate, while pending
     lease_seconds: int | None = None  # Jupyter ends when no client renewed it this long
     orphan: bool = False  # found running with no owner: its hoplab died, or no record knew it
     protocol: int = VERSION  # the protocol of the hoplab that started it (1 before it was kept)
@@ -152,6 +153,7 @@ class Session:
             "host": self.node or self.remote_host,
             "reach": self.reach,
             "walltime_end": self.walltime_end,
+            "estimated_start": self.estimated_start,
             "lease_seconds": self.lease_seconds,
             "orphan": self.orphan,
             "forwards": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
@@ -67,15 +68,39 @@ class JobStatus:
     reason: str = ""
     node: str | None = None
     time_left: float | None = None  # seconds of walltime left, when the scheduler says
+    # A pending job's start as the scheduler estimates it (Unix time), when it gives one:
+    # SLURM's backfill, PBS Pro's estimated.start_time, OAR's scheduledStart.
+    estimated_start: float | None = None
 
     def describe(self) -> str:
-        """``PENDING (Resources)``, ``RUNNING on node001``, ``TIMEOUT (TimeLimit)``."""
+        """``PENDING (Resources)``, ``RUNNING on node001``, ``TIMEOUT (TimeLimit)``;
+        ``PENDING (Resources), estimated start 14:32`` when the scheduler estimates one."""
         text = self.state.value.upper()
         if self.state is JobState.RUNNING and self.node:
             return f"{text} on {self.node}"
         if self.reason and self.reason.lower() not in {"none", ""}:
-            return f"{text} ({self.reason})"
+            text = f"{text} ({self.reason})"
+        if self.state is JobState.PENDING and self.estimated_start is not None:
+            text += f", estimated start {clock_time(self.estimated_start)}"
         return text
+
+
+def clock_time(when: float, now: float | None = None) -> str:
+    """A moment as the user's clock shows it: ``14:32`` today, ``Tue 09:15`` within a week,
+    else ``2026-12-24 09:15``."""
+    current = time.time() if now is None else now
+    moment = time.localtime(when)
+    if moment[:3] == time.localtime(current)[:3]:
+        return time.strftime("%H:%M", moment)
+    if 0 < when - current < 6 * 86400:
+        return time.strftime("%a %H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def estimate(when: float | None) -> float | None:
+    """A scheduler's estimated start, kept only when it is a real moment (0 and values before
+    2000 are how schedulers say "not computed")."""
+    return when if when is not None and when > 946684800 else None
 
 
 def unknown(job_ids: Sequence[str], why: str) -> dict[str, JobStatus]:

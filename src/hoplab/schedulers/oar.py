@@ -4,7 +4,8 @@ OAR runs a script either inline (a command line) or as an executable file whose 
 lines it scans (``-S``). hoplab uses the file: ``launch.sh`` is made executable and given to
 ``oarsub -S``, so the directives travel in the script as with every other scheduler. A job's
 end is read from its state (Terminated or Error) and its events (WALLTIME, FRAG_JOB_REQUEST
-for an oardel, node failures).
+for an oardel, node failures). A waiting job's ``scheduledStart`` (an epoch, null until the
+scheduler has placed it) is its estimated start.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hoplab.schedulers.base import (
     JobState,
     JobStatus,
     directive_lines,
+    estimate,
     hms,
     quoted_word,
     require_none,
@@ -165,7 +167,10 @@ def _status(job: str, fields: dict[str, Any], now: float) -> JobStatus:
     name = str(fields.get("state", ""))
     state = _STATES.get(name, JobState.UNKNOWN)
     if state is JobState.PENDING:
-        return JobStatus(job, state, name)  # the message is a summary (R=1,W=0:1:0,J=B)
+        planned = fields.get("scheduledStart")
+        start = estimate(float(planned)) if isinstance(planned, (int, float)) else None
+        # the message is a summary (R=1,W=0:1:0,J=B): the state name says more
+        return JobStatus(job, state, name, estimated_start=start)
     if state is JobState.RUNNING:
         hosts = fields.get("assigned_network_address") or []
         node = str(hosts[0]) if hosts else None

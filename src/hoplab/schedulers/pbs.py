@@ -4,15 +4,20 @@ Both submit with ``qsub`` and answer ``qstat --version`` differently, which is h
 tells them apart. PBS Pro is read from ``qstat -f -F json -x`` (``-x`` keeps finished jobs in
 the answer while the server's job history lasts); Torque from ``qstat -f -x`` (XML). Finished
 jobs are told apart by ``Exit_status``: PBS's negative ``JOB_EXEC_*`` codes, or 256 + the
-signal that ended the job.
+signal that ended the job. A queued PBS Pro job's ``estimated.start_time`` (set where the site's
+scheduler computes estimates) is its estimated start; qstat prints it in ``ctime`` form, so it
+runs with ``TZ=UTC0``. Torque without Moab estimates nothing.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
+import time
 import xml.etree.ElementTree as ET
 from abc import abstractmethod
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hoplab.errors import ConfigError
@@ -23,6 +28,7 @@ from hoplab.schedulers.base import (
     JobStatus,
     checked,
     directive_lines,
+    estimate,
     hms,
     mem_amount,
     parse_clock,
@@ -112,7 +118,7 @@ def _match(
         number = job.split(".", maxsplit=1)[0]
         status = found.get(job) or by_number.get(number)
         if status is not None:
-            result[job] = JobStatus(job, status.state, status.reason, status.node, status.time_left)
+            result[job] = replace(status, job_id=job)  # as it was asked for
         elif number in unknown_ids:
             result[job] = JobStatus(job, JobState.GONE)
         else:  # left out without a word: never taken for a job that ended
@@ -185,7 +191,8 @@ class PbsPro(_Pbs):
         # one qstat per job: some OpenPBS releases answer a list of ids with the first only
         # (openpbs/openpbs#2672); the ids reach the loop as arguments, never as code
         loop = 'for job; do qstat -f -F json -x "$job"; done'
-        return ["sh", "-c", loop, "sh", *job_ids]
+        # TZ=UTC0: the times qstat prints (estimated.start_time) carry no zone of their own
+        return ["env", "TZ=UTC0", "sh", "-c", loop, "sh", *job_ids]
 
     def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not done.stdout.strip():
@@ -293,7 +300,20 @@ def _pbs_status(job_id: str, job: dict[str, Any]) -> JobStatus:
         left = max(0.0, limit - used) if limit is not None else None
         return JobStatus(job_id, state, "", _node(str(job.get("exec_host", ""))), left)
     reason = comment.removeprefix("Not Running: ") if state is JobState.PENDING else comment
-    return JobStatus(job_id, state, reason or _WAITING.get(letter, ""))
+    start = None
+    if state is JobState.PENDING:
+        start = ctime_utc((job.get("estimated") or {}).get("start_time"))
+    return JobStatus(job_id, state, reason or _WAITING.get(letter, ""), estimated_start=start)
+
+
+def ctime_utc(text: object) -> float | None:
+    """``Mon Nov 30 14:32:00 2026`` (qstat's date form, here in UTC) as Unix time."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return estimate(float(calendar.timegm(time.strptime(text.strip(), "%a %b %d %H:%M:%S %Y"))))
+    except ValueError:
+        return None
 
 
 def parse_xml(text: str) -> dict[str, JobStatus]:

@@ -4,10 +4,17 @@ State comes from ``squeue --json`` where squeue honours its job filter with ``--
 (SLURM 23.02 and later); older versions dump every job of the cluster with ``--json``, so
 there hoplab reads the format-string output instead. ``--states=all`` keeps finished jobs in
 the answer (for ``MinJobAge``) so their end reason can be shown.
+
+A pending job's estimated start is the one ``squeue --start`` shows (its START_TIME column):
+``start_time`` in the JSON, ``%S`` in the format string. The backfill scheduler computes it
+for jobs with a time limit; before that, or without one, SLURM says ``N/A`` (0 in JSON). The
+format string's times are printed with ``TZ=UTC0 SLURM_TIME_FORMAT=standard``, so a user's
+own ``SLURM_TIME_FORMAT`` or the login node's time zone cannot change how they read.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import time
@@ -20,6 +27,7 @@ from hoplab.schedulers.base import (
     JobStatus,
     checked,
     checked_mem,
+    estimate,
     parse_clock,
     quoted_word,
     unknown,
@@ -57,7 +65,9 @@ STATES = {
     "NODE_FAIL": JobState.NODE_FAIL,
 }
 
-FIELDS = "%i|%T|%r|%N|%L"  # id, state, reason, nodes, time left
+FIELDS = "%i|%T|%r|%N|%L|%S"  # id, state, reason, nodes, time left, (expected) start time
+# how squeue prints %S: in UTC, in the standard form, whatever the user's environment says
+TIME_ENV = ("env", "TZ=UTC0", "SLURM_TIME_FORMAT=standard")
 
 
 class Slurm(BatchScheduler):
@@ -121,7 +131,7 @@ class Slurm(BatchScheduler):
         jobs = f"--jobs={','.join(job_ids)}"
         if self.json_query:
             return ["squeue", "--json", "--states=all", jobs]
-        return ["squeue", "--noheader", "--states=all", jobs, f"--format={FIELDS}"]
+        return [*TIME_ENV, "squeue", "--noheader", "--states=all", jobs, f"--format={FIELDS}"]
 
     def parse_query(self, done: Completed, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         if done.returncode != 0:
@@ -165,17 +175,29 @@ def _minutes(seconds: int | None) -> str | None:
 
 
 def parse_format(stdout: str) -> dict[str, JobStatus]:
-    """``squeue --format='%i|%T|%r|%N|%L'`` lines (every SLURM version)."""
+    """``squeue --format='%i|%T|%r|%N|%L|%S'`` lines (every SLURM version); the lines of a
+    hoplab before the start time (five fields) read as well."""
     found: dict[str, JobStatus] = {}
     for line in stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 5:
+        parts = [part.strip() for part in line.strip().split("|")]
+        if len(parts) not in {5, 6}:
             if line.strip():
                 raise ValueError(f"unexpected line {line!r}")
             continue
-        job, state, reason, nodes, left = (part.strip() for part in parts)
-        found[job] = _status(job, state, reason, nodes, parse_clock(left))
+        job, state, reason, nodes, left = parts[:5]
+        start = parse_start(parts[5]) if len(parts) == 6 else None
+        found[job] = _status(job, state, reason, nodes, parse_clock(left), start)
     return found
+
+
+def parse_start(text: str) -> float | None:
+    """``%S`` as ``SLURM_TIME_FORMAT=standard`` prints it in UTC (``2026-11-30T14:32:00``);
+    None for ``N/A``, ``Unknown`` or anything else."""
+    try:
+        parsed = time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    return estimate(float(calendar.timegm(parsed)))
 
 
 def parse_json(stdout: str, now: float | None = None) -> dict[str, JobStatus]:
@@ -191,7 +213,12 @@ def parse_json(stdout: str, now: float | None = None) -> dict[str, JobStatus]:
         limited = _number(job.get("time_limit")) is not None  # None: no limit (UNLIMITED)
         left = max(0.0, end - clock) if end and limited and state == "RUNNING" else None
         found[job_id] = _status(
-            job_id, state, str(job.get("state_reason") or ""), str(job.get("nodes") or ""), left
+            job_id,
+            state,
+            str(job.get("state_reason") or ""),
+            str(job.get("nodes") or ""),
+            left,
+            estimate(_number(job.get("start_time"))),
         )
     return found
 
@@ -205,7 +232,14 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value else None
 
 
-def _status(job: str, state: str, reason: str, nodes: str, left: float | None) -> JobStatus:
+def _status(  # noqa: PLR0917 - the columns of one squeue line, in their order
+    job: str,
+    state: str,
+    reason: str,
+    nodes: str,
+    left: float | None,
+    start: float | None = None,
+) -> JobStatus:
     mapped = STATES.get(state.split(maxsplit=1)[0] if state else "", JobState.UNKNOWN)
     if mapped is JobState.ENDING and reason == "TimeLimit":
         mapped = JobState.TIMEOUT  # still COMPLETING, but its end is already decided: walltime
@@ -214,4 +248,12 @@ def _status(job: str, state: str, reason: str, nodes: str, left: float | None) -
     if state == "SUSPENDED" and not reason:
         reason = "suspended"
     node = nodes.split(",", maxsplit=1)[0] if nodes and nodes != "(null)" else None
-    return JobStatus(job, mapped, reason, node, left if mapped is JobState.RUNNING else None)
+    running = mapped is JobState.RUNNING
+    return JobStatus(
+        job,
+        mapped,
+        reason,
+        node,
+        left if running else None,
+        start if mapped is JobState.PENDING else None,  # a running job's is its real start
+    )

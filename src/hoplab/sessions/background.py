@@ -55,14 +55,18 @@ def running(session_id: str) -> int | None:
     return pid if "supervise" in words and session_id in words else None
 
 
-def start(session_id: str) -> int:
-    """Start the detached supervisor and return its PID once it has claimed the session."""
+def start(session_id: str, *, warn_minutes: int = 10, notify: bool = True) -> int:
+    """Start the detached supervisor and return its PID once it has claimed the session.
+
+    It warns ``warn_minutes`` before the walltime ends; with ``notify`` it shows desktop
+    notifications (it has no terminal to ring), or none.
+    """
     if (pid := running(session_id)) is not None:
         return pid
     log = log_file(session_id)
-    child = process.spawn(
-        [sys.executable, "-m", "hoplab", "supervise", session_id], detach=True, output=log
-    )
+    argv = [sys.executable, "-m", "hoplab", "supervise", session_id]
+    argv += [f"--walltime-warning={warn_minutes}", *(() if notify else ("--no-notify",))]
+    child = process.spawn(argv, detach=True, output=log)
 
     def claimed() -> bool:
         if child.poll() is not None:

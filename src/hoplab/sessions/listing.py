@@ -138,5 +138,9 @@ def _reconcile_jobs(
                 notes[session.id] = session.error or ""
             elif status.time_left is not None:
                 session.walltime_end = time.time() + status.time_left
+                session.estimated_start = None
+                store.save(session)
+            elif session.estimated_start != status.estimated_start:
+                session.estimated_start = status.estimated_start  # pending: the queue's estimate
                 store.save(session)
     return notes, forgotten

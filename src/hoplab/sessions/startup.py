@@ -41,13 +41,17 @@ class Watch:
     progress: Progress
     timeout: float
     on_node: Callable[[str], None] | None = None
-    began: float = field(default_factory=time.monotonic)
+    on_estimate: Callable[[Session], None] | None = None  # saves the record (``ls`` reads it)
+    clock: Callable[[], float] = time.monotonic
+    began: float = -1.0  # when the watch began (the clock's reading); -1: now
     running_since: float | None = None
     last: JobStatus | None = None
     polls: Iterator[float] = field(default_factory=jobs.poll_schedule)
     next_poll: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.began < 0:
+            self.began = self.clock()
         if self.queue is None:
             self.running_since = self.began
         self.next_poll = self.began + next(self.polls)
@@ -56,8 +60,13 @@ class Watch:
     def deadline(self) -> float | None:
         return None if self.running_since is None else self.running_since + self.timeout
 
+    @property
+    def queued(self) -> float:
+        """Seconds the job waited in the queue (so far, while it still waits); 0 off a queue."""
+        return (self.clock() if self.running_since is None else self.running_since) - self.began
+
     def round_length(self) -> float:
-        now = time.monotonic()
+        now = self.clock()
         budget = WAIT_ROUND
         if self.queue is not None:
             budget = min(budget, self.next_poll - now)
@@ -69,7 +78,8 @@ class Watch:
         """The job runs (seen by the scheduler or by the launcher's own handshake)."""
         if self.running_since is not None:
             return
-        self.running_since = time.monotonic()
+        self.running_since = self.clock()
+        self.session.estimated_start = None
         if self.last is not None and self.last.state is JobState.PENDING:
             self.progress(Step("queue", self.last.describe(), self.running_since - self.began))
         where = node or (self.last.node if self.last else None) or "a node"
@@ -78,19 +88,24 @@ class Watch:
 
     def poll(self) -> None:
         """Ask the scheduler, on schedule; raise when the job can no longer give us Jupyter."""
-        if self.queue is None or time.monotonic() < self.next_poll:
+        if self.queue is None or self.clock() < self.next_poll:
             return
         job = self.session.job_id or ""
         status = jobs.query(self.transport, self.queue, [job])[job]
-        self.next_poll = time.monotonic() + next(self.polls)
+        self.next_poll = self.clock() + next(self.polls)
         self.last = status
         if status.time_left is not None:
             self.session.walltime_end = time.time() + status.time_left
+        if status.state is not JobState.UNKNOWN:
+            # refreshed at each query while pending (``ls`` shows it); gone once it runs
+            self.session.estimated_start = status.estimated_start
+            if self.on_estimate is not None:
+                self.on_estimate(self.session)
         hint = self.queue.hopeless(status)
         if hint is not None:
             raise JobEndedError(f"job {job} can never start: {status.reason}", hint=hint)
         if status.state is JobState.PENDING:
-            waited = time.monotonic() - self.began
+            waited = self.clock() - self.began
             self.progress(Step("queue", status.describe(), waited, done=False))
         elif status.state is JobState.RUNNING:
             self.session.node = status.node or self.session.node
@@ -140,7 +155,7 @@ def wait_ready(watch: Watch) -> ServerInfo:
             raise ProtocolError(f"an unexpected answer to a wait: {reply}")
         watch.poll()
         deadline = watch.deadline
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and watch.clock() >= deadline:
             raise JupyterStartError(
                 f"Jupyter did not become ready within {watch.timeout:g} s "
                 f"(launcher state: {state})",

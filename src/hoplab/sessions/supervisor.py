@@ -9,7 +9,9 @@ backoff capped at 30 s. Two things wake it before its next probe: the end of a m
 it watches (Linux pidfd), and, while a retry waits, the first hop of the ssh chain accepting
 TCP connections again (the network is back).
 
-The supervisor never prints; it hands each change to ``notify``. Run in the foreground by
+The supervisor never prints; it hands each change to ``notify``, and the changes that deserve
+a desktop notice (the walltime warning, a job that ended on its own, a lost session, an
+authentication it cannot ask for) to ``notices`` as well. Run in the foreground by
 ``up``/``attach``, or detached by ``up --background`` (see :mod:`hoplab.sessions.background`).
 """
 
@@ -25,10 +27,14 @@ from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING
 
+from hoplab import notify as notifying
 from hoplab import process
-from hoplab.errors import ForeignListenerError, HoplabError
+from hoplab.errors import ForeignListenerError, HoplabError, SshError
+from hoplab.notify import Notice, Topic
+from hoplab.records.model import SessionState
 from hoplab.remote import scripts
 from hoplab.sessions.attach import attach
+from hoplab.sessions.walltime import Walltime
 from hoplab.ssh.mux import MasterHealth, MuxTransport
 from hoplab.ssh.target import SshTarget
 from hoplab.tunnel import forwards
@@ -61,6 +67,8 @@ class Change(str, Enum):
     RETRY = "retry"  # a rebuild failed; the next one is scheduled
     REBUILT = "rebuilt"  # Jupyter answers through the tunnel again
     PORT = "port"  # ... on a new local port: a new URL
+    WALLTIME = "walltime"  # the job's walltime ends soon
+    AUTH = "auth"  # reconnecting needs an authentication that cannot be asked for here
     ENDED = "ended"  # the session is over; the supervisor stops
 
 
@@ -74,7 +82,22 @@ class Event:
 
 
 class SessionOverError(HoplabError):
-    """The session ended, was lost or was stopped while it was supervised."""
+    """The session ended, was lost or was stopped while it was supervised; ``topic`` says
+    whether that deserves a notice (a ``down`` from elsewhere does not)."""
+
+    def __init__(self, message: str, topic: Topic | None = None) -> None:
+        super().__init__(message)
+        self.topic = topic
+
+
+# ssh's words when it would have needed a password, a second factor or a key it may not use
+# (it runs in batch mode here: nobody is there to answer)
+_AUTH_FAILURES = ("Permission denied", "Too many authentication failures")
+
+
+def needs_authentication(exc: HoplabError) -> bool:
+    """Whether ``exc`` is ssh refusing because it would have had to ask the user something."""
+    return isinstance(exc, SshError) and any(word in exc.stderr for word in _AUTH_FAILURES)
 
 
 class Supervisor:
@@ -90,13 +113,15 @@ class Supervisor:
         store: SessionStore,
         *,
         notify: Callable[[Event], None],
-        tick: Callable[[Session], None] | None = None,
+        notices: notifying.Notifier = notifying.quiet,
+        warn_minutes: int | None = None,
         interval: float = PROBE_INTERVAL,
     ) -> None:
         self.session_id = session_id
         self.store = store
         self.notify = notify
-        self.tick = tick
+        self.notices = notices
+        self.walltime = Walltime(warn_minutes)
         self.interval = interval
         self._pause = threading.Event()  # never set: an interruptible, bounded wait
         self._renewed = 0.0
@@ -108,13 +133,20 @@ class Supervisor:
                 session = self._current()
                 if self._answers(session):
                     self._renew_lease(session)
-                    if self.tick is not None:
-                        self.tick(session)
+                    self._warn_walltime(session)
                     self._wait(self.interval, session)
                     continue
                 self._recover()
         except SessionOverError as over:
             self.notify(Event(Change.ENDED, over.message))
+            if over.topic is not None:
+                self.notices(Notice(over.topic, self.session_id, over.message))
+
+    def _warn_walltime(self, session: Session) -> None:
+        warning = self.walltime.warning(session)
+        if warning is not None:
+            self.notify(Event(Change.WALLTIME, warning))
+            self.notices(Notice(Topic.WALLTIME, session.id, f"{session.id}: {warning}"))
 
     # probing ---------------------------------------------------------------------------
 
@@ -155,6 +187,7 @@ class Supervisor:
         began = time.monotonic()
         self.notify(Event(Change.BROKEN, "Jupyter does not answer through the tunnel"))
         delays = backoff(1.0, 2.0, RETRY_CAP)
+        asked = False  # the user was told once, this outage, to authenticate again
         while time.monotonic() - began < GIVE_UP_AFTER:
             session = self._current()
             try:
@@ -165,6 +198,14 @@ class Supervisor:
                 current = self.store.get(self.session_id)
                 if not current.state.is_live:
                     raise _over(current) from exc
+                if not asked and needs_authentication(exc):
+                    asked = True
+                    said = (
+                        f"ssh to {session.ssh_target.label} needs you to authenticate again: "
+                        f"run 'hoplab attach {session.id}' in a terminal"
+                    )
+                    self.notify(Event(Change.AUTH, said))
+                    self.notices(Notice(Topic.AUTH, session.id, f"{session.id}: {said}"))
                 delay = next(delays)
                 self.notify(
                     Event(Change.RETRY, f"{_first_line(exc.message)}; again in {delay:.0f} s")
@@ -175,8 +216,9 @@ class Supervisor:
             self.notify(Event(Change.REBUILT, "Jupyter answers again", seconds=took))
             return
         raise SessionOverError(
-            f"the tunnel stayed down for {GIVE_UP_AFTER / 3600:.0f} h; supervision stops "
-            f"('hoplab attach {self.session_id}' tries again)"
+            f"the tunnel to {self.session_id} stayed down for {GIVE_UP_AFTER / 3600:.0f} h; "
+            f"supervision stops ('hoplab attach {self.session_id}' tries again)",
+            Topic.LOST,
         )
 
     def _rebuild(self, session: Session) -> None:
@@ -279,8 +321,15 @@ def first_hop(target: SshTarget) -> tuple[str, int] | None:
         return None
 
 
+_OVER_TOPICS = {SessionState.ENDED: Topic.ENDED, SessionState.LOST: Topic.LOST}
+
+
 def _over(session: Session) -> SessionOverError:
-    return SessionOverError(f"session {session.id} is over: {session.error or session.state.value}")
+    """The end of supervision; a notice unless someone stopped the session (``down``)."""
+    return SessionOverError(
+        f"session {session.id} is over: {session.error or session.state.value}",
+        _OVER_TOPICS.get(session.state),
+    )
 
 
 def _first_line(text: str) -> str:

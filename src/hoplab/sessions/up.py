@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from hoplab import locks
+from hoplab import locks, notify
 from hoplab.errors import HoplabError, PortInUseError, SchedulerError
 from hoplab.launcher.render import Environment, LaunchSpec
 from hoplab.protocol import Listen, Reach, SchedulerName
@@ -79,11 +79,17 @@ class UpResult:
     reused: bool
 
 
-def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> UpResult:
+def up(
+    request: UpRequest,
+    store: SessionStore,
+    progress: Progress = silent,
+    notices: notify.Notifier = notify.quiet,
+) -> UpResult:
     """Start a session (or reuse a live one on the same target) and return it ready.
 
     Connecting and choosing between reuse and a new session happen under the target's lock:
     a second ``up`` on the same target waits for it, then shares the session it started.
+    ``notices`` is told when Jupyter is ready after a long wait in the queue.
     """
     if request.port is not None and not port_is_free(request.port):
         raise PortInUseError(request.port)
@@ -122,7 +128,7 @@ def up(request: UpRequest, store: SessionStore, progress: Progress = silent) -> 
         )
         _wait_settled(store, starting.id)
     try:
-        _start(request, transport, scheduler, job, session, store, progress)
+        _start(request, transport, scheduler, job, session, store, progress, notices=notices)
     except BaseException as exc:
         abandon(transport, session, store, exc)
         raise
@@ -173,6 +179,8 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     session: Session,
     store: SessionStore,
     progress: Progress,
+    *,
+    notices: notify.Notifier,
 ) -> None:
     queue = scheduler if isinstance(scheduler, BatchScheduler) else None
     spec = LaunchSpec(
@@ -210,6 +218,7 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
         on_node=_decider(transport, session, queue, request.reach, store, progress)
         if queue
         else None,
+        on_estimate=store.save,
     )
     if queue:
         progress(Step("queue", f"job {started.job_id} submitted", done=False))
@@ -241,6 +250,9 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
                 session.walltime_end = time.time() + status.time_left
         for extra in session.forwards:
             note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
+    ready = notify.ready(session.id, host, watch.queued)
+    if ready is not None:
+        notices(ready)
 
 
 def _without_scheduler(request: UpRequest, label: str, progress: Progress) -> None:

@@ -1,9 +1,12 @@
 """A real SLURM: munged, slurmctld on login01, one slurmd per node. No systemd, no cgroups.
 
-Two partitions: ``debug`` (the default, no time limit) and ``short`` (one minute), so tests can
-run into a walltime limit. Every daemon keeps its state, pid and log files under the sandbox's
-root; the client commands find the cluster through SLURM_CONF, which sshd sets for every
-session.
+Two partitions: ``debug`` (the default, no maximum time; a job that asks for none gets
+:data:`DEFAULT_TIME`) and ``short`` (one minute), so tests can run into a walltime limit. The
+backfill scheduler runs every :data:`BACKFILL_INTERVAL` seconds: with the time limits of the
+running jobs it computes when a pending one should start, as real sites do, so ``squeue``
+shows an estimated start (``N/A`` before its first pass). Every daemon keeps its state, pid
+and log files under the sandbox's root; the client commands find the cluster through
+SLURM_CONF, which sshd sets for every session.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ NODE_CPUS = 2
 SHARED_PARTITION = "shared"
 NODE_MEMORY_MB = 1000
 SHORT_PARTITION_MINUTES = 1
+# A job without --time gets this limit, as on most sites: the backfill scheduler can only plan
+# around running jobs whose end it knows.
+DEFAULT_TIME = "8:00:00"
+BACKFILL_INTERVAL = 2  # seconds between backfill passes (SLURM's default is 30)
 
 
 def ensure_munge_key(key: Path) -> None:
@@ -83,6 +90,7 @@ def render_slurm_conf(paths: Paths, *, contain: bool = False, extern: bool = Fal
         "JobAcctGatherType=jobacct_gather/none",
         "AccountingStorageType=accounting_storage/none",
         "SchedulerType=sched/backfill",
+        f"SchedulerParameters=bf_interval={BACKFILL_INTERVAL}",
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core",
         "MpiDefault=none",
@@ -102,10 +110,16 @@ def render_slurm_conf(paths: Paths, *, contain: bool = False, extern: bool = Fal
         for node in NODES
     ]
     lines += [
-        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+        (
+            "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE "
+            f"DefaultTime={DEFAULT_TIME} State=UP"
+        ),
         f"PartitionName=short Nodes=ALL MaxTime={SHORT_PARTITION_MINUTES} State=UP",
         # many light jobs at once (the load test): each core may be shared by several jobs
-        f"PartitionName={SHARED_PARTITION} Nodes=ALL OverSubscribe=FORCE:8 State=UP",
+        (
+            f"PartitionName={SHARED_PARTITION} Nodes=ALL OverSubscribe=FORCE:8 "
+            f"DefaultTime={DEFAULT_TIME} State=UP"
+        ),
     ]
     return "\n".join(lines) + "\n"
 
