@@ -176,8 +176,13 @@ def laptop(hoplab_sandbox: SandboxInfo) -> Iterator[Laptop]:
 
 @pytest.fixture
 def cluster_laptop(hoplab_sandbox: SandboxInfo) -> Iterator[Laptop]:
-    """A laptop whose ``up`` finds the sandbox's SLURM on its own."""
-    yield from _laptop(hoplab_sandbox, scheduler=None)
+    """A laptop whose ``up`` runs SLURM jobs on login01.
+
+    login01 has SLURM, Grid Engine and OAR, and ``--scheduler auto`` never guesses among
+    them, so this laptop names SLURM (through HOPLAB_SCHEDULER, as a user's environment
+    would); tests of detection take it out and hide the others (:func:`hide`).
+    """
+    yield from _laptop(hoplab_sandbox, scheduler="slurm")
 
 
 def _laptop(hoplab_sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Laptop]:

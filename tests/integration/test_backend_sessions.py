@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.sandbox
 
+
+@pytest.fixture(autouse=True)
+def found_on_its_own(cluster_laptop: Laptop) -> None:
+    """Every test here lets ``up`` find the scheduler (the others hidden by :func:`hide`)."""
+    cluster_laptop.env.pop("HOPLAB_SCHEDULER")
+
+
 HOSTNAME = "import socket; print(socket.gethostname())"
 
 
@@ -73,7 +80,7 @@ def test_rejected_submission_says_why(
     cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, login_path: Path
 ) -> None:
     """Grid Engine refuses an unknown queue: its words reach the user, nothing is left."""
-    hide(login_path, "sbatch")
+    hide(login_path, *(command for command in OTHERS if command not in {"qsub", "qstat"}))
     failed = cluster_laptop.run("up", LOGIN, "--queue", "nosuch.q", "--no-browser", check=False)
     assert failed.returncode != 0
     assert "nosuch.q" in failed.stderr

@@ -91,6 +91,7 @@ def test_tcsh_login_shell(
     elif where == "slurm":
         result = laptop.up(LOGIN, "--time", "10")
     else:
+        laptop.env.pop("HOPLAB_SCHEDULER")  # found on its own
         hide(login_path, *OTHERS)
         shims.install(where, hoplab_sandbox.root_dir, login_path)
         result = laptop.up(LOGIN, "--time", "10")

@@ -210,13 +210,16 @@ def test_detection_order_and_refusals() -> None:
 
     slurm = "slurm 22.05.8\n"
     both = read_probe(probe(slurm=slurm, lsf=sample("lsf/bsub-V-constructed.stderr.txt")))
-    assert choose(both, "auto", "login").name == "slurm"
-    assert choose(both, "lsf", "login").name == "lsf"
+    with pytest.raises(SchedulerError, match="more than one scheduler: slurm, lsf") as caught:
+        choose(dict(both), "auto", "login")  # two answer: never a guess
+    assert "--scheduler slurm or lsf" in caught.value.hint
+    assert choose(dict(both), "lsf", "login").name == "lsf"
+    assert choose(read_probe(probe(slurm=slurm, pbs="")), "auto", "login").name == "slurm"
     assert choose({}, "auto", "login").name == "none"
     with pytest.raises(SchedulerError, match="cannot tell which scheduler"):
         choose(read_probe(probe(pbs="qstat: not found", torque="", sge="")), "auto", "login")
     with pytest.raises(SchedulerError, match="not on the PATH"):
-        choose(both, "oar", "login")
+        choose(dict(both), "oar", "login")
     with pytest.raises(SchedulerError, match="does not drive"):
         choose(read_probe(probe(**{"?flux": ""})), "auto", "login")
 

@@ -120,3 +120,18 @@ def test_a_module_name_is_never_written_into_the_login_shell_unchecked(site: Pat
     script = frames.commands_script([("q", "squeue")], jobs.environment(scheduler))
     remote_sh(site, script.text)
     assert not marker.exists()
+
+
+def test_another_schedulers_command_on_the_path_does_not_hide_the_wanted_one(
+    site: Path,
+) -> None:
+    """A stray ``qsub`` in this shell's PATH: ``--scheduler slurm`` still asks the login shell
+    (auto would have stopped at the ``qsub`` it found)."""
+    stray = site / "bin" / "qsub"
+    stray.write_text("#!/bin/sh\necho 'qsub: a wrapper of another cluster' >&2\nexit 2\n")
+    stray.chmod(0o755)
+    script = framed(jobs.probe_script(None, "slurm"))
+    found = frames.read(remote_sh(site, script.text), script.nonce).text
+    scheduler = jobs.choose(jobs.read_probe(found), "slurm", "cluster")
+    assert isinstance(scheduler, Slurm)
+    assert scheduler.found is SchedulerPath.LOGIN_SHELL

@@ -28,16 +28,28 @@ def sandbox() -> None:
     \b
     Network namespaces on this machine, each with its own sshd; SLURM with the
     partitions 'debug' and 'short'; Grid Engine with the queue 'all.q' and the
-    parallel environment 'smp'; the user 'hopuser' with a generated key; a
+    parallel environment 'smp'; OAR on request (up --with oar); Lmod with the
+    modules 'jupyter' and 'slurm'; the user 'hopuser' with a generated key; a
     Jupyter venv. The nodes are reachable only through login01. Needs root.
     """
 
 
 @sandbox.command()
-def up() -> None:
+@click.option(
+    "--with",
+    "extras",
+    type=click.Choice(["oar"]),
+    multiple=True,
+    help="Also start OAR 2.5.9 (PostgreSQL and Almighty on login01, OAR's sshd on the nodes).",
+)
+def up(extras: tuple[str, ...]) -> None:
     """Start the sandbox, or reuse the running one, and print how to use it."""
     begin = time.monotonic()
-    info = Sandbox().up(progress=lambda message: err.print(f"[dim]{message}[/]"))
+    cluster = Sandbox()
+    info = cluster.up(progress=lambda message: err.print(f"[dim]{message}[/]"))
+    if "oar" in extras:
+        err.print("[dim]starting OAR[/]")
+        cluster.start_oar()
     seconds = time.monotonic() - begin
     if info.reused:
         since = datetime.fromtimestamp(info.started_at).strftime("%Y-%m-%d %H:%M:%S")

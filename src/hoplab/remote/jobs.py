@@ -53,12 +53,15 @@ def environment(scheduler: BatchScheduler) -> str:
     return render.scheduler_environment(scheduler.submit_command, scheduler.module)
 
 
-def probe_script(module: str | None = None) -> str:
+def probe_script(module: str | None = None, wanted: str = "auto") -> str:
     """One remote command: where the scheduler commands are (this shell's PATH, the login
-    shell's, or ``module``'s), then for each backend whose submit command is on that PATH, a
+    shell's, or ``module``'s: the login shell is asked when this shell has none of them, or
+    not the ``wanted`` one), then for each backend whose submit command is on that PATH, a
     marked section with what its version command printed."""
+    classes = batch_classes()
+    commands = classes[wanted].submit_command if wanted in classes else submit_commands()
     lines = [
-        render.scheduler_environment(submit_commands(), module),
+        render.scheduler_environment(commands, module),
         f"echo '{MARK} {FOUND}'; echo \"$hoplab_found\"",
         (
             f"if [ -n \"$hoplab_login_said\" ]; then echo '{MARK} {SAID}'; "
@@ -113,10 +116,22 @@ def _pick(
                 "another --scheduler",
             )
         return cls(cls.parse_version(sections[wanted]), module)
-    for name, text in sections.items():
-        found = batch_classes().get(name)
-        if found is not None and found.recognizes(text):
-            return found(found.parse_version(text), module)
+    classes = batch_classes()
+    answered = [
+        classes[name]
+        for name, text in sections.items()
+        if name in classes and classes[name].recognizes(text)
+    ]
+    if len(answered) > 1:  # a site in transition, or clients of another cluster: never guess
+        names = [cls.name for cls in answered]
+        raise SchedulerError(
+            f"{label} has more than one scheduler: {', '.join(names)}",
+            f"name the one to use with --scheduler {' or '.join(names)}, or "
+            f'scheduler = "{names[0]}" in the profile',
+        )
+    if answered:
+        found = answered[0]
+        return found(found.parse_version(sections[found.name]), module)
     if not sections:
         if module:
             raise SchedulerError(
@@ -126,7 +141,6 @@ def _pick(
                 "--scheduler-module out",
             )
         return backend(SchedulerName.NONE)
-    classes = batch_classes()
     commands = sorted({classes[n].submit_command if n in classes else n[1:] for n in sections})
     driven = sorted(n for n, cls in classes.items() if cls.submit_command in commands)
     first = next(iter(sections.values()), "").strip().splitlines()
@@ -153,7 +167,8 @@ def detect(transport: Transport, wanted: str, module: str | None = None) -> Sche
     """
     if wanted == SchedulerName.NONE:
         return backend(SchedulerName.NONE)
-    found = frames.run(transport, framed(probe_script(module)), timeout=QUERY_TIMEOUT).text
+    script = framed(probe_script(module, wanted))
+    found = frames.run(transport, script, timeout=QUERY_TIMEOUT).text
     return choose(read_probe(found), wanted, transport.target.label, module)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.errors import SandboxError
-from hoplab.testing import daemons, files, netns, otp, pids, site, sshd, state
+from hoplab.testing import daemons, files, netns, oar, otp, pids, site, sshd, state
 from hoplab.testing.info import SandboxInfo
 from hoplab.testing.jupyter_env import Progress, ensure_jupyter_venv
 from hoplab.testing.layout import (
@@ -233,6 +233,40 @@ class Sandbox:
         pids.terminate([*pids.children(listener), listener])
         return daemons.start_sshds(self.paths, current, [host])
 
+    def start_oar(self) -> None:
+        """Start OAR (see :mod:`hoplab.testing.oar`): PostgreSQL and Almighty on login01, an
+        OAR sshd on each node, every node's cores Alive. Already running: nothing to do."""
+        with self._locked():
+            current = state.load(self.paths.state)
+            if current is None or not self._healthy(current):
+                raise SandboxError("the sandbox is not running", "start it first")
+            running = [proc for name, proc in current.processes.items() if oar.is_daemon(name)]
+            if running and all(pids.is_alive(proc) for proc in running):
+                return
+            if not oar.installed() or not self.paths.oar_etc.is_dir():
+                raise SandboxError(
+                    "OAR is not installed, or was installed after the sandbox started",
+                    "run scripts/install.sh, then 'hoplab sandbox down' and 'up --with oar'",
+                )
+            current = self._stop_oar(current)
+            try:
+                current = daemons.start_oar(self.paths, current)
+            finally:
+                state.save(self.paths.state, current)
+
+    def stop_oar(self) -> None:
+        """End OAR's daemons, by their recorded PIDs."""
+        with self._locked():
+            current = state.load(self.paths.state)
+            if current is not None:
+                state.save(self.paths.state, self._stop_oar(current))
+
+    def _stop_oar(self, current: SandboxState) -> SandboxState:
+        ours = {name: proc for name, proc in current.processes.items() if oar.is_daemon(name)}
+        pids.terminate(ours.values())
+        rest = {name: proc for name, proc in current.processes.items() if name not in ours}
+        return replace(current, processes=rest)
+
     def start_otp_login(self) -> ProcessRecord:
         """Start login01's second sshd, which asks for a key and then a one-time code (see
         :mod:`hoplab.testing.otp`); the caller ends it with :meth:`stop_otp_login`."""
@@ -287,6 +321,8 @@ class Sandbox:
         netns.create_topology()
         report("preparing users, keys and configuration")
         files.write_all(paths)
+        if oar.installed():
+            oar.write_config(paths)  # before any daemon starts: each sees it as /etc/oar
         report("starting munged, slurmctld, slurmd, sge_qmaster, sshd and sge_execd")
         current = daemons.start_munge_and_slurm(paths, current)
         current = daemons.start_qmaster(paths, current)
@@ -325,7 +361,8 @@ class Sandbox:
         return (
             current.complete
             and current.jupyter_venv == str(self.jupyter_venv)
-            and set(current.processes) == set(daemons.namespaces())
+            and {name for name in current.processes if not oar.is_daemon(name)}
+            == set(daemons.namespaces())
             and all(pids.is_alive(proc) for proc in current.processes.values())
             and all(netns.namespace_exists(name) for name in NAMESPACES)
             and netns.blackhole_present()

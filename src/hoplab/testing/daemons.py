@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hoplab import process
 from hoplab.errors import SandboxError
-from hoplab.testing import gridengine, netns, pids, slurm, sshd, state
+from hoplab.testing import gridengine, netns, oar, pids, slurm, sshd, state
 from hoplab.testing.layout import LOGIN, NAMESPACES, NODES, Paths
 from hoplab.testing.tools import tool
 from hoplab.waiting import wait_until
@@ -48,9 +48,11 @@ def console_log(paths: Paths, daemon: str) -> Path:
     return paths.logs / f"{daemon.replace('@', '-')}.out"
 
 
-def launch(paths: Paths, current: SandboxState, daemon: str, argv: list[str]) -> SandboxState:
-    """Start one daemon in its namespace and record it at once."""
-    host = namespaces()[daemon]
+def launch(
+    paths: Paths, current: SandboxState, daemon: str, argv: list[str], host: str | None = None
+) -> SandboxState:
+    """Start one daemon in its namespace (``host``, else its usual one) and record it at once."""
+    host = host or namespaces()[daemon]
     pid = netns.start_daemon(host, argv, console_log(paths, daemon), paths.binds(host))
     current = current.with_process(pids.record(daemon, pid))
     state.save(paths.state, current)
@@ -107,6 +109,50 @@ def wait_slurm_ready(paths: Paths, current: SandboxState) -> None:
     wait_ready(
         paths, current, "every SLURM node to be idle", partial(_nodes_idle, paths), SLURM_TIMEOUT
     )
+
+
+OAR_TIMEOUT = 60.0
+
+
+def start_oar(paths: Paths, current: SandboxState) -> SandboxState:
+    """PostgreSQL, OAR's database, Almighty, the nodes' OAR sshd, then every core Alive."""
+    password = oar.prepare_database(paths)
+    process.run(oar.initdb_argv(paths), timeout=120)
+    log = console_log(paths, oar.POSTGRES)
+    offset = _size(log)
+    current = launch(paths, current, oar.POSTGRES, oar.postgres_argv(paths), LOGIN)
+
+    def accepting() -> bool:
+        return b"ready to accept connections" in _read_from(log, offset)
+
+    wait_ready(paths, current, "PostgreSQL for OAR", accepting, OAR_TIMEOUT)
+    _as_login(paths, oar.create_database_argv(password), check=True, timeout=120)
+    current = launch(paths, current, oar.ALMIGHTY, oar.almighty_argv(), LOGIN)
+    offsets = {node: _size(console_log(paths, f"{oar.NODE_SSHD}@{node}")) for node in NODES}
+    for node in NODES:
+        current = launch(paths, current, f"{oar.NODE_SSHD}@{node}", oar.node_sshd_argv(), node)
+    for node in NODES:
+        listening = partial(
+            sshd.has_listened, console_log(paths, f"{oar.NODE_SSHD}@{node}"), offsets[node]
+        )
+        wait_ready(paths, current, f"OAR's sshd on {node}", listening, READY_TIMEOUT)
+    _as_login(paths, ["sh", "-c", oar.resources_script(NODES)], check=True, timeout=120)
+
+    def alive() -> bool:
+        done = _as_login(paths, ["oarnodes", "-s"])
+        return done.returncode == 0 and oar.alive_nodes(done.stdout) >= set(NODES)
+
+    wait_ready(paths, current, "every OAR node to be Alive", alive, OAR_TIMEOUT)
+    return current
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read()
+    except FileNotFoundError:
+        return b""
 
 
 def start_qmaster(paths: Paths, current: SandboxState) -> SandboxState:
@@ -186,13 +232,15 @@ def _nodes_up(paths: Paths) -> bool:
     return done.returncode == 0 and slurm.responding_nodes(done.stdout) >= set(NODES)
 
 
-def _as_login(paths: Paths, argv: list[str], *, check: bool = False) -> process.Completed:
-    """Run a Grid Engine command as root on login01, with the sandbox's hosts file."""
+def _as_login(
+    paths: Paths, argv: list[str], *, check: bool = False, timeout: float = 15
+) -> process.Completed:
+    """Run a command (Grid Engine's, OAR's) as root on login01, as that host sees the files."""
     return process.run(
         netns.as_host(LOGIN, argv, paths.binds(LOGIN)),
         env=gridengine.client_env(paths.sge_root),
         check=check,
-        timeout=15,
+        timeout=timeout,
     )
 
 

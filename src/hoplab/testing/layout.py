@@ -206,6 +206,16 @@ class Paths:
         """``host``'s own /tmp (bind-mounted over /tmp in its daemons' mount namespace)."""
         return self.root / "tmp" / host
 
+    # OAR (see hoplab.testing.oar), when a test or the user starts it
+    @property
+    def oar(self) -> Path:
+        return self.root / "oar"
+
+    @property
+    def oar_etc(self) -> Path:
+        """OAR's configuration, bind-mounted over /etc/oar on every host once written."""
+        return self.oar / "etc"
+
     # a site's shell environment (see hoplab.testing.site)
     @property
     def modulefiles(self) -> Path:
@@ -244,6 +254,8 @@ class Paths:
         binds += ((self.etc_pam(host), "/etc/pam.d"),)
         if host in LOGINS:
             binds += ((self.etc_ssh(host), "/etc/ssh"),)
+        if self.oar_etc.is_dir():
+            binds += ((self.oar_etc, "/etc/oar"),)
         return binds + site.binds(self, host)
 
     # munge and SLURM

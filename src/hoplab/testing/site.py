@@ -8,7 +8,7 @@ commands.
 
 :func:`hide_scheduler` makes a login node look like the many sites whose scheduler is not on
 the default PATH: in that host's mount namespace, /usr/bin is replaced by a directory of links
-to every program except the SLURM and Grid Engine commands, and a copy of /etc/profile.d adds
+to every program except the SLURM, Grid Engine and OAR commands, and a copy of /etc/profile.d adds
 :attr:`Paths.scheduler_bin` (links to the SLURM commands) to a login shell's PATH. A plain
 ``sh`` over ssh then finds no scheduler; ``bash -l`` finds SLURM. The machine's own files are
 never touched.
@@ -36,6 +36,11 @@ GRIDENGINE_COMMANDS = (
     *("qacct", "qalter", "qconf", "qdel", "qhold", "qhost", "qlogin", "qmake_sge", "qmod"),
     *("qping", "qquota", "qrdel", "qresub", "qrls", "qrsh", "qrstat", "qrsub", "qsched"),
     *("qselect", "qsh", "qstat", "qstatus", "qsub", "qtcsh"),
+)
+OAR_COMMANDS = (
+    *("oardel", "oarhold", "oarmonitor_graph_gen", "oarnodes", "oarresume", "oarstat"),
+    *("oarsub", "oarwalltime", "oarcp", "oarprint", "oarsh", "oarnodechecklist"),
+    "oarnodecheckquery",
 )
 PROFILE_SCRIPT = "hoplab-sandbox-slurm.sh"
 
@@ -69,7 +74,7 @@ def binds(paths: Paths, host: str) -> tuple[tuple[Path, str], ...]:
 def hide_scheduler(paths: Paths, host: str) -> None:
     """Write what hides the scheduler from ``host``'s plain shells (effective once its sshd
     restarts with :func:`binds`)."""
-    hidden = {*SLURM_COMMANDS, *GRIDENGINE_COMMANDS}
+    hidden = {*SLURM_COMMANDS, *GRIDENGINE_COMMANDS, *OAR_COMMANDS}
     paths.real_bin.mkdir(parents=True, exist_ok=True)
     shadow = paths.shadow_bin(host)
     shutil.rmtree(shadow, ignore_errors=True)
