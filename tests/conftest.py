@@ -61,6 +61,16 @@ def hoplab_sandbox_cluster() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
+def hoplab_oar(hoplab_sandbox_cluster: Sandbox) -> Iterator[None]:
+    """The real OAR 2.5.9 on the sandbox (started on first use, ended at session end)."""
+    hoplab_sandbox_cluster.start_oar()
+    try:
+        yield
+    finally:
+        hoplab_sandbox_cluster.stop_oar()
+
+
+@pytest.fixture(scope="session")
 def hoplab_sandbox(hoplab_sandbox_cluster: Sandbox) -> SandboxInfo:
     """Paths, names and helpers of the running sandbox (see :class:`SandboxInfo`)."""
     return hoplab_sandbox_cluster.info()

@@ -39,21 +39,31 @@ def sge_jobs(hoplab_sandbox: SandboxInfo) -> str:
     return hoplab_sandbox.run_as_user(LOGIN, "qstat\n").stdout
 
 
-@pytest.mark.parametrize("name", ["sge", "pbs", "torque", "lsf", "oar", "htcondor"])
+@pytest.mark.parametrize("name", ["sge", "oar-real", "pbs", "torque", "lsf", "oar", "htcondor"])
 def test_session_through_each_scheduler(
-    name: str, cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo, login_path: Path
+    name: str,
+    cluster_laptop: Laptop,
+    hoplab_sandbox: SandboxInfo,
+    login_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """Found on its own (no --scheduler), submitted, reached on its node, listed, stopped."""
+    """Found on its own (no --scheduler), submitted, reached on its node, listed, stopped.
+
+    ``oar-real`` is the sandbox's real OAR 2.5.9; ``oar`` its shim."""
     hide(login_path, *OTHERS)  # then the scheduler under test takes its own commands back
-    if name != "sge":
-        shims.install(name, hoplab_sandbox.root_dir, login_path)  # PBS and Torque: qsub, qstat
-    else:
+    if name == "sge":
         (login_path / "qsub").unlink()
         (login_path / "qstat").unlink()
+    elif name == "oar-real":
+        request.getfixturevalue("hoplab_oar")
+        (login_path / "oarsub").unlink()
+        (login_path / "oarstat").unlink()
+    else:
+        shims.install(name, hoplab_sandbox.root_dir, login_path)  # PBS and Torque: qsub, qstat
     laptop = cluster_laptop
     result = laptop.up(LOGIN, "--time", "30", "--cpus", "1")
     session = result["session"]
-    assert session["scheduler"] == name
+    assert session["scheduler"] == name.removesuffix("-real")
     assert session["host"] in hoplab_sandbox.nodes
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == session["host"]

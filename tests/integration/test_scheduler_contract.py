@@ -1,7 +1,8 @@
 """One contract suite, run against every batch backend on the sandbox.
 
-SLURM (22.05) and Grid Engine (SGE 8.1.9) are the real ones. PBS Pro, Torque, LSF, OAR and
-HTCondor cannot be installed here: their commands are the shims of
+SLURM (22.05), Grid Engine (SGE 8.1.9) and OAR (2.5.9, Debian's packages: ``oar-real``,
+started on first use) are the real ones. PBS Pro, Torque, LSF and HTCondor cannot be installed
+here, and OAR also runs as a shim for the fast path: their commands are the shims of
 ``tests/shims``, which print the documented (and, where recorded, real) output of
 OpenPBS 23.06, TORQUE 6.1, LSF 10.1.0.13, OAR 2.5.9 and HTCondor 23.0, and run every job for
 real through the sandbox's SLURM on node001/node002 as the test user.
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.sandbox
 
-BACKENDS = ("slurm", "sge", "pbs", "torque", "lsf", "oar", "htcondor")
+BACKENDS = ("slurm", "sge", "oar-real", "pbs", "torque", "lsf", "oar", "htcondor")
+REAL_OAR = "oar-real"  # the real OAR's commands, as against the "oar" shim
 SHIMMED = set(shims.COMMANDS)
 QUERY_COMMAND = {  # the command each backend's query runs (what a fault replaces)
     "slurm": "squeue",
@@ -48,6 +50,7 @@ QUERY_COMMAND = {  # the command each backend's query runs (what a fault replace
     "torque": "qstat",
     "lsf": "bjobs",
     "oar": "oarstat",
+    REAL_OAR: "oarstat",
     "htcondor": "condor_q",
 }
 RUN_TIMEOUT = 90.0
@@ -133,14 +136,18 @@ def open_cluster(name: str, hoplab_sandbox: SandboxInfo) -> Cluster:
         bin_dir = hoplab_sandbox.root_dir / "shims" / "bin" / name
         shims.install(name, hoplab_sandbox.root_dir, bin_dir)
     shell = LoginShell(hoplab_sandbox, bin_dir)
-    found = jobs.choose(jobs.read_probe(shell.run(jobs.probe_script()).stdout), name, LOGIN)
-    assert found.name == name
-    assert isinstance(found, type(batch_backend(name)))
+    wanted = "oar" if name == REAL_OAR else name
+    probe = shell.run(jobs.probe_script(None, wanted)).stdout
+    found = jobs.choose(jobs.read_probe(probe), wanted, LOGIN)
+    assert found.name == wanted
+    assert isinstance(found, type(batch_backend(wanted)))
     return Cluster(name, found, shell, [])  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=BACKENDS)
 def cluster(request: pytest.FixtureRequest, hoplab_sandbox: SandboxInfo) -> Iterator[Cluster]:
+    if request.param == REAL_OAR:
+        request.getfixturevalue("hoplab_oar")
     machine = open_cluster(request.param, hoplab_sandbox)
     yield machine
     machine.cancel_all()
@@ -182,6 +189,7 @@ def test_failed_exit_code(cluster: Cluster) -> None:
     assert final.state is JobState.FAILED, final
 
 
+@pytest.mark.usefixtures("hoplab_oar")
 def test_walltime_every_backend(hoplab_sandbox: SandboxInfo) -> None:
     """A job past its walltime ends as TIMEOUT, in every backend.
 
@@ -289,3 +297,60 @@ def test_node_failure(name: str, hoplab_sandbox: SandboxInfo) -> None:
         )
         machine.cancel_all()
     assert final.state is JobState.NODE_FAIL
+
+
+RECORDED_OAR = Path(__file__).parents[1] / "unit" / "samples" / "oar-recorded"
+# state -> the recorded sample (tests/unit/samples/oar-recorded, from a real OAR 2.5.9)
+OAR_SAMPLES = {
+    "Running": "oarstat_fJ_running_job3_inline.stdout",
+    "Terminated": "oarstat_fJ_terminated_job2.stdout",
+    "Failed": "oarstat_fJ_exit3_job7.stdout",  # exit 3: OAR says Terminated, exit_code 768
+}
+
+
+def _oar_job(machine: Cluster, job: str) -> dict[str, object]:
+    done = machine.shell.run(shlex.join(["oarstat", "-fJ", "-j", job]))
+    assert done.returncode == 0, done.stderr
+    found: dict[str, dict[str, object]] = json.loads(done.stdout)
+    return found[job]
+
+
+def _recorded_oar_job(sample: str) -> dict[str, object]:
+    found: dict[str, dict[str, object]] = json.loads((RECORDED_OAR / sample).read_text())
+    return next(iter(found.values()))
+
+
+@pytest.mark.usefixtures("hoplab_oar")
+def test_the_oar_shim_and_samples_agree_with_the_real_oar(hoplab_sandbox: SandboxInfo) -> None:
+    """The real OAR, the shim and the recorded samples the unit tests read: the same oarsub
+    answer, and in each state the same fields of ``oarstat -fJ`` and the same reading."""
+    real, shim = open_cluster(REAL_OAR, hoplab_sandbox), open_cluster("oar", hoplab_sandbox)
+    try:
+        seen: dict[str, dict[str, dict[str, object]]] = {}
+        for machine in (real, shim):
+            answer = machine.try_submit("sleep 600")
+            assert answer.returncode == 0, answer.stderr
+            assert answer.stdout.splitlines()[-1].startswith("OAR_JOB_ID="), answer.stdout
+            running = machine.scheduler.parse_job_id(answer.stdout)
+            machine.submitted.append(running)
+            done, failed = machine.submit("true"), machine.submit("exit 3")
+            machine.wait_for(running, {JobState.RUNNING}, 60)
+            machine.wait_for(done, {JobState.COMPLETED}, 90)
+            machine.wait_for(failed, {JobState.FAILED}, 90)
+            seen[machine.name] = {
+                "Running": _oar_job(machine, running),
+                "Terminated": _oar_job(machine, done),
+                "Failed": _oar_job(machine, failed),
+            }
+        for state, sample in OAR_SAMPLES.items():
+            recorded = _recorded_oar_job(sample)
+            fields = {name: sorted(seen[name][state]) for name in seen}
+            assert set(fields[REAL_OAR]) ^ set(recorded) == set(), (state, "recorded sample")
+            assert set(fields["oar"]) ^ set(fields[REAL_OAR]) == set(), (state, "shim")
+            said = {name: seen[name][state]["state"] for name in seen}
+            assert said[REAL_OAR] == said["oar"] == recorded["state"], (state, said)
+            codes = {name: seen[name][state]["exit_code"] for name in seen}
+            assert codes[REAL_OAR] == codes["oar"] == recorded["exit_code"], (state, codes)
+    finally:
+        real.cancel_all()
+        shim.cancel_all()

@@ -149,6 +149,16 @@ def _record(job: Job) -> dict[str, object]:
         "stdout_file": job.output,
         "stderr_file": job.output,
         "reservation": "None",
+        # the other fields a real 2.5.9 gives (the contract suite compares the two)
+        "wanted_resources": f"-l \"{{type = 'default'}}/network_address=1/core={job.cpus},"
+        f'walltime={limit // 3600}:{limit % 3600 // 60}:{limit % 60}" ',
+        "job_user": job.owner,
+        "properties": "(desktop_computing = 'NO') AND drain='NO'",
+        "dependencies": [],
+        "resubmit_job_id": 0,
+        "initial_request": f"oarsub {' '.join(job.directives)}".strip(),
+        "cpuset_name": None,
+        "scheduledStart": int(job.started) if job.started else None,
     }
 
 
