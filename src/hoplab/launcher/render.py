@@ -87,10 +87,13 @@ class Environment:
                 ),
                 'conda activate "$HOPLAB_CONDA" || fail env "conda activate $HOPLAB_CONDA failed"',
             ]
-        if self.venv:
+        if self.venv:  # `command .`: a `.` that cannot read its file ends sh (dash) at once
             lines += [
                 "# shellcheck source=/dev/null",
-                '. "$HOPLAB_VENV/bin/activate" || fail env "cannot activate venv $HOPLAB_VENV"',
+                (
+                    'command . "$HOPLAB_VENV/bin/activate" ||'
+                    ' fail env "cannot activate venv $HOPLAB_VENV"'
+                ),
             ]
         lines += list(self.setup)
         return "\n".join(lines)
