@@ -58,7 +58,7 @@ class Reply(Word):
     READY = "ready"  # wait.sh: PID, then Jupyter's jpserver JSON
     FAILED = "failed"  # wait.sh: FailKind, then the launcher's error text
     EXITED = "exited"  # wait.sh: PID, then the log's last lines
-    GONE = "gone"  # wait.sh: the session directory disappeared
+    GONE = "gone"  # wait.sh, trialwait.sh: the session's (test job's) directory disappeared
     NODE = "node"  # wait.sh: the node a job runs on
     WAITING = "waiting"  # wait.sh: LauncherStatus; nothing decided within the round
     CHECK = "check"  # check.sh: ID Process SocketState DirState

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from fake_laptop import environment, hoplab
 
 from hoplab.cli import cli
-from hoplab.errors import SshError
+from hoplab.errors import RemoteError, SshError
 from hoplab.launcher import render
 from hoplab.launcher.render import Environment
 from hoplab.process import Completed
@@ -609,3 +609,43 @@ def test_a_host_key_from_a_scan_is_a_warning(
     assert "scan" in auth.summary
     assert "login01" in auth.detail
     assert report.ok  # a degraded path, not a stop
+
+
+def test_a_test_job_whose_directory_is_gone_is_an_error_not_a_busy_wait(tmp_path: Path) -> None:
+    login = LocalTransport(tmp_path / "home", noisy=False)
+    with pytest.raises(RemoteError, match="disappeared"):
+        scripts.wait_trial(login, "nosuch", 30)  # at once: not after 30 s of waiting
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "said"),
+    [
+        (JobStatus("42", JobState.PENDING, "Resources"), Status.WARN, "PENDING (Resources)"),
+        (JobStatus("42", JobState.PENDING, "PartitionTimeLimit"), Status.FAIL, "never start"),
+        (JobStatus("42", JobState.FAILED, "NonZeroExitCode"), Status.FAIL, "ended before"),
+    ],
+)
+def test_a_test_job_that_does_not_start(
+    monkeypatch: pytest.MonkeyPatch, status: JobStatus, expected: Status, said: str
+) -> None:
+    from hoplab.schedulers import batch_backend
+
+    monkeypatch.setattr(scripts, "submit_trial", lambda *_a: "42")
+    waits: list[float] = []
+
+    def wait(_t: object, _id: str, seconds: float) -> None:
+        waits.append(seconds)
+        subprocess.run(["sleep", str(seconds)], check=True)  # as the remote wait would
+
+    monkeypatch.setattr(scripts, "wait_trial", wait)
+    monkeypatch.setattr("hoplab.remote.jobs.query", lambda _t, _s, ids: {ids[0]: status})
+    monkeypatch.setattr("hoplab.remote.jobs.poll_schedule", lambda: iter([0.2] * 100))
+    trial = Trial(
+        LocalTransport.__new__(LocalTransport), batch_backend("slurm"), Resources(), True, 1.0
+    )
+    outcome = trial.run()
+    assert outcome.status is expected
+    assert said in outcome.summary
+    assert all(0.1 <= seconds <= 1.0 for seconds in waits), "bounded rounds, never a busy loop"
+    assert trial.node_ssh().status is Status.SKIP
+    assert trial.node_tmp().status is Status.SKIP

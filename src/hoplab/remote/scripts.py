@@ -446,6 +446,12 @@ def wait_trial(transport: Transport, trial_id: str, seconds: float) -> TrialStar
     frame = frames.run(transport, render.trial_wait(trial_id, seconds), timeout=seconds + 30)
     node, place = None, None
     for reply in frame.replies():
+        if reply.kind is Reply.GONE:
+            raise RemoteError(
+                f"the test job's directory ~/.hoplab/doctor/{trial_id} disappeared on "
+                f"{transport.target.label}",
+                "run doctor --job again; check that nothing cleans ~/.hoplab meanwhile",
+            )
         if reply.kind is Reply.NODE:
             node = reply.arg(0)
         elif reply.kind is Reply.SOCKET_DIR:
