@@ -649,3 +649,17 @@ def test_a_test_job_that_does_not_start(
     assert all(0.1 <= seconds <= 1.0 for seconds in waits), "bounded rounds, never a busy loop"
     assert trial.node_ssh().status is Status.SKIP
     assert trial.node_tmp().status is Status.SKIP
+
+
+@pytest.mark.parametrize("was_open", [False, True])
+def test_doctor_closes_only_the_connections_it_opened(
+    tmp_path: Path, target: LocalTransport, monkeypatch: pytest.MonkeyPatch, was_open: bool
+) -> None:
+    from hoplab.ssh.mux import MuxTransport
+
+    closed: list[str] = []
+    monkeypatch.setattr(doctor_module, "hops", lambda _t: [])
+    monkeypatch.setattr(MuxTransport, "master_pid", lambda _self: 4711 if was_open else None)
+    monkeypatch.setattr(MuxTransport, "close", lambda self: closed.append(self.target.destination))
+    doctor(_request(tmp_path, multiplex=True))
+    assert closed == ([] if was_open else ["testhost"])

@@ -85,10 +85,11 @@ def doctor(
     runner.run(CheckName.SSH, local.client)
     runner.run(CheckName.SSH_CONFIG, lambda: local.resolved(up.target), (CheckName.SSH,))
     connection = remote.Connection()
-    opened_before: set[str] = set()
+    opened_before: set[str] | None = None  # the chain's masters that were open already
 
     def authenticate() -> Outcome:
-        opened_before.update(_open_masters(up.target) if up.multiplex else ())
+        nonlocal opened_before
+        opened_before = _open_masters(up.target) if up.multiplex else set()
         progress(Step("connect", f"connecting to {label}", done=False))
         return remote.authenticate(
             up.target, connection, multiplex=up.multiplex, interactive=up.interactive
@@ -97,8 +98,8 @@ def doctor(
     runner.run(CheckName.AUTH, authenticate, (CheckName.SSH_CONFIG,))
     try:
         _remote_checks(request, runner, connection, progress)
-    finally:
-        if connection.transport is not None and up.multiplex:
+    finally:  # also after a failed login: a jump host's master may be up
+        if opened_before is not None and up.multiplex:
             _close_new_masters(up.target, opened_before)
     runner.run(CheckName.LOCAL_PORTS, lambda: local.ports(up.port))
     runner.run(CheckName.STATE_DIR, local.state_modes)
