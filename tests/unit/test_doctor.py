@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from click.testing import CliRunner
@@ -663,3 +663,34 @@ def test_doctor_closes_only_the_connections_it_opened(
     monkeypatch.setattr(MuxTransport, "close", lambda self: closed.append(self.target.destination))
     doctor(_request(tmp_path, multiplex=True))
     assert closed == ([] if was_open else ["testhost"])
+
+
+@pytest.mark.parametrize(
+    ("found", "module", "where"),
+    [
+        ("path", None, "sh PATH"),
+        ("login-shell", None, "login shell's PATH"),
+        ("module", "slurm/23", "PATH after 'module load slurm/23'"),
+    ],
+)
+def test_the_scheduler_check_says_where_detection_found_it(
+    monkeypatch: pytest.MonkeyPatch, found: str, module: str | None, where: str
+) -> None:
+    from hoplab.protocol import SchedulerPath
+    from hoplab.schedulers import batch_backend
+
+    scheduler = batch_backend("slurm", (23, 2))
+    scheduler.module = module
+    scheduler.found = SchedulerPath(found)
+    asked: list[tuple[str, str | None]] = []
+
+    def detect(_t: object, wanted: str, module_: str | None = None) -> object:
+        asked.append((wanted, module_))
+        return scheduler
+
+    monkeypatch.setattr("hoplab.remote.jobs.detect", detect)
+    what, backend_ = remote.find_scheduler(cast("Transport", None), "auto", module)
+    assert asked == [("auto", module)]
+    assert backend_ is scheduler
+    assert (what.name, what.version, what.where) == (SchedulerName.SLURM, (23, 2), where)
+    assert remote.scheduler_outcome(what, "l", ()).summary == f"slurm 23.2 (found on the {where})"

@@ -15,9 +15,9 @@ from hoplab.launcher import render
 from hoplab.launcher.frame import framed
 from hoplab.launcher.render import Environment, LaunchSpec
 from hoplab.protocol import Listen, SchedulerName, Where
-from hoplab.remote import frames
+from hoplab.remote import frames, jobs
 from hoplab.remote.jobs import probe_script
-from hoplab.schedulers import backend, batch_classes
+from hoplab.schedulers import backend, batch_backend, batch_classes
 from hoplab.schedulers.base import JobSpec, Resources
 
 ENV = Environment(
@@ -66,14 +66,14 @@ def _assembled() -> dict[str, str]:
         trial_end=render.trial_end("t1", remove=True).text,
     )
     for name in batch_classes():
-        scheduler = backend(name)
+        scheduler = batch_backend(name)
         queue = None if name == SchedulerName.HTCONDOR else "q"
         job = JobSpec("hoplab-doctor-t1", "job.out", Resources(queue=queue, time=120))
         header = scheduler.header(job)
         trial = render.trial_job("t1", header, 300)
         scripts[f"trial job ({name})"] = trial
         scripts[f"trial submit ({name})"] = render.trial_submit(
-            "t1", trial, scheduler.submit_line(job)
+            "t1", trial, scheduler.submit_line(job), jobs.environment(scheduler)
         ).text
     return scripts
 

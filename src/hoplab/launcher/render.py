@@ -343,9 +343,10 @@ def trial_job(trial_id: str, header: str, hold_seconds: float) -> str:
     return "\n".join(part for part in parts if part)
 
 
-def trial_submit(trial_id: str, job_script: str, submit: str) -> Script:
+def trial_submit(trial_id: str, job_script: str, submit: str, environment: str = "") -> Script:
     """Make the test job's directory (0700, beside the sessions' and never one of them), write
-    ``job_script`` there as ``launch.sh``, and run ``submit`` (``submit.sh``)."""
+    ``job_script`` there as ``launch.sh``, and run ``submit`` (``submit.sh``) after
+    ``environment`` (see :func:`scheduler_environment`), as :func:`prepare` does."""
     end = f"HOPLAB_{secrets.token_hex(8)}"
     return _script(
         "\n".join(
@@ -359,6 +360,7 @@ def trial_submit(trial_id: str, job_script: str, submit: str) -> Script:
                 f"cat > \"$dir/launch.sh\" <<'{end}'\n{job_script}\n{end}",
                 'chmod 700 "$dir/launch.sh"',
                 "set +eu",
+                environment,
                 _body("submit").replace("#@SUBMIT@", submit),
             )
         ),

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from hoplab.records.model import Session
-    from hoplab.schedulers.base import BatchScheduler, JobSpec, Scheduler
+    from hoplab.schedulers.base import JobSpec, Scheduler
     from hoplab.ssh.transport import Transport
 
 
@@ -426,6 +426,7 @@ def submit_trial(
         trial_id,
         render.trial_job(trial_id, scheduler.header(job), hold),
         scheduler.submit_line(job),
+        environment=jobs.environment(scheduler),
     )
     frame = frames.run(transport, script, timeout=120)
     answer = frame.first(Reply.SUBMITTED, Reply.REJECTED)

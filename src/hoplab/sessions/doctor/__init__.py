@@ -128,7 +128,9 @@ def _remote_checks(
 
     def scheduler() -> Outcome:
         progress(Step("scheduler", f"looking for a scheduler on {label}", done=False))
-        what, found.scheduler = remote.find_scheduler(connection.ready, up.scheduler)
+        what, found.scheduler = remote.find_scheduler(
+            connection.ready, up.scheduler, up.scheduler_module
+        )
         found.batch = what.batch
         return remote.scheduler_outcome(what, label, up.cluster_options[0])
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import SshError
-from hoplab.protocol import FailKind, SchedulerName, SocketDir
+from hoplab.protocol import FailKind, SchedulerName, SchedulerPath, SocketDir
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import BatchScheduler
 from hoplab.sessions.doctor.report import Outcome, fail, ok, skip, warn
@@ -147,12 +147,20 @@ class SchedulerFound:
         return f"{self.name.value}{version}"
 
 
-def find_scheduler(transport: Transport, wanted: str) -> tuple[SchedulerFound, Scheduler]:
-    """What ``up`` would use (``jobs.detect``), described."""
-    scheduler = jobs.detect(transport, wanted)
-    version = scheduler.version if isinstance(scheduler, BatchScheduler) else None
-    where = "--scheduler none" if wanted == SchedulerName.NONE else "sh PATH"
-    return SchedulerFound(SchedulerName(scheduler.name), version, where), scheduler
+def find_scheduler(
+    transport: Transport, wanted: str, module: str | None = None
+) -> tuple[SchedulerFound, Scheduler]:
+    """What ``up`` would use (``jobs.detect``), described with where it was found."""
+    scheduler = jobs.detect(transport, wanted, module)
+    if not isinstance(scheduler, BatchScheduler):
+        where = "--scheduler none" if wanted == SchedulerName.NONE else "sh PATH"
+        return SchedulerFound(SchedulerName.NONE, None, where), scheduler
+    where = {
+        SchedulerPath.PATH: "sh PATH",
+        SchedulerPath.LOGIN_SHELL: "login shell's PATH",
+        SchedulerPath.MODULE: f"PATH after 'module load {scheduler.module}'",
+    }[scheduler.found]
+    return SchedulerFound(SchedulerName(scheduler.name), scheduler.version, where), scheduler
 
 
 def scheduler_outcome(
