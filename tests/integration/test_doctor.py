@@ -95,7 +95,7 @@ def test_a_plain_host_is_all_ok(laptop: Laptop, hoplab_sandbox: SandboxInfo) -> 
 
 
 def test_the_cluster_with_a_test_job(cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo) -> None:
-    laptop = cluster_laptop
+    laptop = cluster_laptop  # it names SLURM: login01 also has Grid Engine and OAR
     checks = doctor(laptop, LOGIN, "--job", "--time", "5")
     found = statuses(checks)
     assert [name for name, status in found.items() if status != "ok"] == []
@@ -170,6 +170,7 @@ def test_a_login_node_whose_scheduler_cannot_be_told_fails(
     login_path: Path,  # noqa: F811
 ) -> None:
     """Every submit command answers as none: detection cannot tell the scheduler (auto)."""
+    cluster_laptop.env.pop("HOPLAB_SCHEDULER")  # this laptop names SLURM: detect instead
     hide(login_path, *OTHERS)
     checks = doctor(cluster_laptop, LOGIN, "--time", "10", code=1)
     assert checks["scheduler"]["status"] == "fail"
