@@ -35,12 +35,17 @@ def private_dir(path: Path) -> Path:
 
 def state_dir() -> Path:
     """The session database and per-session local files (HOPLAB_STATE_DIR overrides)."""
+    return private_dir(state_path())
+
+
+def state_path() -> Path:
+    """Where :func:`state_dir` is, without making it or changing its mode (to inspect it)."""
     override = os.environ.get("HOPLAB_STATE_DIR")
     if override:
-        return private_dir(Path(override))
+        return Path(override)
     from platformdirs import user_state_dir
 
-    return private_dir(Path(user_state_dir("hoplab")))
+    return Path(user_state_dir("hoplab"))
 
 
 # ssh first binds a new ControlMaster socket under a temporary name: the ControlPath plus "." and
@@ -76,10 +81,15 @@ def runtime_dir() -> Path:
     temporary name, so this is ``/tmp/hoplab-<uid>`` rather than a long platform directory.
     HOPLAB_RUNTIME_DIR overrides; :func:`fitting_socket_path` checks what is made of it.
     """
+    return private_dir(runtime_path())
+
+
+def runtime_path() -> Path:
+    """Where :func:`runtime_dir` is, without making it or changing its mode."""
     override = os.environ.get("HOPLAB_RUNTIME_DIR")
     if override:
-        return private_dir(Path(override))
-    return private_dir(Path("/tmp") / f"hoplab-{os.getuid()}")
+        return Path(override)
+    return Path("/tmp") / f"hoplab-{os.getuid()}"
 
 
 def config_file() -> Path:

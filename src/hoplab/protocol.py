@@ -58,7 +58,7 @@ class Reply(Word):
     READY = "ready"  # wait.sh: PID, then Jupyter's jpserver JSON
     FAILED = "failed"  # wait.sh: FailKind, then the launcher's error text
     EXITED = "exited"  # wait.sh: PID, then the log's last lines
-    GONE = "gone"  # wait.sh: the session directory disappeared
+    GONE = "gone"  # wait.sh, trialwait.sh: the session's (test job's) directory disappeared
     NODE = "node"  # wait.sh: the node a job runs on
     WAITING = "waiting"  # wait.sh: LauncherStatus; nothing decided within the round
     CHECK = "check"  # check.sh: ID Process SocketState DirState
@@ -68,6 +68,12 @@ class Reply(Word):
     CA = "ca"  # hostkey.sh: an @cert-authority line the host trusts
     SCANNED = "scanned"  # hostkey.sh: a key ssh-keyscan saw (nothing vouched for it)
     VIEW = "view"  # view.sh: View (does an ssh session on the node see the job's /tmp)
+    SHELL = "shell"  # doctor.sh: the login shell ($SHELL)
+    ACTIVATION = "activation"  # doctor.sh: FailKind MESSAGE... when activating failed
+    JUPYTER = "jupyter"  # doctor.sh: the jupyter-APP path, or "-"
+    SERVER = "server"  # doctor.sh: MAJOR MINOR of jupyter_server (or notebook), or "-"
+    SOCKETS = "sockets"  # doctor.sh: yes | no (this Jupyter can listen on a Unix socket)
+    SOCKET_DIR = "socket-dir"  # doctor.sh, trial.sh: SocketDir PATH
 
 
 class LauncherStatus(Word):
@@ -132,6 +138,22 @@ class StopFinding(Word):
     def problem(self) -> bool:
         """Something is left behind: ``down`` cannot call the session clean."""
         return self in {StopFinding.STILL_RUNNING, StopFinding.SOCKET_LEFT, StopFinding.DIR_LEFT}
+
+
+class SocketDir(Word):
+    """state of the directory that would hold Jupyter's socket (``sockdir.sh``)"""
+
+    PRIVATE = "private"  # there, a directory of this user, mode 0700
+    LOOSE = "loose"  # there and ours, but others may enter it: the launcher makes it 0700
+    CREATABLE = "creatable"  # not there yet; its parent lets this user make it
+    FOREIGN = "foreign"  # another user's, or a symlink: the launcher refuses it
+    NOT_DIRECTORY = "not-directory"  # something else is in the way
+    UNWRITABLE = "unwritable"  # not there, and its parent does not let this user make it
+    TOO_LONG = "too-long"  # a socket path in it would not fit a Unix socket address
+
+    @property
+    def usable(self) -> bool:
+        return self in {SocketDir.PRIVATE, SocketDir.LOOSE, SocketDir.CREATABLE}
 
 
 class Where(Word):

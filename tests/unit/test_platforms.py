@@ -99,7 +99,11 @@ def test_the_node_socket_path_fits_macos(tmp_path: Path) -> None:
     """The launcher's socket (on the node, which may be a Mac with --scheduler none) for the
     largest uid and a session id as ``up`` makes them (8 hex digits)."""
     (line,) = [row for row in LAUNCHER.read_text().splitlines() if row.startswith("sock=")]
-    script = f'id() {{ echo {2**32 - 1}; }}\nHOPLAB_ID=3f9c2a1b\n{line}\nprintf %s "$sock"\n'
+    common = LAUNCHER.with_name("common.sh").read_text().splitlines()
+    (where,) = [row for row in common if row.startswith("socket_dir()")]
+    script = (
+        f'id() {{ echo {2**32 - 1}; }}\n{where}\nHOPLAB_ID=3f9c2a1b\n{line}\nprintf %s "$sock"\n'
+    )
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert re.fullmatch(r"/tmp/hoplab-4294967295/3f9c2a1b\.sock", done.stdout)
     assert len(done.stdout.encode()) <= 104 - 1

@@ -72,7 +72,7 @@ def test_activation_quotes_names() -> None:
     lines = env.activation()
     assert "module load 'py; rm -rf ~'" in lines
     assert 'conda activate "$HOPLAB_CONDA"' in lines
-    assert '. "$HOPLAB_VENV/bin/activate"' in lines
+    assert 'command . "$HOPLAB_VENV/bin/activate"' in lines
     assert "HOPLAB_CONDA='my env'" in env.settings()
     assert 'HOPLAB_VENV="$HOME"/v' in env.settings()
     assert 'HOPLAB_CONDA="$HOME"/envs/x' in Environment(conda="~/envs/x").settings()

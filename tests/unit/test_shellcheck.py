@@ -15,9 +15,9 @@ from hoplab.launcher import render
 from hoplab.launcher.frame import framed
 from hoplab.launcher.render import Environment, LaunchSpec
 from hoplab.protocol import Listen, SchedulerName, Where
-from hoplab.remote import frames
+from hoplab.remote import frames, jobs
 from hoplab.remote.jobs import probe_script
-from hoplab.schedulers import backend, batch_classes
+from hoplab.schedulers import backend, batch_backend, batch_classes
 from hoplab.schedulers.base import JobSpec, Resources
 
 ENV = Environment(
@@ -59,7 +59,22 @@ def _assembled() -> dict[str, str]:
         command=frames.commands_script([("query", "squeue --me")]).text,
         hostkeys=render.host_keys(["node001", "10.201.2.11"], 22).text,
         view=render.view("id1", 5).text,
+        trial_view=render.view("t1", 5, trial=True).text,
+        doctor=render.doctor(ENV, "lab").text,
+        doctor_bare=render.doctor(Environment(), "notebook").text,
+        trial_wait=render.trial_wait("t1", 5).text,
+        trial_end=render.trial_end("t1", remove=True).text,
     )
+    for name in batch_classes():
+        scheduler = batch_backend(name)
+        queue = None if name == SchedulerName.HTCONDOR else "q"
+        job = JobSpec("hoplab-doctor-t1", "job.out", Resources(queue=queue, time=120))
+        header = scheduler.header(job)
+        trial = render.trial_job("t1", header, 300)
+        scripts[f"trial job ({name})"] = trial
+        scripts[f"trial submit ({name})"] = render.trial_submit(
+            "t1", trial, scheduler.submit_line(job), jobs.environment(scheduler)
+        ).text
     return scripts
 
 

@@ -20,6 +20,11 @@ COMMANDS = {
     "attach": ("hoplab.cli.attach", "attach", "Tunnel to a running session again."),
     "logs": ("hoplab.cli.logs", "logs", "Show the remote Jupyter log of a session."),
     "down": ("hoplab.cli.down", "down", "Stop a session and clean up everything, verified."),
+    "doctor": (
+        "hoplab.cli.doctor",
+        "doctor",
+        "Check everything a session on TARGET needs, with the fix for what fails.",
+    ),
     "config": ("hoplab.cli.config", "config", "Create or show the profiles file."),
     "completion": (
         "hoplab.cli.completion",

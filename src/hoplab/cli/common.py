@@ -51,12 +51,16 @@ class ProgressLines:
         self._status: Status | None = None
         self._last = ""
 
-    def __call__(self, step: Step) -> None:
-        if self.quiet:
-            return
+    def clear(self) -> None:
+        """Stop the spinner of the running step, if one shows (before printing a line)."""
         if self._status is not None:
             self._status.stop()
             self._status = None
+
+    def __call__(self, step: Step) -> None:
+        if self.quiet:
+            return
+        self.clear()
         if not step.done:
             # No spinner while connecting: ssh may be asking for a password in this terminal.
             if step.name == "connect":

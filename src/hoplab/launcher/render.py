@@ -87,10 +87,13 @@ class Environment:
                 ),
                 'conda activate "$HOPLAB_CONDA" || fail env "conda activate $HOPLAB_CONDA failed"',
             ]
-        if self.venv:
+        if self.venv:  # `command .`: a `.` that cannot read its file ends sh (dash) at once
             lines += [
                 "# shellcheck source=/dev/null",
-                '. "$HOPLAB_VENV/bin/activate" || fail env "cannot activate venv $HOPLAB_VENV"',
+                (
+                    'command . "$HOPLAB_VENV/bin/activate" ||'
+                    ' fail env "cannot activate venv $HOPLAB_VENV"'
+                ),
             ]
         lines += list(self.setup)
         return "\n".join(lines)
@@ -148,6 +151,7 @@ def launcher(spec: LaunchSpec, header: str = "") -> str:
         + (
             _body("launcher")
             .replace("#@ACTIVATE@", spec.environment.activation())
+            .replace("#@FINDJUPYTER@", _body("findjupyter"))
             .replace("#@VERSIONS@", _body("versions"))
         )
     )
@@ -301,8 +305,74 @@ def host_keys(names: list[str], port: int) -> Script:
     return _script(_body("hostkey"), HOPLAB_NAMES=" ".join(names), HOPLAB_PORT=str(port))
 
 
-def view(session_id: str, seconds: float) -> Script:
-    """Whether an ssh session here sees the job's socket directory (``view.sh``)."""
+def view(session_id: str, seconds: float, *, trial: bool = False) -> Script:
+    """Whether an ssh session here sees the job's socket directory (``view.sh``); ``trial``:
+    the job is ``hoplab doctor``'s test job, not a session's."""
     return _script(
-        _body("view"), HOPLAB_ID=session_id, HOPLAB_WAIT_CS=str(max(1, int(seconds * 100)))
+        _body("view"),
+        HOPLAB_ID=session_id,
+        HOPLAB_WAIT_CS=_centiseconds(seconds),
+        HOPLAB_TRIAL="yes" if trial else "no",
     )
+
+
+def _centiseconds(seconds: float) -> str:
+    return str(max(1, int(seconds * 100)))
+
+
+def doctor(environment: Environment, app: str) -> Script:
+    """What ``hoplab doctor`` asks the target (``doctor.sh``): the login shell, the environment
+    activated as the launcher does it, its Jupyter and the socket directory. It reads only."""
+    settings = assignments(HOPLAB_APP=app, HOPLAB_TRIED=environment.describe())
+    paths = environment.settings()
+    body = (
+        _body("doctor")
+        .replace("#@ACTIVATE@", environment.activation() or ":")
+        .replace("#@FINDJUPYTER@", _body("findjupyter"))
+        .replace("#@VERSIONS@", _body("versions"))
+    )
+    parts = (settings, paths, _body("common"), _body("siteenv"), _body("sockdir"), body)
+    return framed("\n".join(part for part in parts if part))
+
+
+def trial_job(trial_id: str, header: str, hold_seconds: float) -> str:
+    """The test job of ``hoplab doctor --job`` (``trial.sh``); ``header`` first (directives).
+    It holds no secret and starts nothing; it ends when told, or after ``hold_seconds``."""
+    settings = assignments(HOPLAB_ID=trial_id, HOPLAB_WAIT_CS=_centiseconds(hold_seconds))
+    parts = ("#!/bin/sh", header, settings, _body("common"), _body("sockdir"), _body("trial"))
+    return "\n".join(part for part in parts if part)
+
+
+def trial_submit(trial_id: str, job_script: str, submit: str, environment: str = "") -> Script:
+    """Make the test job's directory (0700, beside the sessions' and never one of them), write
+    ``job_script`` there as ``launch.sh``, and run ``submit`` (``submit.sh``) after
+    ``environment`` (see :func:`scheduler_environment`), as :func:`prepare` does."""
+    end = f"HOPLAB_{secrets.token_hex(8)}"
+    return _script(
+        "\n".join(
+            (
+                "set -eu",
+                "umask 077",
+                'mkdir -p "$trials"',
+                'chmod 700 "$HOME/.hoplab" "$trials"',
+                'dir="$trials/$HOPLAB_ID"',
+                'mkdir "$dir"',
+                f"cat > \"$dir/launch.sh\" <<'{end}'\n{job_script}\n{end}",
+                'chmod 700 "$dir/launch.sh"',
+                "set +eu",
+                environment,
+                _body("submit").replace("#@SUBMIT@", submit),
+            )
+        ),
+        HOPLAB_ID=trial_id,
+    )
+
+
+def trial_wait(trial_id: str, seconds: float) -> Script:
+    """Wait up to ``seconds`` for the test job to start (``trialwait.sh``)."""
+    return _script(_body("trialwait"), HOPLAB_ID=trial_id, HOPLAB_WAIT_CS=_centiseconds(seconds))
+
+
+def trial_end(trial_id: str, *, remove: bool) -> Script:
+    """Let the test job end; with ``remove``, also remove its directory (``trialend.sh``)."""
+    return _script(_body("trialend"), HOPLAB_ID=trial_id, HOPLAB_REMOVE="yes" if remove else "no")

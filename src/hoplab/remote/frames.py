@@ -83,6 +83,24 @@ class ReplyLine:
         return value
 
 
+def outside(stdout: str, nonce: str) -> str:
+    """The lines of ``stdout`` outside the frame with ``nonce`` (blank ones left out): what the
+    login printed around hoplab's script, never read as data, only shown (``hoplab doctor``)."""
+    prefix = f"{FRAME} {VERSION} {nonce} "
+    kept: list[str] = []
+    inside = False
+    for line in stdout.splitlines():
+        if line.startswith(prefix):
+            marker = line[len(prefix) :].split()[:1]
+            if marker == ["begin"]:
+                inside = True
+            elif marker == ["end"]:
+                inside = False
+        elif not inside and line.strip():
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def _strip_one(text: str) -> str:
     """A marker line is printed after a newline of its own: drop exactly that one."""
     return text.removesuffix("\n")

@@ -22,6 +22,7 @@ from hoplab.protocol import (
     Reach,
     Reply,
     SchedulerName,
+    SocketDir,
     SocketState,
     StopFinding,
     View,
@@ -312,10 +313,155 @@ def host_keys(transport: Transport, names: list[str], port: int) -> HostKeys:
     return HostKeys(tuple(dict.fromkeys(scanned)), scanned=True)
 
 
-def same_view(transport: Transport, session_id: str, *, timeout: float = 20.0) -> bool:
-    """Whether an ssh session on the node (``transport``) sees the job's socket directory."""
-    frame = frames.run(transport, render.view(session_id, timeout), timeout=timeout + 30)
+def same_view(
+    transport: Transport, session_id: str, *, timeout: float = 20.0, trial: bool = False
+) -> bool:
+    """Whether an ssh session on the node (``transport``) sees the job's socket directory
+    (``trial``: of ``hoplab doctor``'s test job)."""
+    script = render.view(session_id, timeout, trial=trial)
+    frame = frames.run(transport, script, timeout=timeout + 30)
     reply = frame.first(Reply.VIEW)
     if reply is None:
         raise ProtocolError("the view check answered nothing")
     return View.parse(reply.arg(0), str(reply)) is View.SAME
+
+
+@dataclass(frozen=True)
+class SocketPlace:
+    """Where Jupyter's socket would go on a host, and whether the launcher could use it."""
+
+    state: SocketDir
+    path: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ``hoplab doctor`` learnt on the target (``doctor.sh``)."""
+
+    shell: str  # the login shell, "-" when $SHELL is unset
+    failures: tuple[tuple[FailKind, str], ...]  # what would stop the launcher, with its words
+    jupyter: str | None  # the jupyter-APP the launcher would run
+    server: tuple[int, int] | None  # jupyter_server's (or classic Notebook's) version
+    sockets: bool  # whether that Jupyter listens on a Unix socket
+    socket_dir: SocketPlace | None
+    activation: str  # what activating the environment printed (stdout and stderr)
+    startup: str  # what the login printed outside hoplab's frame (startup files)
+
+
+# ssh's own words on stderr, which are not the login's
+_SSH_NOTES = ("Warning: Permanently added",)
+
+
+def probe(transport: Transport, environment: render.Environment, app: str) -> Probe:
+    """Ask the target what ``up`` will meet there (it changes nothing)."""
+    script = render.doctor(environment, app)
+    done = transport.run(script.text, timeout=120)
+    return read_probe(done.stdout, done.stderr, script.nonce, transport.target.label)
+
+
+def read_probe(stdout: str, stderr: str, nonce: str, where: str = "the remote host") -> Probe:
+    """The probe's answer; what the login printed around it is kept apart as ``startup``."""
+    frame = frames.read(stdout, nonce, where=where)
+    shell, jupyter, server, sockets, place = "-", None, None, False, None
+    failures: list[tuple[FailKind, str]] = []
+    for reply in frame.replies():
+        if reply.kind is Reply.SHELL:
+            shell = " ".join(reply.args) or "-"
+        elif reply.kind is Reply.FAILED:
+            kind = FailKind.parse(reply.arg(0), str(reply))
+            failures.append((kind, " ".join(reply.args[1:])))
+        elif reply.kind is Reply.JUPYTER:
+            jupyter = None if reply.args in {(), ("-",)} else " ".join(reply.args)
+        elif reply.kind is Reply.SERVER:
+            server = _version(reply.args)
+        elif reply.kind is Reply.SOCKETS:
+            sockets = reply.arg(0) == "yes"
+        elif reply.kind is Reply.SOCKET_DIR:
+            place = socket_place(reply)
+        else:
+            raise ProtocolError(f"an unexpected answer to doctor's probe: {reply}")
+    said = frame.commands.get("activate")
+    noise = [
+        line
+        for line in (frames.outside(stdout, nonce), stderr)
+        for line in line.splitlines()
+        if line.strip() and not line.startswith(_SSH_NOTES)
+    ]
+    return Probe(
+        shell,
+        tuple(failures),
+        jupyter,
+        server,
+        sockets,
+        place,
+        said.stdout.strip() if said else "",
+        "\n".join(noise),
+    )
+
+
+def socket_place(reply: frames.ReplyLine) -> SocketPlace:
+    """``socket-dir STATE DIR`` (``sockdir.sh``)."""
+    return SocketPlace(SocketDir.parse(reply.arg(0), str(reply)), " ".join(reply.args[1:]))
+
+
+def _version(args: tuple[str, ...]) -> tuple[int, int] | None:
+    if len(args) == 2 and all(arg.isdigit() for arg in args):
+        return int(args[0]), int(args[1])
+    return None
+
+
+@dataclass(frozen=True)
+class TrialStart:
+    """The test job of ``hoplab doctor --job`` runs: on which node, with which socket place."""
+
+    node: str
+    socket_dir: SocketPlace | None
+
+
+def submit_trial(
+    transport: Transport, trial_id: str, scheduler: BatchScheduler, job: JobSpec, hold: float
+) -> str:
+    """Write and submit the test job; its id. A refusal is the scheduler's own words."""
+    script = render.trial_submit(
+        trial_id,
+        render.trial_job(trial_id, scheduler.header(job), hold),
+        scheduler.submit_line(job),
+        environment=jobs.environment(scheduler),
+    )
+    frame = frames.run(transport, script, timeout=120)
+    answer = frame.first(Reply.SUBMITTED, Reply.REJECTED)
+    if answer is None or answer.kind is Reply.REJECTED:
+        words = (answer.payload if answer else frame.text).strip() or "no reason given"
+        raise JobRejectedError(
+            f"{scheduler.submit_command} refused the test job on {transport.target.label}: {words}",
+            "fix the option it names (--partition, --time, --account...)",
+        )
+    try:
+        return scheduler.parse_job_id(answer.payload)
+    except ValueError as exc:
+        raise JobRejectedError(str(exc), "run the submit command by hand to see why") from exc
+
+
+def wait_trial(transport: Transport, trial_id: str, seconds: float) -> TrialStart | None:
+    """Up to ``seconds`` for the test job to start; None while it has not."""
+    frame = frames.run(transport, render.trial_wait(trial_id, seconds), timeout=seconds + 30)
+    node, place = None, None
+    for reply in frame.replies():
+        if reply.kind is Reply.GONE:
+            raise RemoteError(
+                f"the test job's directory ~/.hoplab/doctor/{trial_id} disappeared on "
+                f"{transport.target.label}",
+                "run doctor --job again; check that nothing cleans ~/.hoplab meanwhile",
+            )
+        if reply.kind is Reply.NODE:
+            node = reply.arg(0)
+        elif reply.kind is Reply.SOCKET_DIR:
+            place = socket_place(reply)
+        else:
+            raise ProtocolError(f"an unexpected answer about the test job: {reply}")
+    return None if node is None else TrialStart(node, place)
+
+
+def end_trial(transport: Transport, trial_id: str, *, remove: bool) -> None:
+    """Let the test job end (and, with ``remove``, remove its directory)."""
+    frames.run(transport, render.trial_end(trial_id, remove=remove), timeout=30)

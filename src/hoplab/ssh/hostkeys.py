@@ -15,10 +15,14 @@ import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hoplab import process
 from hoplab.paths import private_dir, state_dir
 from hoplab.ssh.target import SshTarget
+
+if TYPE_CHECKING:
+    from hoplab.process import Completed
 
 DEFAULT_PORT = 22
 
@@ -39,14 +43,24 @@ class Resolved:
         return name if self.port == DEFAULT_PORT else f"[{name}]:{self.port}"
 
 
-def resolve(target: SshTarget) -> Resolved:
-    """What ``ssh -G`` says about ``target``'s destination (with the user's config)."""
+def ssh_config(target: SshTarget) -> Completed:
+    """``ssh -G`` for ``target``'s destination, read with the user's config (``-F``)."""
     bare = SshTarget(target.destination, (), target.config_file, as_named=target.as_named)
-    done = process.run(bare.argv("-G"), check=False, timeout=10)
-    settings: dict[str, str] = {}
-    for line in done.stdout.splitlines():
+    return process.run(bare.argv("-G"), check=False, timeout=10)
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """``ssh -G``'s lines as keyword (lower case) -> its first value."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
         key, _, value = line.partition(" ")
-        settings.setdefault(key.lower(), value)
+        found.setdefault(key.lower(), value)
+    return found
+
+
+def resolve(target: SshTarget) -> Resolved:
+    """How ssh checks ``target``'s destination, from what ``ssh -G`` says about it."""
+    settings = parse_settings(ssh_config(target).stdout)
     host = settings.get("hostname", target.destination.rpartition("@")[2])
     alias = settings.get("hostkeyalias", "none")
     destination = target.destination.rpartition("@")[2]

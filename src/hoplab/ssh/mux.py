@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 from hoplab import locks, process
 from hoplab.errors import CommandTimeoutError, HoplabError, PortInUseError
-from hoplab.paths import SSH_TEMPORARY_SUFFIX, fitting_socket_path, private_dir, runtime_dir
+from hoplab.paths import (
+    SSH_TEMPORARY_SUFFIX,
+    fitting_socket_path,
+    private_dir,
+    runtime_dir,
+    write_private,
+)
 from hoplab.ssh.target import raise_for_ssh
 from hoplab.ssh.transport import Forward, Transport
 
@@ -108,7 +114,7 @@ class MuxTransport(Transport):
         raise_for_ssh(self.target, done)
         pid = self.master_pid()
         if pid is not None:
-            self.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+            write_private(self.pid_file, f"{pid}\n")
 
     def reset(self) -> None:
         """End a master that no longer serves (by its recorded PID, if it is still that master)

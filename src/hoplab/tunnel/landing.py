@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hoplab.paths import write_private
 from hoplab.remote import frames
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
@@ -39,7 +40,7 @@ def landed(transport: Transport) -> str | None:
     name = host.stdout.strip()
     if host.returncode != 0 or not name or any(c.isspace() for c in name):
         return None
-    note.write_text(f"{pid} {name}\n", encoding="utf-8")
+    write_private(note, f"{pid} {name}\n")
     return name
 
 

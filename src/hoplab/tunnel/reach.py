@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 
 def node_target(session: Session, node: str) -> SshTarget:
     """ssh to ``node`` through the session's login chain, riding the login master if any."""
-    login = session.ssh_target
-    via = str(MuxTransport(login).control_path) if session.multiplex else None
+    return behind(session.ssh_target, node, multiplex=session.multiplex)
+
+
+def behind(login: SshTarget, node: str, *, multiplex: bool) -> SshTarget:
+    """ssh to ``node`` through ``login``'s chain, riding its master when ``multiplex``."""
+    via = str(MuxTransport(login).control_path) if multiplex else None
     return SshTarget(node, (*login.jumps, login.destination), login.config_file, via, as_named=True)
 
 

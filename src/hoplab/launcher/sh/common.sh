@@ -1,6 +1,9 @@
 # Shared by every remote script hoplab sends (POSIX sh). Values arrive as quoted assignments
 # above this line; nothing here is ever built from unquoted input.
 sessions="$HOME/.hoplab/sessions"
+# The test jobs of `hoplab doctor --job` (never a session: `ls` and `down` do not look here).
+# shellcheck disable=SC2034
+trials="$HOME/.hoplab/doctor"
 
 # alive PID: the process exists and is not a zombie waiting to be reaped.
 alive() {
@@ -34,3 +37,9 @@ pid_of() { if [ -n "${2:-}" ]; then echo "$2"; else cat "$sessions/$1/pid" 2>/de
 # Not every script calls every shared function (shellcheck cannot see the callers):
 # shellcheck disable=SC2317
 command_of() { ps -ww -o args= -p "$1" 2>/dev/null || ps -o args= -p "$1" 2>/dev/null; }
+
+# socket_dir: the private directory of this user that holds Jupyter's socket on this host, under
+# HOPLAB_SOCKET_BASE (default /tmp): node-local and short, as a socket path must be.
+# Not every script calls every shared function (shellcheck cannot see the callers):
+# shellcheck disable=SC2317
+socket_dir() { printf '%s/hoplab-%s\n' "${HOPLAB_SOCKET_BASE:-/tmp}" "$(id -u)"; }

@@ -12,7 +12,7 @@ if [ "$HOPLAB_BATCH" = yes ]; then
     hostname > "$dir/node.tmp" && mv -f "$dir/node.tmp" "$dir/node"
     # The same mark in the node's socket directory and in the session directory: an ssh
     # session on the node that reads both alike sees this job's /tmp (see view.sh).
-    viewdir="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)"
+    viewdir=$(socket_dir)
     mkdir -p "$viewdir" 2>/dev/null && chmod 700 "$viewdir" 2>/dev/null
     mark="$(hostname) $$ $(date +%s)"
     if [ -d "$viewdir" ] && [ -O "$viewdir" ] && [ ! -L "$viewdir" ]; then
@@ -42,19 +42,7 @@ else
     cd "$HOME" || fail workdir "cannot enter the home directory $HOME"
 fi
 
-bin=$(command -v "jupyter-$HOPLAB_APP" 2>/dev/null) ||
-    fail no-jupyter "jupyter-$HOPLAB_APP not found on $(hostname) after activating $HOPLAB_TRIED (PATH=$PATH)"
-# A named venv or conda env must hold the Jupyter that runs: another one found further down PATH
-# (the system's, another env's) is never run in its place.
-prefix=
-if [ -n "${HOPLAB_VENV:-}" ]; then prefix=${VIRTUAL_ENV:-$HOPLAB_VENV}; fi
-if [ -n "${HOPLAB_CONDA:-}" ]; then prefix=${CONDA_PREFIX:-$HOPLAB_CONDA}; fi
-case $bin in
-    "$prefix"/bin/*) ;;
-    *) if [ -n "$prefix" ]; then
-           fail other-jupyter "$HOPLAB_TRIED has no jupyter-$HOPLAB_APP ($prefix/bin); the one on PATH is $bin, which hoplab does not run in its place"
-       fi ;;
-esac
+#@FINDJUPYTER@
 
 #@VERSIONS@
 # Classic Notebook reads NotebookApp options: --ServerApp.X given to hoplab means the same there.
@@ -95,7 +83,7 @@ done
 JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 export JUPYTER_CONFIG_PATH JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" \
     HOPLAB_SESSION="$HOPLAB_ID"
-sock="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)/$HOPLAB_ID.sock"
+sock="$(socket_dir)/$HOPLAB_ID.sock"
 
 # free_port: a port free on HOPLAB_IP now, for a Jupyter whose handshake would not name the
 # port `--port=0` gave it (jupyter_server 1.x and classic Notebook write "port": 0).
