@@ -68,6 +68,7 @@ class Reply(Word):
     CA = "ca"  # hostkey.sh: an @cert-authority line the host trusts
     SCANNED = "scanned"  # hostkey.sh: a key ssh-keyscan saw (nothing vouched for it)
     VIEW = "view"  # view.sh: View (does an ssh session on the node see the job's /tmp)
+    PURGE = "purge"  # purge.sh: PurgeFinding (and the session ID for NEW)
 
 
 class LauncherStatus(Word):
@@ -132,6 +133,15 @@ class StopFinding(Word):
     def problem(self) -> bool:
         """Something is left behind: ``down`` cannot call the session clean."""
         return self in {StopFinding.STILL_RUNNING, StopFinding.SOCKET_LEFT, StopFinding.DIR_LEFT}
+
+
+class PurgeFinding(Word):
+    """purge finding (what became of ~/.hoplab on a host)"""
+
+    REMOVED = "removed"
+    ABSENT = "absent"  # there was none
+    LEFT = "left"  # still there, or not a plain directory of the user (never followed)
+    NEW = "new"  # ID: a session directory appeared after the check: nothing was removed
 
 
 class Where(Word):

@@ -59,6 +59,7 @@ def _assembled() -> dict[str, str]:
         command=frames.commands_script([("query", "squeue --me")]).text,
         hostkeys=render.host_keys(["node001", "10.201.2.11"], 22).text,
         view=render.view("id1", 5).text,
+        purge=render.purge(["id1", "id2"]).text,
     )
     return scripts
 
