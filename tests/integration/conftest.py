@@ -298,12 +298,13 @@ def _purge(sandbox: SandboxInfo) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def nothing_left_behind(hoplab_sandbox: SandboxInfo) -> Iterator[None]:
+def nothing_left_behind(hoplab_sandbox: SandboxInfo) -> Iterator[dict[str, set[str]]]:
     """After every session test: nothing new in the test user's home (but what Jupyter makes
     itself, see JUPYTER_OWN) or in any host's /tmp. hoplab's own ~/.hoplab goes with
-    ``down --purge``, unless it was there before the tests (then it is someone's)."""
+    ``down --purge``, unless it was there before the tests (then it is someone's). The value
+    is what was there before."""
     before = _snapshot(hoplab_sandbox)
-    yield
+    yield before
     said = "" if ".hoplab" in before[f"~{hoplab_sandbox.user}"] else _purge(hoplab_sandbox)
     after = _snapshot(hoplab_sandbox)
     left = {where: sorted(after[where] - before[where]) for where in after}

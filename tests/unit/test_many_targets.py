@@ -122,7 +122,7 @@ def _ls_on_three_targets(
     monkeypatch.setattr(listing, "open_transport", opened)
     monkeypatch.setattr(scripts, "check", check)
     monkeypatch.setattr(scripts, "scan", lambda *_args, **_kwargs: [])
-    monkeypatch.setattr(masters, "release", lambda *_args: None)
+    monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
     return _store(laptop), ids
 
 
@@ -169,7 +169,7 @@ def test_down_all_stops_every_target_at_once_and_reports_in_order(
     monkeypatch.setattr(down, "open_transport", opened)
     monkeypatch.setattr(scripts, "stop", stop)
     monkeypatch.setattr(orphans, "find", lambda *_args: {})
-    monkeypatch.setattr(masters, "release", lambda *_args: None)
+    monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
     store = _store(laptop)
     results = down.down([], store, every=True)
     assert [r.session.id for r in results] == ids
@@ -309,8 +309,8 @@ def test_a_master_no_live_session_needs_is_scheduled_once_and_a_needed_one_kept(
     )
     store = _store(laptop)
     idle, busy, now = SshTarget("idle"), SshTarget("busy"), SshTarget("now")
-    masters.release([(idle, 600), (busy, 600), (now, 0)], store)
-    masters.release([(idle, 900)], store)  # a later command: the idle time starts again
+    masters.release(store, targets=[(idle, 600), (busy, 600), (now, 0)])
+    masters.release(store, targets=[(idle, 900)])  # a later command: its idle time starts again
     assert closed == ["now"]  # 0: at once; the one a live session rides: never
     assert len(spawned) == 1
     assert spawned[0][-2:] == ["close-idle", idle.key]
@@ -348,7 +348,7 @@ def test_the_purge_is_refused_while_anything_runs_and_says_what(
     monkeypatch.setattr(scripts, "scan", lambda *_args, **_kwargs: entries)
     monkeypatch.setattr(jobs, "query", query)
     monkeypatch.setattr(scripts, "purge", lambda _t, known: purged.append(known))
-    monkeypatch.setattr(masters, "release", lambda *_args: None)
+    monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
     place = orphans.Place("host", live.ssh_target)
     (result,) = purge.purge([place], _store(laptop), interactive=False)
     assert purged == []  # nothing was removed
@@ -373,7 +373,7 @@ def test_the_purge_removes_the_directory_once_nothing_runs(
     monkeypatch.setattr(purge, "open_transport", lambda t, **_kw: FakeTarget(t, reachable=True))
     monkeypatch.setattr(scripts, "scan", lambda *_args, **_kwargs: entries)
     monkeypatch.setattr(scripts, "purge", remove)
-    monkeypatch.setattr(masters, "release", lambda *_args: None)
+    monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
     (result,) = purge.purge(
         [orphans.Place("host", SshTarget("host"))], _store(laptop), interactive=False
     )
@@ -475,3 +475,19 @@ def test_a_stop_removes_the_sessions_mark_and_the_socket_directory_once_empty(
     assert sorted(p.name for p in folder.iterdir()) == ["kk000002.view"]  # still in use
     stop("kk000002")
     assert not folder.exists()
+
+
+def test_a_chain_that_cannot_be_worked_out_leaves_its_masters_and_raises_nothing(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = record(laptop, "ll000001", target="far", state=SessionState.STOPPED)
+
+    def unreachable(_self: masters.Chains, _session: Session) -> list[SshTarget]:
+        raise SshError("far", "Connection timed out")
+
+    def needed(_store: SessionStore) -> set[str]:
+        raise AssertionError("nothing to release: no need to ask")
+
+    monkeypatch.setattr(masters.Chains, "of", unreachable)
+    monkeypatch.setattr(masters, "needed", needed)
+    masters.release(_store(laptop), sessions=[session])

@@ -77,8 +77,7 @@ def down(
     for done in fanout.each(work, lambda item: _down_target(item[0], item[1], store)):
         results += done
     store.close_threads()
-    chains = masters.Chains()
-    masters.release([(target, s.master_idle) for s in drivable for target in chains.of(s)], store)
+    masters.release(store, sessions=drivable)
     order = {s.id: n for n, s in enumerate(sessions)}
     return sorted(results, key=lambda r: order[r.session.id])
 

@@ -79,10 +79,15 @@ def list_sessions(
     for found in fanout.each(trips, lambda visit: _visit(visit, store)):
         notes.update(found)
     store.close_threads()
-    chains = masters.Chains()
     masters.release(
-        [pair for visit in trips if visit.multiplex for pair in _masters_of(visit, chains)],
         store,
+        sessions=[s for visit in trips for s in visit.live if not s.state.is_live],
+        targets=[
+            (target, visit.place.idle)
+            for visit in trips
+            if visit.place is not None and visit.multiplex
+            for target in masters.Chains().to(visit.place.target)
+        ],
     )
     sessions = store.all() if everything else store.unfinished()
     return [Row(s, notes.get(s.id, "")) for s in sessions]
@@ -103,20 +108,6 @@ def visits(store: SessionStore, scan: tuple[orphans.Place, ...] = ()) -> list[Vi
         visit = found.setdefault(key, Visit(place.target, place.multiplex))
         visit.place = place
     return list(found.values())
-
-
-def _masters_of(visit: Visit, chains: masters.Chains) -> list[tuple[SshTarget, int]]:
-    """The masters this visit used that may not be needed any more, each with its idle time:
-    those of the sessions it found over, and the one it looked for orphans through."""
-    pairs = [
-        (target, s.master_idle)
-        for s in visit.live
-        if not s.state.is_live
-        for target in chains.of(s)
-    ]
-    if visit.place is not None:
-        pairs += [(target, visit.place.idle) for target in chains.to(visit.place.target)]
-    return pairs
 
 
 def _visit(visit: Visit, store: SessionStore) -> dict[str, str]:

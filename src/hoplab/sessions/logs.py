@@ -28,8 +28,7 @@ def read_log(session_id: str, store: SessionStore, *, lines: int, interactive: b
 def _done_with(session: Session, store: SessionStore) -> None:
     """The log of a session that is over was read through a master nothing else may need."""
     if not session.state.is_live:
-        chain = masters.Chains().to(session.ssh_target)
-        masters.release([(target, session.master_idle) for target in chain], store)
+        masters.release(store, sessions=[session])
 
 
 def follow_log(

@@ -21,6 +21,7 @@ goes as soon as the master does.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
+
+log = logging.getLogger(__name__)
 
 DEFAULT_IDLE = 600  # seconds
 # How often the waiting process looks whether its master is still there (and the time moved).
@@ -86,16 +89,36 @@ def _has_master(target: SshTarget) -> bool:
     return master.control_path.exists() and master.master_pid() is not None
 
 
-def release(masters: Iterable[tuple[SshTarget, int]], store: SessionStore) -> None:
-    """After a command: each master among ``masters`` (a target and its idle seconds) that no
-    live session needs goes after that idle time (at once for 0)."""
+def release(
+    store: SessionStore,
+    *,
+    sessions: Iterable[Session] = (),
+    targets: Iterable[tuple[SshTarget, int]] = (),
+) -> None:
+    """After a command: the masters that ``sessions`` rode, and ``targets`` (each with its idle
+    seconds), that no live session needs go after that idle time (at once for 0).
+
+    Never raises: a chain it cannot work out (its login node does not answer) is left as it
+    is, and so is every master when it cannot tell which ones live sessions need.
+    """
+    chains = Chains()
+    pairs = list(targets)
+    for session in sessions:
+        try:
+            pairs += [(target, session.master_idle) for target in chains.of(session)]
+        except HoplabError as exc:
+            log.debug("the masters of %s are left as they are: %s", session.id, exc)
     wanted: dict[str, tuple[SshTarget, int]] = {}
-    for target, idle in masters:
+    for target, idle in pairs:
         known = wanted.get(target.key)
         wanted[target.key] = (target, max(idle, known[1]) if known else idle)
     if not wanted:
         return
-    keep = needed(store)
+    try:
+        keep = needed(store)
+    except HoplabError as exc:
+        log.debug("masters left as they are: %s", exc)
+        return
     for key, (target, idle) in wanted.items():
         if key in keep or not _has_master(target):
             continue

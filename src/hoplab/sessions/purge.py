@@ -51,9 +51,8 @@ def purge(places: list[Place], store: SessionStore, *, interactive: bool) -> lis
     """Purge each place in turn (a refusal on one does not stop the others)."""
     results = [_purge(place, store, interactive=interactive) for place in places]
     chains = masters.Chains()
-    masters.release(
-        [(target, place.idle) for place in places for target in chains.to(place.target)], store
-    )
+    targets = [(target, place.idle) for place in places for target in chains.to(place.target)]
+    masters.release(store, targets=targets)
     return results
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import time
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
     from hoplab.schedulers.base import Scheduler
     from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
-
-log = logging.getLogger(__name__)
 
 # How long a second ``up`` waits for the session that another one is starting (queue included),
 # and how many such sessions in a row it waits for before it starts its own.
@@ -143,11 +140,8 @@ def up(
 
 def _release_masters(session: Session, store: SessionStore) -> None:
     """A start that failed leaves no master for good: each goes after its idle time, unless
-    another live session rides it (never hiding why the start failed)."""
-    try:
-        masters.release([(t, session.master_idle) for t in masters.Chains().of(session)], store)
-    except HoplabError as exc:
-        log.debug("masters of %s not released: %s", session.id, exc)
+    another live session rides it."""
+    masters.release(store, sessions=[session])
 
 
 def _record(
