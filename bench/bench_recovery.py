@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_sessions import finish, had_hoplab
 from hoplab.records.store import SessionStore
 from hoplab.ssh.ports import free_port
 from hoplab.testing.cluster import Sandbox
@@ -39,6 +40,7 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     sandbox = Sandbox()
     info = sandbox.up()
+    had = had_hoplab(info)
     base = Path(tempfile.mkdtemp(prefix="hr-"))
     env = {
         **os.environ,
@@ -94,6 +96,7 @@ def main() -> None:
     finally:
         sandbox.set_link(up=True)
         subprocess.run([*hoplab, "down", "--all"], env=env, capture_output=True, check=False)
+        finish(env, info, had=had)
 
     floor = statistics.median(floors)
     kill, cut = statistics.median(kills), statistics.median(cuts)

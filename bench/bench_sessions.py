@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 HOST = "login01"
 
 FLOOR = r"""
-import http.client, os, socket, subprocess, sys, tempfile, time
+import http.client, os, shutil, socket, subprocess, sys, tempfile, time
 class Unix(http.client.HTTPConnection):
     def __init__(self, path):
         super().__init__("localhost", timeout=5)
@@ -57,6 +57,7 @@ while time.monotonic() - began < 120:
 print(time.monotonic() - began)
 server.terminate()
 server.wait(30)
+shutil.rmtree(d, ignore_errors=True)  # the host's /tmp as the bench found it
 """
 
 
@@ -77,6 +78,25 @@ def setup() -> tuple[int, SandboxInfo, dict[str, str], list[str]]:
     return rounds, info, env, [sys.executable, "-m", "hoplab"]
 
 
+def had_hoplab(info: SandboxInfo) -> bool:
+    """Whether the test user's home holds ~/.hoplab before the bench (then it is not ours)."""
+    return (info.home / ".hoplab").exists()
+
+
+def finish(env: dict[str, str], info: SandboxInfo, *, had: bool) -> None:
+    """Leave things as the bench found them: ``~/.hoplab`` goes (``down --purge``) unless it
+    was there before, and the bench laptop's masters end (``down`` leaves them for their idle
+    time)."""
+    if not had:
+        argv = [sys.executable, "-m", "hoplab", "down", "--purge", info.login_host]
+        subprocess.run(argv, env=env, capture_output=True, check=False, timeout=120)
+    folder = Path(env["HOPLAB_RUNTIME_DIR"]) / "cm"
+    for socket in folder.glob("*") if folder.exists() else []:
+        if socket.is_socket():
+            argv = ["ssh", "-F", env["HOPLAB_SSH_CONFIG"], "-o", f"ControlPath={socket}"]
+            subprocess.run([*argv, "-O", "exit", "x"], capture_output=True, check=False, timeout=10)
+
+
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     began = time.monotonic()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
@@ -85,6 +105,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def main() -> None:
     rounds, info, env, hoplab = setup()
+    had = had_hoplab(info)
     venv = str(info.jupyter_venv)
     up = [*hoplab, "up", HOST, "--venv", venv, "--scheduler", "none", "--detach", "--new",
           "--json", "--no-browser"]  # fmt: skip
@@ -101,6 +122,7 @@ def main() -> None:
         attach = [*hoplab, "attach", session, "--detach", "--no-browser", "--json"]
         attaches.append(timed(attach, env)[0])
     timed([*hoplab, "down", "--all"], env)
+    finish(env, info, had=had)
     helps = [timed([*hoplab, "--help"], env)[0] for _ in range(rounds)]
     pythons = [timed([sys.executable, "-c", "pass"], env)[0] for _ in range(rounds)]
 

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from bench_sessions import FLOOR, setup, timed
+from bench_sessions import FLOOR, finish, had_hoplab, setup, timed
 from hoplab.remote import scripts
 from hoplab.ssh import hostkeys
 from hoplab.ssh.target import SshTarget
@@ -60,6 +60,7 @@ class Spacer:
 
 def main() -> None:
     rounds, info, env, hoplab = setup()
+    had = had_hoplab(info)
     venv = str(info.jupyter_venv)
     up = [*hoplab, "up", LOGIN, "--venv", venv, "--detach", "--new", "--json", "--no-browser",
           "--directive=--nodelist=node001"]  # fmt: skip
@@ -99,6 +100,7 @@ def main() -> None:
         f"= {neutral / (q + j):.2f}x floor (target <= 1.2x)"
     )
     first, later = host_key_step(info, env, rounds)
+    finish(env, info, had=had)
     print(f"host key step, first ssh to a node (login vouches): {first * 1000:.0f} ms")
     print(f"host key step, later (key already vouched):         {later * 1000:.0f} ms")
 

@@ -80,6 +80,13 @@ def _duration(key: str) -> Callable[[str], object]:
     return lambda text: parse_duration(text, key)
 
 
+def idle_seconds(text: str) -> int:
+    """``master_idle``: a duration as ``--lease`` takes it, or ``0`` (no idle time at all)."""
+    if text.strip() == "0":
+        return 0
+    return parse_duration(text, "master_idle")
+
+
 def _not_a_directory(key: str, text: str) -> str:
     if Path(text).expanduser().is_dir():
         raise ConfigError(f"{text!r} is a directory", key=key, hint="name the file itself")
@@ -273,6 +280,16 @@ DEFINITIONS: tuple[Option, ...] = (
         "(shutdown_no_activity_timeout): minutes, or 1h, 0:00:30.",
         metavar="MINUTES",
         parse=_duration("idle_timeout"),
+    ),
+    Option(
+        "master_idle",
+        str,
+        "How long an ssh connection (ControlMaster) outlives the last session that rode it, "
+        "so that the next command asks no password again: minutes, or 1h, 0:00:30; 0 ends it "
+        "with the session.",
+        "10",
+        metavar="MINUTES",
+        parse=idle_seconds,
     ),
 )
 

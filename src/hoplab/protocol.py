@@ -74,6 +74,7 @@ class Reply(Word):
     SERVER = "server"  # doctor.sh: MAJOR MINOR of jupyter_server (or notebook), or "-"
     SOCKETS = "sockets"  # doctor.sh: yes | no (this Jupyter can listen on a Unix socket)
     SOCKET_DIR = "socket-dir"  # doctor.sh, trial.sh: SocketDir PATH
+    PURGE = "purge"  # purge.sh: PurgeFinding (and the session ID for NEW)
 
 
 class LauncherStatus(Word):
@@ -154,6 +155,13 @@ class SocketDir(Word):
     @property
     def usable(self) -> bool:
         return self in {SocketDir.PRIVATE, SocketDir.LOOSE, SocketDir.CREATABLE}
+class PurgeFinding(Word):
+    """purge finding (what became of ~/.hoplab on a host)"""
+
+    REMOVED = "removed"
+    ABSENT = "absent"  # there was none
+    LEFT = "left"  # still there, or not a plain directory of the user (never followed)
+    NEW = "new"  # ID: a session directory appeared after the check: nothing was removed
 
 
 class Where(Word):

@@ -1,9 +1,13 @@
-"""Fixtures for end-to-end tests: an isolated laptop (state, runtime, config) on the sandbox."""
+"""Fixtures for end-to-end tests: an isolated laptop (state, runtime, config) on the sandbox,
+and a check that the tests leave the test user's home and every host's /tmp as they found them.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -216,3 +220,93 @@ def _laptop(hoplab_sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Lapt
     for master in machine.masters():
         machine.exit_master(master)
     wait_until(lambda: not listening_ssh_ports(), 10, what="every local forward to close")
+
+
+# Nothing left behind ------------------------------------------------------------------------
+
+# What Jupyter and its kernels create in a home by themselves, at every start: not hoplab's
+# (and not the tests'). Nothing else new may be left in the test user's home.
+JUPYTER_OWN = (".ipython", ".npm", ".cache", ".local/share/jupyter", ".jupyter/lab")
+
+
+def _exempt(relative: str) -> bool:
+    """Inside one of Jupyter's own trees, or a directory on the way to one."""
+    return any(
+        relative == own or relative.startswith(own + "/") or own.startswith(relative + "/")
+        for own in JUPYTER_OWN
+    )
+
+
+def _tree(root: Path, *, owner: int | None = None, exempt: bool = False) -> set[str]:
+    """Every path under ``root``, relative (only ``owner``'s with one; never following links)."""
+    found: set[str] = set()
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        kept = []
+        for name in [*dirs, *files]:
+            path = here / name
+            relative = path.relative_to(root).as_posix()
+            if exempt and _exempt(relative):
+                continue
+            try:
+                mine = owner is None or path.lstat().st_uid == owner
+            except FileNotFoundError:  # went while we looked (a daemon's temporary file)
+                continue
+            if mine:
+                found.add(relative)
+            kept.append(name)
+        dirs[:] = [d for d in dirs if d in kept]
+    return found
+
+
+def _snapshot(sandbox: SandboxInfo) -> dict[str, set[str]]:
+    """The test user's home, and what the test user owns in each host's /tmp (the daemons'
+    own files there are the sandbox's business)."""
+    uid = pwd.getpwnam(sandbox.user).pw_uid
+    found = {f"~{sandbox.user}": _tree(sandbox.home, exempt=True)}
+    for host in sandbox.hosts:
+        found[f"{host}:/tmp"] = _tree(sandbox.host_path(host, "/tmp"), owner=uid)
+    return found
+
+
+def _purge(sandbox: SandboxInfo) -> str:
+    """``hoplab down --purge`` from a laptop of its own, as a user would end with: it removes
+    ~/.hoplab (the shared home) once nothing of hoplab runs; its master goes at once."""
+    base = Path(tempfile.mkdtemp(prefix="hl-"))
+    base.chmod(0o700)
+    try:
+        (base / "config.toml").write_text('[defaults]\nmaster_idle = "0"\n')
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HOPLAB_")},
+            "HOPLAB_STATE_DIR": str(base / "state"),
+            "HOPLAB_RUNTIME_DIR": str(base / "rt"),
+            "HOPLAB_CONFIG": str(base / "config.toml"),
+            "HOPLAB_SSH_CONFIG": str(sandbox.ssh_config),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "hoplab", "down", "--purge", sandbox.login_host],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        return done.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(hoplab_sandbox: SandboxInfo) -> Iterator[dict[str, set[str]]]:
+    """After every session test: nothing new in the test user's home (but what Jupyter makes
+    itself, see JUPYTER_OWN) or in any host's /tmp. hoplab's own ~/.hoplab goes with
+    ``down --purge``, unless it was there before the tests (then it is someone's). The value
+    is what was there before."""
+    before = _snapshot(hoplab_sandbox)
+    yield before
+    said = "" if ".hoplab" in before[f"~{hoplab_sandbox.user}"] else _purge(hoplab_sandbox)
+    after = _snapshot(hoplab_sandbox)
+    left = {where: sorted(after[where] - before[where]) for where in after}
+    left = {where: paths for where, paths in left.items() if paths}
+    assert not left, f"left behind by the tests: {left}\n{said}"

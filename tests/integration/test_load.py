@@ -3,8 +3,9 @@
 Ten plain sessions (five on login01, five on node001 through login01) and ten Jupyter jobs in
 the sandbox's ``shared`` partition (OverSubscribe=FORCE:8, so ten one-core jobs fit on its
 four cores), all started concurrently. Every one must become ready; ``ls`` must answer within
-a second; ``down --all`` must leave no Jupyter, job, forward, master, socket or session
-directory anywhere (each checked on its own).
+a second; ``down --all`` must leave no Jupyter, job, forward, socket or session directory
+anywhere (each checked on its own), and the masters go after their idle time (``master_idle``,
+a few seconds here), not at once and not never.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from conftest import listening_ssh_ports
 from hoplab.testing.slurm import SHARED_PARTITION
 from hoplab.tunnel.forwards import status_code
+from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from conftest import Laptop
@@ -32,6 +34,7 @@ JOBS = [("login01", "--partition", SHARED_PARTITION, "--time", "30")] * 10
 
 def test_twenty_concurrent_sessions(cluster_laptop: Laptop, hoplab_sandbox: SandboxInfo) -> None:
     laptop = cluster_laptop
+    (laptop.home / "config.toml").write_text('[defaults]\nmaster_idle = "0:05"\n')
     venv = str(hoplab_sandbox.jupyter_venv)
     common = ("--venv", venv, "--new", "--json", "--start-timeout", "300")
     started = [laptop.spawn("up", host, *common, *args) for host, *args in PLAIN + JOBS]
@@ -70,7 +73,8 @@ def test_twenty_concurrent_sessions(cluster_laptop: Laptop, hoplab_sandbox: Sand
         assert laptop.remote_jupyters(host) == [], f"Jupyter left on {host}"
     assert [job for job in laptop.jobs() if "|hoplab-" in job] == []
     assert listening_ssh_ports() == []
-    assert laptop.master_pids() == []
+    assert laptop.master_pids()  # the next command within master_idle asks no password
+    wait_until(lambda: not laptop.master_pids(), 30, what="the idle masters to go")
     assert laptop.masters() == []
     ids = " ".join(r["session"]["id"] for r in results)
     leftovers = hoplab_sandbox.run_as_user(

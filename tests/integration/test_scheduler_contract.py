@@ -144,6 +144,13 @@ def open_cluster(name: str, hoplab_sandbox: SandboxInfo) -> Cluster:
     return Cluster(name, found, shell, [])  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def contract_folders(hoplab_sandbox: SandboxInfo) -> Iterator[None]:
+    """The jobs' folders (``~/hoplab-contract``) go once every contract test is done."""
+    yield
+    hoplab_sandbox.run_as_user(LOGIN, "rm -rf ~/hoplab-contract\n", check=False)
+
+
 @pytest.fixture(params=BACKENDS)
 def cluster(request: pytest.FixtureRequest, hoplab_sandbox: SandboxInfo) -> Iterator[Cluster]:
     if request.param == REAL_OAR:

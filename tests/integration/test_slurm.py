@@ -52,7 +52,8 @@ def full_cluster(hoplab_sandbox: SandboxInfo) -> Iterator[list[str]]:
     jobs = [
         login(
             hoplab_sandbox,
-            "sbatch --parsable --cpus-per-task=2 --job-name=filler --wrap='sleep 900'",
+            "sbatch --parsable --cpus-per-task=2 --job-name=filler --output=/dev/null "
+            "--wrap='sleep 900'",
         ).stdout.strip()
         for _ in hoplab_sandbox.nodes
     ]

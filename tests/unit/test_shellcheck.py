@@ -64,6 +64,7 @@ def _assembled() -> dict[str, str]:
         doctor_bare=render.doctor(Environment(), "notebook").text,
         trial_wait=render.trial_wait("t1", 5).text,
         trial_end=render.trial_end("t1", remove=True).text,
+        purge=render.purge(["id1", "id2"]).text,
     )
     for name in batch_classes():
         scheduler = batch_backend(name)

@@ -34,7 +34,10 @@ COMMANDS = {
     "sandbox": ("hoplab.cli.sandbox", "sandbox", "A real local cluster to try hoplab on."),
 }
 # Started by hoplab itself, not listed in --help.
-HIDDEN = {"supervise": ("hoplab.cli.supervise", "supervise", "")}
+HIDDEN = {
+    "supervise": ("hoplab.cli.supervise", "supervise", ""),
+    "close-idle": ("hoplab.cli.supervise", "close_idle", ""),
+}
 
 
 class LazyGroup(click.Group):

@@ -72,7 +72,7 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
     from hoplab.sessions.listing import list_sessions
 
     store = SessionStore()
-    rows = list_sessions(store, everything=everything, scan=tuple(_place(t) for t in scan))
+    rows = list_sessions(store, everything=everything, scan=tuple(place(t) for t in scan))
     supervisors = {row.session.id: background.recorded(row.session.id) for row in rows}
     if as_json:
         sessions = [
@@ -167,12 +167,16 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
         raise SystemExit(1)
 
 
-def _place(text: str) -> Place:
-    """``--scan TARGET``: a profile or an ssh destination, resolved as ``up`` resolves it."""
+def place(text: str) -> Place:
+    """``--scan TARGET`` (or ``down --purge TARGET``): a profile or an ssh destination,
+    resolved as ``up`` resolves it."""
     from hoplab import config
+    from hoplab.options import idle_seconds
     from hoplab.paths import config_file
     from hoplab.sessions.orphans import Place
     from hoplab.sessions.request import ssh_target
 
     resolved = config.resolve(text, {}, config.load(config_file()))
-    return Place(text, ssh_target(resolved), bool(resolved["mux"]))
+    return Place(
+        text, ssh_target(resolved), bool(resolved["mux"]), idle_seconds(resolved["master_idle"])
+    )

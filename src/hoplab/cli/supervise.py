@@ -1,4 +1,5 @@
-"""``hoplab supervise SESSION``: the detached supervisor that ``up --background`` starts."""
+"""The detached processes hoplab starts itself: ``hoplab supervise SESSION`` (``up
+--background``) and ``hoplab close-idle KEY`` (a master no session needs, after its idle time)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
         except Detach as why:
             holding.release(store, session.id)
             err.print(f"{why}: supervision stops; the session itself keeps running")
+
+
+@click.command(name="close-idle", hidden=True)
+@click.argument("key")
+def close_idle(key: str) -> None:
+    """End the ssh master KEY once it has been idle for its time and no live session rides it.
+
+    Started by the command that left the master unneeded (see hoplab.sessions.masters); it
+    goes as soon as the master does.
+    """
+    from hoplab.records.store import SessionStore
+    from hoplab.sessions.masters import close_when_idle
+
+    err.print(f"{key}: {close_when_idle(key, SessionStore())}", markup=False, soft_wrap=True)

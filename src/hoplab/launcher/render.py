@@ -261,6 +261,11 @@ def scan(skip: list[str], only: list[str] | None = None) -> Script:
     return _script(_body("scan"), HOPLAB_SKIP=" ".join(skip), HOPLAB_ONLY=wanted)
 
 
+def purge(known: list[str]) -> Script:
+    """Remove ~/.hoplab, unless a session directory other than ``known`` is there now."""
+    return _script(_body("purge"), HOPLAB_KNOWN=" ".join(known))
+
+
 def stop(sessions: list[Row]) -> Script:
     """Stop each session and remove what it left, reporting what remains."""
     return _script(_body("stop"), *_calls("stop", sessions))

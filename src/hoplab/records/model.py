@@ -81,6 +81,10 @@ class Session:
     orphan: bool = False  # found running with no owner: its hoplab died, or no record knew it
     protocol: int = VERSION  # the protocol of the hoplab that started it (1 before it was kept)
     socket_home: bool = False  # the job's socket moved to the session directory (job /tmp)
+    # the scheduler said the job is over (or no longer lists it, and its launcher recorded
+    # its end): nothing asks about that job again (a long-purged id only earns an error)
+    job_over: bool = False
+    master_idle: int = 600  # seconds its masters outlive it once no live session rides them
 
     @property
     def batch(self) -> bool:

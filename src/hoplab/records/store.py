@@ -1,4 +1,10 @@
-"""Sessions in SQLite (WAL): 0600 file in a 0700 directory, with a schema version."""
+"""Sessions in SQLite (WAL): 0600 file in a 0700 directory, with a schema version.
+
+One store may be used from several threads (``ls`` and ``down`` reach their targets in
+parallel): each thread gets its own connection to the same file, and SQLite's own locking
+(WAL, a busy timeout) orders their writes. Every write is one statement, so no transaction
+spans threads.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -50,8 +57,9 @@ class SessionStore:
         lock = os.open(self.path.with_name(f"{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._owner = threading.get_ident()
+            self._main = self._connect()
+            self._main.execute("PRAGMA journal_mode=WAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateStoreError(
@@ -60,10 +68,34 @@ class SessionStore:
                 )
             self._migrate(version)
             self._db.execute("SELECT count(*) FROM sessions").fetchone()
+            self._local = threading.local()
+            self._others: list[sqlite3.Connection] = []
+            self._others_lock = threading.Lock()
         except sqlite3.DatabaseError as exc:
             raise self._broken(exc) from exc
         finally:
             os.close(lock)  # and with it the lock
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False only so that close() may close another thread's connection
+        # once that thread is done; each connection is used by the thread that made it.
+        return sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection: the first one for the thread that made the store."""
+        if threading.get_ident() == self._owner:
+            return self._main
+        found: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if found is None:
+            try:
+                found = self._connect()
+            except sqlite3.DatabaseError as exc:
+                raise self._broken(exc) from exc
+            self._local.db = found
+            with self._others_lock:
+                self._others.append(found)
+        return found
 
     def _migrate(self, version: int) -> None:
         """Bring a store of ``version`` (0: new) to :data:`SCHEMA_VERSION`, atomically."""
@@ -99,8 +131,18 @@ class SessionStore:
             "so that 'hoplab down' can stop them",
         )
 
+    def close_threads(self) -> None:
+        """Close the other threads' connections, once those threads are done with the store
+        (a thread that uses it again gets a new one)."""
+        with self._others_lock:
+            others, self._others = self._others, []
+            self._local = threading.local()
+        for db in others:
+            db.close()
+
     def close(self) -> None:
-        self._db.close()
+        self.close_threads()
+        self._main.close()
 
     def save(self, session: Session) -> None:
         """Insert or update ``session``."""

@@ -280,8 +280,17 @@ def node_address(transport: Transport, scheduler: BatchScheduler, node: str) -> 
 
 def for_session(session: Session) -> BatchScheduler:
     """The backend that runs ``session``'s job, with the version seen when it was submitted."""
+    return recorded_backend(session.scheduler, session.scheduler_version, session.scheduler_module)
+
+
+def recorded_backend(
+    name: str, version_text: str | None, module: str | None = None
+) -> BatchScheduler:
+    """The backend ``name``, reading the formats of the version recorded as ``MAJOR.MINOR``
+    (and loading ``module`` first, where the scheduler's commands need one)."""
     version = None
-    if session.scheduler_version:
-        major, _, minor = session.scheduler_version.partition(".")
-        version = (int(major), int(minor or 0))
-    return batch_backend(session.scheduler, version, session.scheduler_module)
+    if version_text:
+        major, _, minor = version_text.partition(".")
+        if major.isdigit() and (minor or "0").isdigit():
+            version = (int(major), int(minor or 0))
+    return batch_backend(name, version, module)

@@ -19,6 +19,7 @@ from hoplab.protocol import (
     FailKind,
     Listen,
     Process,
+    PurgeFinding,
     Reach,
     Reply,
     SchedulerName,
@@ -232,6 +233,33 @@ def stop(
         )
         for sid, said in found.items()
     }
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What the purge script did: its finding, and the session directories that appeared."""
+
+    finding: PurgeFinding
+    new: tuple[str, ...] = ()
+
+
+def purge(transport: Transport, known: list[str]) -> Purged:
+    """Remove ~/.hoplab on the target unless a session directory not in ``known`` is there."""
+    frame = frames.run(transport, render.purge(known), timeout=60)
+    findings: list[PurgeFinding] = []
+    new: list[str] = []
+    for reply in frame.replies():
+        if reply.kind is not Reply.PURGE or not reply.args:
+            raise ProtocolError(f"an unexpected answer to a purge: {reply}")
+        finding = PurgeFinding.parse(reply.args[0], str(reply))
+        if finding is PurgeFinding.NEW and len(reply.args) == 2:
+            new.append(reply.args[1])
+        findings.append(finding)
+    if new:
+        return Purged(PurgeFinding.NEW, tuple(new))
+    if len(findings) != 1:
+        raise ProtocolError(f"the purge answered {findings or 'nothing'}")
+    return Purged(findings[0])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from hoplab.schedulers.base import JobState
 from hoplab.sessions.orphans import recover_job_ids
 from hoplab.ssh.transport import Forward
 from hoplab.tunnel.landing import host_transport
-from hoplab.tunnel.reach import forward_transport
+from hoplab.tunnel.reach import forward_target, forward_transport
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
@@ -90,28 +90,51 @@ def drop_forwards(session: Session) -> list[int]:
 
 
 def end_job(transport: Transport, session: Session) -> list[Leftover]:
-    """Stop a batch session's Jupyter on its node (by PID, where ssh reaches it), cancel the
-    job and verify that the scheduler no longer runs it. What could not be done, if anything.
+    """Stop a batch session's Jupyter on its node, cancel its job, verify (see :func:`end_jobs`)."""
+    return end_jobs(transport, [session])[session.id]
+
+
+def end_jobs(transport: Transport, sessions: list[Session]) -> dict[str, list[Leftover]]:
+    """Stop batch sessions' Jupyter on their nodes (by PID, where ssh reaches them: one script
+    per node), cancel their jobs and verify that the scheduler no longer runs them (one cancel
+    and one query per scheduler for them all). What could not be done, by session id.
+
+    A job already known to be over (:attr:`Session.job_over`) is neither cancelled nor asked
+    about: a long-purged id only earns an error from the scheduler.
     """
-    problems: list[Leftover] = []
-    if session.reach == Reach.SSH_NODE and session.node:
-        # First, while the job still holds the node: some sites refuse ssh to a node once
+    problems: dict[str, list[Leftover]] = {s.id: [] for s in sessions}
+    on_nodes: dict[str, list[Session]] = {}
+    for session in sessions:
+        if session.reach == Reach.SSH_NODE and session.node:
+            on_nodes.setdefault(forward_target(session).key, []).append(session)
+    for members in on_nodes.values():
+        # First, while the jobs still hold the node: some sites refuse ssh to a node once
         # the job is gone, and a cancelled job's processes can outlive it.
         try:
-            node = forward_transport(session)
+            node = forward_transport(members[0])
             node.connect(interactive=False)
-            problems += leftovers(scripts.stop(node, [session], on_node=True)[session.id])
+            reports = scripts.stop(node, members, on_node=True)
+            for session in members:
+                problems[session.id] += leftovers(reports[session.id])
         except HoplabError as exc:
-            log.debug("could not stop %s on its node: %s", session.id, exc)
-            problems.append(Leftover.NODE_UNREACHABLE)
-    if session.job_id:
-        scheduler = jobs.for_session(session)
-        complaint = jobs.cancel(transport, scheduler, [session.job_id])
-        seen = jobs.wait_gone(transport, scheduler, [session.job_id])
-        status = seen.get(session.job_id)
-        if status is None or not status.state.finished:
-            problems.append(Leftover.JOB_NOT_GONE)
-            log.debug("cancel of job %s: %s (%s)", session.job_id, complaint, status)
+            log.debug("could not stop %s on their node: %s", [s.id for s in members], exc)
+            for session in members:
+                problems[session.id].append(Leftover.NODE_UNREACHABLE)
+    pending = [s for s in sessions if s.job_id and not s.job_over]
+    by_backend: dict[tuple[str, str], list[Session]] = {}
+    for session in pending:
+        key = (session.scheduler, session.scheduler_version or "")
+        by_backend.setdefault(key, []).append(session)
+    for members in by_backend.values():
+        scheduler = jobs.for_session(members[0])
+        ids = [s.job_id for s in members if s.job_id]
+        complaint = jobs.cancel(transport, scheduler, ids)
+        seen = jobs.wait_gone(transport, scheduler, ids)
+        for session in members:
+            status = seen.get(session.job_id or "")
+            if status is None or not status.state.finished:
+                problems[session.id].append(Leftover.JOB_NOT_GONE)
+                log.debug("cancel of job %s: %s (%s)", session.job_id, complaint, status)
     return problems
 
 

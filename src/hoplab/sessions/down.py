@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
 from hoplab.protocol import Reach
 from hoplab.records.model import SessionState
 from hoplab.remote import scripts
-from hoplab.sessions import background, orphans
-from hoplab.sessions.cleanup import Leftover, drop_forwards, end_job, leftovers
-from hoplab.ssh.mux import MuxTransport
+from hoplab.sessions import background, fanout, masters, orphans
+from hoplab.sessions.cleanup import Leftover, drop_forwards, end_jobs, leftovers
 from hoplab.ssh.ports import port_is_free
-from hoplab.tunnel.chain import hops, open_transport
+from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.landing import by_host
-from hoplab.tunnel.reach import forward_target
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -46,15 +43,17 @@ def down(
     session_ids: list[str], store: SessionStore, *, every: bool = False, interactive: bool = False
 ) -> list[DownResult]:
     """Stop the named sessions (or every live or lost one, orphans included), reaching each
-    target once.
+    target once, every target at once (see :mod:`hoplab.sessions.fanout`).
 
     A target that cannot be reached, or a session a newer hoplab started, stops nothing else:
     its sessions come back unstopped with the reason, their records and background supervisors
-    untouched, and every other session is stopped.
+    untouched, and every other session is stopped. Results come in the order of the sessions.
+    Masters that no live session needs any more go after the sessions' idle time.
     """
     if every:
         orphans.abandoned_starts(store)
-        orphans.find(store, orphans.places(store))
+        going = frozenset(s.ssh_target.key for s in store.unfinished())
+        orphans.find(store, orphans.places(store, reached=going))
     sessions = store.unfinished() if every else [store.get(sid) for sid in session_ids]
     results: list[DownResult] = []
     drivable = []
@@ -65,33 +64,57 @@ def down(
             results.append(_not_stopped(session, "protocol understood", exc))
             continue
         drivable.append(session)
-    ordered = sorted(drivable, key=lambda s: (s.ssh_target.key, s.multiplex))
-    for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):
-        batch = list(group)
-        transport = open_transport(batch[0].ssh_target, multiplex=multiplex)
-        try:
-            transport.connect(interactive=interactive)
-        except HoplabError as exc:
-            results += [_not_stopped(s, f"{s.ssh_target.label} reached", exc) for s in batch]
-            continue
-        # first their supervisors: one left running would rebuild the forwards removed below
-        supervised = {s.id: background.stop(s.id) for s in batch if background.recorded(s.id)}
-        try:
-            done = _down_on(transport, batch, store)
-        except HoplabError as exc:  # the connection broke on the way: try again later
-            results += [_not_stopped(s, f"{s.ssh_target.label} answered", exc) for s in batch]
-            continue
-        results += [
-            replace(
-                r, checks=(("background supervisor stopped", supervised[r.session.id]), *r.checks)
-            )
-            if r.session.id in supervised
-            else r
-            for r in done
-        ]
-    _close_idle(drivable, store)
+    groups: dict[tuple[str, bool], list[Session]] = {}
+    for session in drivable:
+        groups.setdefault((session.ssh_target.key, session.multiplex), []).append(session)
+    batches = list(groups.values())
+    connected: list[Transport | HoplabError | None] = (
+        [_reach(batch, interactive=True) for batch in batches]
+        if interactive
+        else [None] * len(batches)
+    )
+    work = list(zip(batches, connected, strict=True))
+    for done in fanout.each(work, lambda item: _down_target(item[0], item[1], store)):
+        results += done
+    store.close_threads()
+    masters.release(store, sessions=drivable)
     order = {s.id: n for n, s in enumerate(sessions)}
     return sorted(results, key=lambda r: order[r.session.id])
+
+
+def _reach(batch: list[Session], *, interactive: bool) -> Transport | HoplabError:
+    """A connected transport to the batch's target, or why there is none.
+
+    With a terminal, targets are reached one after the other before the work starts at once:
+    two ssh asking for a password or a code on one terminal at the same time would mix up.
+    """
+    transport = open_transport(batch[0].ssh_target, multiplex=batch[0].multiplex)
+    try:
+        transport.connect(interactive=interactive)
+    except HoplabError as exc:
+        return exc
+    return transport
+
+
+def _down_target(
+    batch: list[Session], reached: Transport | HoplabError | None, store: SessionStore
+) -> list[DownResult]:
+    """Stop one target's sessions (``reached``: its connection, if made already)."""
+    transport = _reach(batch, interactive=False) if reached is None else reached
+    if isinstance(transport, HoplabError):
+        return [_not_stopped(s, f"{s.ssh_target.label} reached", transport) for s in batch]
+    # first their supervisors: one left running would rebuild the forwards removed below
+    supervised = {s.id: background.stop(s.id) for s in batch if background.recorded(s.id)}
+    try:
+        done = _down_on(transport, batch, store)
+    except HoplabError as exc:  # the connection broke on the way: try again later
+        return [_not_stopped(s, f"{s.ssh_target.label} answered", exc) for s in batch]
+    return [
+        replace(r, checks=(("background supervisor stopped", supervised[r.session.id]), *r.checks))
+        if r.session.id in supervised
+        else r
+        for r in done
+    ]
 
 
 def _not_stopped(session: Session, check: str, cause: HoplabError) -> DownResult:
@@ -105,7 +128,7 @@ def _down_on(
 ) -> list[DownResult]:
     # the job id of a session whose up died right after its submit lives only on the target
     orphans.recover_job_ids(transport, sessions, store)
-    job_problems = {s.id: end_job(transport, s) for s in sessions if s.batch}
+    job_problems = end_jobs(transport, [s for s in sessions if s.batch])
     reports = {}
     for carrier, members in by_host(sessions, transport):
         reports.update(scripts.stop(carrier, members))
@@ -131,6 +154,8 @@ def _down_on(
             (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
             for port in drop_forwards(session)
         ]
+        if session.batch and session.job_id and Leftover.JOB_NOT_GONE not in found:
+            session.job_over = True
         failed = [name for name, ok in checks if not ok]
         session.settle(
             SessionState.STOPPED, f"down could not verify: {', '.join(failed)}" if failed else None
@@ -138,25 +163,6 @@ def _down_on(
         store.save(session)
         results.append(DownResult(session, tuple(checks)))
     return results
-
-
-def _close_idle(sessions: list[Session], store: SessionStore) -> None:
-    """Once every target is done, let masters go that no live session needs any more: the
-    nodes' first, then the targets', then the login nodes' their chains rode."""
-    needed: set[str] = set()
-    for live in store.live():
-        if live.multiplex:  # its own master, its node's, and the login masters its chain rides
-            needed |= {live.ssh_target.key, forward_target(live).key}
-            needed |= {hop.key for hop in hops(live.ssh_target)}
-    ours = [s for s in sessions if s.multiplex]
-    carriers = [forward_target(s) for s in ours]
-    targets = [s.ssh_target for s in ours]
-    logins = [hop for s in ours for hop in hops(s.ssh_target)]
-    closed: set[str] = set()
-    for target in (*carriers, *targets, *logins):
-        if target.key not in needed and target.key not in closed:
-            closed.add(target.key)
-            MuxTransport(target).close()
 
 
 def _forward_gone(port: int) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -11,7 +11,7 @@ from hoplab.errors import HoplabError
 from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
-from hoplab.sessions import orphans
+from hoplab.sessions import fanout, masters, orphans
 from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
 from hoplab.sessions.down import down
 from hoplab.tunnel.chain import open_transport
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
     from hoplab.sessions.down import DownResult
+    from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
 
 
@@ -49,6 +50,16 @@ def prune(rows: list[Row], store: SessionStore, *, interactive: bool) -> list[Do
     return down(ids, store, interactive=interactive) if ids else []
 
 
+@dataclass
+class Visit:
+    """One target ``ls`` reaches: its live sessions to check, and whether to look for orphans."""
+
+    target: SshTarget
+    multiplex: bool
+    live: list[Session] = field(default_factory=list)
+    place: orphans.Place | None = None
+
+
 def list_sessions(
     store: SessionStore, *, everything: bool = False, scan: tuple[orphans.Place, ...] = ()
 ) -> list[Row]:
@@ -57,26 +68,62 @@ def list_sessions(
     A session whose Jupyter is gone becomes ``lost``, one whose batch job ended becomes
     ``ended`` with the scheduler's reason; either way its forwards are removed. A host or a
     scheduler that cannot be reached leaves the record as it was: unreachable is not dead.
-    Orphans (see :mod:`hoplab.sessions.orphans`) are found on the same targets and on ``scan``.
+    Orphans (see :mod:`hoplab.sessions.orphans`) are looked for on ``scan`` and where a
+    connection is there anyway: no master is opened to a target that no live session needs.
+
+    Every target is reached at once (one thread each; see :mod:`hoplab.sessions.fanout`), and
+    the masters that no live session needs any more go after their idle time.
     """
     notes = orphans.abandoned_starts(store)
-    live = store.live()
-    ordered = sorted(live, key=lambda s: (s.ssh_target.key, s.multiplex))
-    for (_, multiplex), group in groupby(ordered, key=lambda s: (s.ssh_target.key, s.multiplex)):
-        batch = [s for s in group if not s.starting_elsewhere]
-        if batch:
-            notes.update(_reconcile(batch, store, multiplex=multiplex))
-    notes.update(orphans.find(store, orphans.places(store, scan)))
+    trips = visits(store, scan)
+    for found in fanout.each(trips, lambda visit: _visit(visit, store)):
+        notes.update(found)
+    store.close_threads()
+    masters.release(
+        store,
+        sessions=[s for visit in trips for s in visit.live if not s.state.is_live],
+        targets=[
+            (target, visit.place.idle)
+            for visit in trips
+            if visit.place is not None and visit.multiplex
+            for target in masters.Chains().to(visit.place.target)
+        ],
+    )
     sessions = store.all() if everything else store.unfinished()
     return [Row(s, notes.get(s.id, "")) for s in sessions]
 
 
-def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) -> dict[str, str]:
-    transport = open_transport(batch[0].ssh_target, multiplex=multiplex)
+def visits(store: SessionStore, scan: tuple[orphans.Place, ...] = ()) -> list[Visit]:
+    """The targets ``ls`` reaches, in a stable order: each with a live session to check (one
+    that another ``up`` is starting is its business), then the places to look for orphans."""
+    found: dict[tuple[str, bool], Visit] = {}
+    for session in store.live():
+        if session.starting_elsewhere:
+            continue
+        key = (session.ssh_target.key, session.multiplex)
+        found.setdefault(key, Visit(session.ssh_target, session.multiplex)).live.append(session)
+    reached = frozenset(key for key, _ in found)
+    for place in orphans.places(store, scan, reached=reached):
+        key = (place.target.key, place.multiplex)
+        visit = found.setdefault(key, Visit(place.target, place.multiplex))
+        visit.place = place
+    return list(found.values())
+
+
+def _visit(visit: Visit, store: SessionStore) -> dict[str, str]:
+    """Check the visit's live sessions, then look for orphans there: one connection."""
+    transport = open_transport(visit.target, multiplex=visit.multiplex)
     try:
         transport.connect(interactive=False)
     except HoplabError as exc:
-        return {s.id: f"not checked: {exc.message}" for s in batch}
+        return {s.id: f"not checked: {exc.message}" for s in visit.live}
+    notes = _reconcile(transport, visit.live, store) if visit.live else {}
+    if visit.place is not None:
+        notes.update(orphans.look(visit.place, store, transport))
+    return notes
+
+
+def _reconcile(transport: Transport, batch: list[Session], store: SessionStore) -> dict[str, str]:
     try:
         orphans.recover_job_ids(transport, batch, store)
         notes, forgotten = _reconcile_jobs(
@@ -103,6 +150,8 @@ def _reconcile(batch: list[Session], store: SessionStore, *, multiplex: bool) ->
                     "and its launcher has recorded no end"
                 )
             continue
+        if session.id in forgotten:  # the queue forgot it, and its launcher recorded its end
+            session.job_over = True
         mark_lost(session, store)
         notes[session.id] = LOST
     return notes
@@ -134,6 +183,7 @@ def _reconcile_jobs(
                 # its final state (and so the reason) is known once the scheduler is done
                 notes[session.id] = "the job is ending"
             elif status.state.ended:
+                session.job_over = True
                 mark_ended(session, store, ended_reason(status.state, status.reason))
                 notes[session.id] = session.error or ""
             elif status.time_left is not None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hoplab.remote import scripts
+from hoplab.sessions import masters
 from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
 
 
@@ -17,7 +19,16 @@ def read_log(session_id: str, store: SessionStore, *, lines: int, interactive: b
     session = store.get(session_id)
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     transport.connect(interactive=interactive)
-    return scripts.read_log(transport, session.id, lines=lines)
+    try:
+        return scripts.read_log(transport, session.id, lines=lines)
+    finally:
+        _done_with(session, store)
+
+
+def _done_with(session: Session, store: SessionStore) -> None:
+    """The log of a session that is over was read through a master nothing else may need."""
+    if not session.state.is_live:
+        masters.release(store, sessions=[session])
 
 
 def follow_log(
@@ -33,3 +44,4 @@ def follow_log(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        _done_with(session, store)

@@ -29,6 +29,9 @@ from hoplab.protocol import Process, SchedulerName
 from hoplab.records.model import Session, SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers import backend
+from hoplab.sessions import fanout
+from hoplab.sessions.masters import DEFAULT_IDLE
+from hoplab.ssh.mux import MuxTransport
 from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
@@ -40,11 +43,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Place:
-    """A target to look at, as a person named it."""
+    """A target to look at, as a person named it (``idle``: its master's idle seconds)."""
 
     label: str
     target: SshTarget
     multiplex: bool = True
+    idle: int = DEFAULT_IDLE
 
 
 def abandoned_starts(store: SessionStore) -> dict[str, str]:
@@ -64,34 +68,58 @@ def abandoned_starts(store: SessionStore) -> dict[str, str]:
     return notes
 
 
-def places(store: SessionStore, extra: tuple[Place, ...] = ()) -> list[Place]:
-    """Targets worth scanning: with a session that is not cleanly over, and ``extra``."""
+def places(
+    store: SessionStore, extra: tuple[Place, ...] = (), *, reached: frozenset[str] = frozenset()
+) -> list[Place]:
+    """Targets worth scanning: ``extra`` (asked for), and those with a session that is not
+    cleanly over where a connection is there anyway: a live master, or a target in
+    ``reached`` (the caller connects to it in any case).
+
+    No new connection is opened only to look: that would leave a master behind on a target
+    nothing else needs (``ls --scan TARGET`` looks wherever it is asked to).
+    """
     worth = [
         s
         for s in store.all()
-        if s.state.is_live
-        or s.state in {SessionState.LOST, SessionState.ENDED}
-        or (s.error and s.job_id and s.state in {SessionState.STOPPED, SessionState.FAILED})
+        if s.state.is_live or s.state in {SessionState.LOST, SessionState.ENDED} or _unverified(s)
     ]
     found = {p.target.key: p for p in extra}
     for session in worth:
-        found.setdefault(
-            session.ssh_target.key, Place(session.target, session.ssh_target, session.multiplex)
-        )
+        key = session.ssh_target.key
+        if key not in found and (key in reached or _master_lives(session)):
+            found[key] = Place(
+                session.target, session.ssh_target, session.multiplex, session.master_idle
+            )
     return list(found.values())
 
 
+def _master_lives(session: Session) -> bool:
+    """A master to the session's target runs already (cheap first: its control socket)."""
+    if not session.multiplex:
+        return False
+    master = MuxTransport(session.ssh_target)
+    return master.control_path.exists() and master.master_pid() is not None
+
+
 def find(store: SessionStore, where: list[Place]) -> dict[str, str]:
-    """Look at each place; record what runs with no owner. Notes for ``ls``, by session id."""
+    """Look at each place (all at once); record what runs with no owner. Notes for ``ls``,
+    by session id."""
     notes: dict[str, str] = {}
-    for place in where:
-        transport = open_transport(place.target, multiplex=place.multiplex)
-        try:
-            transport.connect(interactive=False)
-            notes.update(_find_on(transport, place, store))
-        except HoplabError:
-            continue  # ls already says the target could not be checked
+    for found in fanout.each(where, lambda place: look(place, store)):
+        notes.update(found)
+    store.close_threads()
     return notes
+
+
+def look(place: Place, store: SessionStore, transport: Transport | None = None) -> dict[str, str]:
+    """Look at one place (through ``transport`` when the caller has it connected)."""
+    if transport is None:
+        transport = open_transport(place.target, multiplex=place.multiplex)
+    try:
+        transport.connect(interactive=False)
+        return _find_on(transport, place, store)
+    except HoplabError:
+        return {}  # ls already says the target could not be checked
 
 
 def recover_job_ids(transport: Transport, sessions: list[Session], store: SessionStore) -> None:
@@ -105,13 +133,14 @@ def recover_job_ids(transport: Transport, sessions: list[Session], store: Sessio
         return
     for entry in scripts.scan(transport, [], only=list(missing)):
         session = missing.get(entry.id)
-        job_id = _job_id(entry) if session is not None else None
+        job_id = job_id_of(entry) if session is not None else None
         if session is not None and job_id is not None:
             session.job_id = job_id
             store.save(session)
 
 
-def _job_id(entry: Entry) -> str | None:
+def job_id_of(entry: Entry) -> str | None:
+    """The job id the submit command's recorded answer names (None when it names none)."""
     if entry.scheduler is None or not entry.submitted:
         return None
     try:
@@ -130,7 +159,7 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
     for entry in entries:
         session = known.get(entry.id) or _from_entry(entry, place)
         if session is not None and _jobless(session):
-            session.job_id = _job_id(entry)
+            session.job_id = job_id_of(entry)
             if session.job_id is not None:
                 store.save(session)
         if session is not None:
@@ -142,7 +171,7 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
         if s.id not in seen and s.ssh_target.key == place.target.key and _unverified(s)
     ]
     notes = {}
-    for session, why in _running(transport, candidates, alive):
+    for session, why in _running(transport, candidates, alive, store, set(known)):
         adopt(session, store, why)
         notes[session.id] = why
     return notes
@@ -158,12 +187,19 @@ def _settled(session: Session) -> bool:
 
 
 def _unverified(session: Session) -> bool:
-    return _settled(session) and bool(session.error) and session.batch and bool(session.job_id)
+    """Stopped, but ``down`` could not verify its job gone (and no one has seen it over since)."""
+    return (
+        _settled(session)
+        and bool(session.error)
+        and session.batch
+        and bool(session.job_id)
+        and not session.job_over
+    )
 
 
 def _from_entry(entry: Entry, place: Place) -> Session | None:
     """A record for a session directory nobody knows (None if it says too little)."""
-    job_id = _job_id(entry)
+    job_id = job_id_of(entry)
     if entry.scheduler is None or job_id is None:
         return None
     return Session(
@@ -188,16 +224,21 @@ def _from_entry(entry: Entry, place: Place) -> Session | None:
 
 
 def _running(
-    transport: Transport, candidates: list[Session], alive: set[str]
+    transport: Transport,
+    candidates: list[Session],
+    alive: set[str],
+    store: SessionStore,
+    recorded: set[str],
 ) -> list[tuple[Session, str]]:
     """The candidates that still run, each with the sentence ``ls`` shows. ``alive``: the
-    plain-host sessions whose Jupyter the scan saw running."""
+    plain-host sessions whose Jupyter the scan saw running. A job the scheduler says is over
+    is recorded so (:attr:`Session.job_over`): no later ``ls`` asks about it again."""
     running = [
         (s, f"orphan: Jupyter (pid {s.jupyter_pid}) runs with no live session")
         for s in candidates
         if not s.batch and s.id in alive
     ]
-    batch = sorted((s for s in candidates if s.batch), key=_backend_key)
+    batch = sorted((s for s in candidates if s.batch and not s.job_over), key=_backend_key)
     for _, group in groupby(batch, key=_backend_key):
         members = list(group)
         states = jobs.query(
@@ -205,6 +246,9 @@ def _running(
         )
         for session in members:
             status = states.get(session.job_id or "")
+            if status is not None and status.state.finished and session.id in recorded:
+                session.job_over = True
+                store.save(session)
             if status is not None and status.state.active:
                 why = session.error or "the job outlived its session"
                 running.append(

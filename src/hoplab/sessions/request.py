@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.launcher.render import Environment
-from hoplab.options import parse_forward
+from hoplab.options import idle_seconds, parse_forward
 from hoplab.schedulers.base import Resources, parse_duration
 from hoplab.sessions.up import UpRequest
 from hoplab.ssh.target import SshTarget
@@ -137,4 +137,5 @@ def up_request(resolved: Resolved, *, new: bool, detach: bool, interactive: bool
         forwards=tuple(parse_forward(text) for text in resolved["forward"]),
         lease_seconds=parse_duration(lease, "lease") if lease else None,
         idle_timeout_seconds=parse_duration(idle, "idle_timeout") if idle else None,
+        master_idle_seconds=idle_seconds(resolved["master_idle"]),
     )

@@ -20,7 +20,7 @@ from hoplab.records.model import (
 )
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
-from hoplab.sessions import startup
+from hoplab.sessions import masters, startup
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.progress import Progress, Step, silent, step
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from hoplab.schedulers.base import Scheduler
     from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
-
 
 # How long a second ``up`` waits for the session that another one is starting (queue included),
 # and how many such sessions in a row it waits for before it starts its own.
@@ -68,6 +67,7 @@ class UpRequest:
     forwards: tuple[tuple[str, int], ...] = ()  # (name, remote port)
     lease_seconds: int | None = None
     idle_timeout_seconds: int | None = None
+    master_idle_seconds: int = 600  # how long the masters outlive the session (``down``)
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,17 @@ def up(
         _start(request, transport, scheduler, job, session, store, progress, notices=notices)
     except BaseException as exc:
         abandon(transport, session, store, exc)
+        _release_masters(session, store)
         raise
     url = session.hold(detach=request.detach)
     store.save(session)
     return UpResult(session, url, reused=False)
+
+
+def _release_masters(session: Session, store: SessionStore) -> None:
+    """A start that failed leaves no master for good: each goes after its idle time, unless
+    another live session rides it."""
+    masters.release(store, sessions=[session])
 
 
 def _record(
@@ -166,6 +173,7 @@ def _record(
         scheduler_module=scheduler.module if isinstance(scheduler, BatchScheduler) else None,
         forwards=[ExtraForward(name, port) for name, port in request.forwards],
         lease_seconds=request.lease_seconds,
+        master_idle=request.master_idle_seconds,
     )
     store.save(session)
     return session, scheduler, job

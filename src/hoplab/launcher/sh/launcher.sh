@@ -105,6 +105,9 @@ serve() {
         if [ ! -d "$base" ] || [ -L "$base" ] || [ ! -O "$base" ]; then
             fail socket-dir "$base is not a private directory of this user; remove it and retry"
         fi
+        # This session's mark keeps the directory while it runs: a stop removes the
+        # directory only once no session has a mark in it (stop.sh).
+        if [ ! -e "$base/$HOPLAB_ID.view" ]; then : > "$base/$HOPLAB_ID.view"; fi
         rm -f "$sock"
         status "starting socket $sock"
         exec "$bin" --no-browser --ServerApp.sock="$sock" --ServerApp.sock_mode=0600 "$@"
@@ -186,7 +189,9 @@ fi
 code=0
 wait "$child" || code=$?
 while alive "$child"; do wait "$child" || code=$?; done
-rm -f "$sock" "${viewdir:-/nonexistent}/$HOPLAB_ID.view"
+viewdir="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)"
+rm -f "$sock" "$viewdir/$HOPLAB_ID.view"
+rmdir "$viewdir" 2>/dev/null || true  # once no session keeps a mark in it
 read -r last _ < "$dir/status" 2>/dev/null || last=
 if [ "$last" != failed ]; then status "exited $code"; fi  # keep the reason it gave
 exit "$code"

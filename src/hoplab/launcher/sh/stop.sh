@@ -3,7 +3,10 @@
 # step: `stop ID WORD` with WORD killed|not-jupyter|still-running|socket-left|dir-left, and
 # `stop ID done` last (protocol.StopFinding). WHERE is "host" (a plain host: all of it), "node" (a batch job's node: Jupyter and the
 # socket; the launcher still writes to the directory until the job ends) or "login" (the
-# directory only: a PID from another host must never be signalled here).
+# directory only: a PID from another host must never be signalled here). On a host or a node,
+# the session's mark in the socket directory goes too, and the directory itself once empty:
+# every session that uses it keeps its mark there from the start (launcher.sh), so an empty one
+# serves no one.
 stop() {
     id=$1 sock=$3 where=$4
     dir="$sessions/$id"
@@ -31,6 +34,11 @@ stop() {
     fi
     if [ -n "$sock" ]; then rm -f "$sock"; fi
     if [ -n "$sock" ] && [ -e "$sock" ]; then say stop "$id" socket-left; fi
+    if [ "$where" != login ]; then
+        viewdir="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)"
+        rm -f "$viewdir/$id.view"
+        rmdir "$viewdir" 2>/dev/null || true
+    fi
     if [ "$where" != node ]; then rm -rf "$dir"; fi
     if [ "$where" != node ] && [ -e "$dir" ]; then say stop "$id" dir-left; fi
     say stop "$id" 'done'
