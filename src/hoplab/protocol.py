@@ -155,6 +155,8 @@ class SocketDir(Word):
     @property
     def usable(self) -> bool:
         return self in {SocketDir.PRIVATE, SocketDir.LOOSE, SocketDir.CREATABLE}
+
+
 class PurgeFinding(Word):
     """purge finding (what became of ~/.hoplab on a host)"""
 
