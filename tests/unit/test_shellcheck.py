@@ -19,6 +19,8 @@ from hoplab.remote import frames
 from hoplab.remote.jobs import probe_script
 from hoplab.schedulers import backend, batch_classes
 from hoplab.schedulers.base import JobSpec, Resources
+from hoplab.scripts import reconnect
+from hoplab.sessions import sync
 
 ENV = Environment(
     modules=("m",),
@@ -59,6 +61,20 @@ def _assembled() -> dict[str, str]:
         command=frames.commands_script([("query", "squeue --me")]).text,
         hostkeys=render.host_keys(["node001", "10.201.2.11"], 22).text,
         view=render.view("id1", 5).text,
+        sync_check=sync.check_script([sync.RemotePath("a", fallback="/home/me/it's a b")]).text,
+    )
+    # Not sent to a host: the portable reconnect script the user runs (attach --script).
+    scripts["reconnect (attach --script)"] = reconnect.render(
+        reconnect.ReconnectSpec(
+            "id1",
+            (
+                reconnect.Hop("gateway", "gw.example.org", "", 2222),
+                reconnect.Hop("login", "login01", "alice", 22),
+                reconnect.Hop("node001", "node001", "alice", 22, ("node001 ssh-ed25519 AAAA",)),
+            ),
+            home=2,
+            remote="/tmp/hoplab-1000/id1.sock",
+        )
     )
     return scripts
 
