@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fake_laptop import environment, hoplab, ssh_calls
 
 from hoplab.errors import ConfigError, RemoteError, SessionStateError, SshError
 from hoplab.process import Completed
@@ -478,3 +479,41 @@ def test_the_script_is_written_0700_with_the_chain_and_the_node_key(
     assert NODE_KEY in text
     assert "HOPLAB_HOME=1" in text
     assert "HOPLAB_REMOTE=/tmp/hoplab-1000/3f9c2a1b.sock" in text
+
+
+# -- the commands as a user runs them: refusals come before any connection --------------------
+
+
+def test_the_commands_refuse_before_connecting(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    config = tmp_path / "ssh_config"
+    config.write_text("Host login01\n    HostName 10.201.1.2\n")
+    tcp = _session(config, reach=Reach.LOGIN_TCP.value)
+    store = SessionStore(Path(env["HOPLAB_STATE_DIR"]) / "sessions.db")
+    store.save(tcp)
+    queued = _session(config, state=SessionState.STARTING, node=None, remote=None)
+    queued.id = "77aa0000"
+    store.save(queued)
+    store.close()
+
+    done = hoplab(env, "ssh-config", tcp.id)
+    assert done.returncode == 1
+    assert "no ssh client can land there" in done.stderr
+    assert f"hoplab shell {tcp.id}" in done.stderr
+
+    done = hoplab(env, "sync", "somehost", "a", "b")
+    assert done.returncode == 1
+    assert "mark the remote side with ':'" in done.stderr
+
+    done = hoplab(env, "sync", tcp.id, "only-one")
+    assert done.returncode == 2  # a usage error
+
+    script = tmp_path / "r.sh"
+    done = hoplab(env, "attach", queued.id, "--script", str(script))
+    assert done.returncode == 1
+    assert "waits in the queue" in done.stderr
+    assert not script.exists()
+
+    done = hoplab(env, "shell", queued.id, "--", "hostname")
+    assert done.returncode == 1
+    assert ssh_calls(env) == []

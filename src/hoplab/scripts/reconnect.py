@@ -75,6 +75,9 @@ def render(spec: ReconnectSpec) -> str:
             ("HOPLAB_APP_PATH", spec.app_path),
         )
     )
+    # A line for the remote sh, quoted whole here (what it expands, it expands there).
+    settings += "\n# shellcheck disable=SC2016\n"
+    settings += f"HOPLAB_READ_TOKEN={shlex.quote(read_token(spec.session_id))}"
     header = (
         f"#!/bin/sh\n# Reconnect to hoplab session {spec.session_id}"
         + (f" on {spec.label}" if spec.label else "")
@@ -84,6 +87,13 @@ def render(spec: ReconnectSpec) -> str:
     )
     body = _body().replace("#@HOPS@", _hops(spec.hops))
     return f"{header}{settings}\n{body}"
+
+
+def read_token(session_id: str) -> str:
+    """The remote sh line that prints the session's token on a marked line (the login
+    shell's banners around it are not read)."""
+    path = f'"$HOME"/.hoplab/sessions/{shlex.quote(session_id)}/token'
+    return f"printf '\\n@hoplab-token %s\\n' \"$(cat {path})\""
 
 
 def _hops(hops: tuple[Hop, ...]) -> str:

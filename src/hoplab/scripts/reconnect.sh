@@ -70,12 +70,10 @@ over() {
 
 #@HOPS@
 
-# The token, read from the session directory in the remote home into a 0600 file here. The
-# remote sh expands what is quoted here:
-# shellcheck disable=SC2016
-printf 'id=%s\n%s\n' "$HOPLAB_ID" \
-    'printf "\n@hoplab-token %s\n" "$(cat "$HOME/.hoplab/sessions/$id/token")"' |
-    over "$HOPLAB_HOME" sh -s >"$tmp/said" || fail "cannot read the session's token over ssh"
+# The token, read from the session directory in the remote home (HOPLAB_READ_TOKEN, run by
+# the remote sh) into a 0600 file here; only its marked line is read.
+printf '%s\n' "$HOPLAB_READ_TOKEN" | over "$HOPLAB_HOME" sh -s >"$tmp/said" ||
+    fail "cannot read the session's token over ssh"
 sed -n 's/^@hoplab-token \(..*\)$/Authorization: token \1/p' "$tmp/said" >"$tmp/header"
 [ -s "$tmp/header" ] || fail "session $HOPLAB_ID has no token there: it has ended (see 'hoplab ls')"
 
