@@ -18,6 +18,7 @@ packages=(
   tmux                            # counting those prompts in a real terminal
   tcsh                            # a login shell that is not POSIX sh
   lmod                            # environment modules, defined by login shells only
+  rsync curl                      # hoplab sync at both ends; the reconnect script's wait
   ca-certificates
 )
 missing=()

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINTS = {
     "ssh": "install the OpenSSH client (Debian/Ubuntu: apt install openssh-client; macOS ships it)",
+    "rsync": "install rsync (Debian/Ubuntu: apt install rsync; macOS: brew install rsync)",
 }
 
 
@@ -136,6 +137,30 @@ def spawn(
         with proc.stdin:
             proc.stdin.write(input)
     return proc
+
+
+def attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Run ``argv`` on this terminal (stdin, stdout and stderr are the user's) and return its
+    exit code: an interactive shell, or a copy whose progress the user watches.
+
+    Ctrl-C goes to the child (it shares the terminal's process group); hoplab only waits for it.
+    A handler that does nothing, not SIG_IGN: exec resets a handler to the default, so the
+    child still obeys Ctrl-C, while an ignored signal would stay ignored in it.
+    """
+    argv = list(argv)
+    log.debug("attached %s", shlex.join(argv))
+    previous = signal.signal(signal.SIGINT, _wait_for_child)
+    try:
+        proc = subprocess.Popen(argv, env=None if env is None else {**os.environ, **env})
+        return proc.wait()
+    except FileNotFoundError as exc:
+        raise CommandNotFoundError(argv[0], INSTALL_HINTS.get(argv[0], "")) from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _wait_for_child(_signum: int, _frame: object) -> None:
+    """Ctrl-C while a child holds the terminal: the child decides; hoplab goes on waiting."""
 
 
 def alive(pid: int) -> bool:

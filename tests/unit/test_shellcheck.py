@@ -19,6 +19,8 @@ from hoplab.remote import frames, jobs
 from hoplab.remote.jobs import probe_script
 from hoplab.schedulers import backend, batch_backend, batch_classes
 from hoplab.schedulers.base import JobSpec, Resources
+from hoplab.scripts import reconnect
+from hoplab.sessions import sync
 
 ENV = Environment(
     modules=("m",),
@@ -65,6 +67,20 @@ def _assembled() -> dict[str, str]:
         trial_wait=render.trial_wait("t1", 5).text,
         trial_end=render.trial_end("t1", remove=True).text,
         purge=render.purge(["id1", "id2"]).text,
+        sync_check=sync.check_script([sync.RemotePath("a", fallback="/home/me/it's a b")]).text,
+    )
+    # Not sent to a host: the portable reconnect script the user runs (attach --script).
+    scripts["reconnect (attach --script)"] = reconnect.render(
+        reconnect.ReconnectSpec(
+            "id1",
+            (
+                reconnect.Hop("gateway", "gw.example.org", "", 2222),
+                reconnect.Hop("login", "login01", "alice", 22),
+                reconnect.Hop("node001", "node001", "alice", 22, ("node001 ssh-ed25519 AAAA",)),
+            ),
+            home=2,
+            remote="/tmp/hoplab-1000/id1.sock",
+        )
     )
     for name in batch_classes():
         scheduler = batch_backend(name)

@@ -19,6 +19,13 @@ COMMANDS = {
     "ls": ("hoplab.cli.ls", "ls", "List sessions with their live state."),
     "attach": ("hoplab.cli.attach", "attach", "Tunnel to a running session again."),
     "logs": ("hoplab.cli.logs", "logs", "Show the remote Jupyter log of a session."),
+    "shell": ("hoplab.cli.shell", "shell", "A shell on the host where a session runs."),
+    "ssh-config": (
+        "hoplab.cli.ssh_config",
+        "ssh_config",
+        "Print an ssh Host block that lands on a session's host.",
+    ),
+    "sync": ("hoplab.cli.sync", "sync", "Copy files to or from a session's host (rsync)."),
     "down": ("hoplab.cli.down", "down", "Stop a session and clean up everything, verified."),
     "doctor": (
         "hoplab.cli.doctor",

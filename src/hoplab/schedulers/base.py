@@ -224,6 +224,15 @@ class BatchScheduler(Scheduler):
         """The part of the job's description that says why it ended ('' when nothing)."""
         return ""
 
+    def attach_argv(self, job_id: str, command: str | None) -> list[str] | None:
+        """The scheduler's own way into the running job ``job_id``, run on the login node:
+        ``command`` (a shell line) on the job's node, or an interactive shell when None.
+
+        For a node that refuses ssh (``hoplab shell``). None: this scheduler documents no such
+        way (or none for a command); a new job (``qsub -I``) is not one.
+        """
+        return None
+
     def node_address_argv(self, node: str) -> list[str] | None:
         """A command printing how the login node reaches ``node`` (None: use the name)."""
         return None

@@ -141,6 +141,12 @@ class HtCondor(BatchScheduler):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["condor_rm", *job_ids]
 
+    def attach_argv(self, job_id: str, command: str | None) -> list[str] | None:
+        # condor_ssh_to_job: a shell (or the command) beside the job, in its directory and
+        # environment, through the schedd and starter (no ssh to the node needed).
+        argv = ["condor_ssh_to_job", job_id]
+        return argv if command is None else [*argv, command]
+
     def hopeless(self, status: JobStatus) -> str | None:
         if status.state is JobState.PENDING and status.reason.startswith("held"):
             return "a held job never starts by itself: fix what the hold reason says"

@@ -111,6 +111,11 @@ class Lsf(BatchScheduler):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["bkill", *job_ids]
 
+    def attach_argv(self, job_id: str, command: str | None) -> list[str] | None:
+        # battach (LSF 10.1, x86_64 and Power) opens a shell in the job's cgroup on its
+        # execution host; it runs no single command.
+        return ["battach", job_id] if command is None else None
+
     def details_argv(self, job_id: str) -> list[str] | None:
         return self.query_argv([job_id])
 

@@ -121,6 +121,10 @@ class Oar(BatchScheduler):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["oardel", *job_ids]
 
+    def attach_argv(self, job_id: str, command: str | None) -> list[str] | None:
+        # oarsub -C connects a shell to the running job on its first node; no single command.
+        return ["oarsub", "-C", job_id] if command is None else None
+
     def details_argv(self, job_id: str) -> list[str] | None:
         return self.query_argv([job_id])
 

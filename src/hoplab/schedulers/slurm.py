@@ -148,6 +148,14 @@ class Slurm(BatchScheduler):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["scancel", *job_ids]
 
+    def attach_argv(self, job_id: str, command: str | None) -> list[str] | None:
+        # A step inside the job's allocation; --overlap (20.11+) shares the CPUs Jupyter holds
+        # instead of waiting for free ones. The node's sh starts the user's login shell.
+        step = ["srun", "--overlap", f"--jobid={job_id}", "--nodes=1", "--ntasks=1"]
+        if command is None:
+            return [*step, "--pty", "/bin/sh", "-c", 'exec "${SHELL:-/bin/sh}" -l']
+        return [*step, "/bin/sh", "-c", command]
+
     def details_argv(self, job_id: str) -> list[str] | None:
         return ["scontrol", "--oneliner", "show", "job", job_id]
 

@@ -28,11 +28,12 @@ class DirectTransport(Transport):
     multiplexed = False
     interactive = False
 
-    def command(self, *args: str) -> list[str]:
+    def command(self, *args: str, tty: bool = False) -> list[str]:
         batch = "no" if self.interactive else "yes"
         self.prepare(interactive=self.interactive)  # every command is a new connection
         target = self.effective
-        return [*target.argv("-o", "ControlMaster=no", "-o", f"BatchMode={batch}"), *args]
+        options = ("-o", "ControlMaster=no", "-o", f"BatchMode={batch}")
+        return [*target.argv(*options, tty=tty), *args]
 
     def connect(self, *, interactive: bool) -> None:
         self.interactive = interactive

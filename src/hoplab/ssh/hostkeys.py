@@ -35,6 +35,8 @@ class Resolved:
     port: int
     files: tuple[Path, ...]  # the user's and the system's known_hosts files
     proxy_jump: tuple[str, ...]  # ProxyJump hops from the user's config, if any
+    hostname: str = ""  # the address ssh connects to (HostName)
+    user: str = ""  # the user ssh logs in as
 
     @property
     def check_name(self) -> str:
@@ -74,7 +76,14 @@ def resolve(target: SshTarget) -> Resolved:
     ]
     jump = settings.get("proxyjump", "none")
     hops = tuple(_as_destination(hop) for hop in jump.split(",")) if jump != "none" else ()
-    return Resolved(tuple(names), int(settings.get("port", DEFAULT_PORT)), tuple(files), hops)
+    return Resolved(
+        tuple(names),
+        int(settings.get("port", DEFAULT_PORT)),
+        tuple(files),
+        hops,
+        hostname=host,
+        user=settings.get("user", ""),
+    )
 
 
 def _as_destination(hop: str) -> str:
@@ -95,6 +104,25 @@ def known(resolved: Resolved, files: tuple[Path, ...]) -> bool:
         if done.returncode == 0 and done.stdout.strip():
             return True
     return False
+
+
+def key_lines(resolved: Resolved) -> list[str]:
+    """The known_hosts lines that vouch for the destination: hoplab's own file (what the login
+    node vouched for), else the matching lines of the user's files (``ssh-keygen -F``)."""
+    vouched = vouched_file(resolved)
+    if vouched.is_file():
+        text = vouched.read_text(encoding="utf-8")
+        return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    for path in resolved.files:
+        if not path.is_file():
+            continue
+        done = process.run(
+            ["ssh-keygen", "-F", resolved.check_name, "-f", str(path)], check=False, timeout=10
+        )
+        found = [line for line in done.stdout.splitlines() if line and not line.startswith("#")]
+        if done.returncode == 0 and found:
+            return found
+    return []
 
 
 def vouched_file(resolved: Resolved) -> Path:

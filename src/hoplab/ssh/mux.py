@@ -155,9 +155,9 @@ class MuxTransport(Transport):
             )
         path.unlink()
 
-    def command(self, *remote: str) -> list[str]:
+    def command(self, *remote: str, tty: bool = False) -> list[str]:
         options = ("-o", f"ControlPath={self.control_path}", "-o", "ControlMaster=no")
-        return [*self.effective.argv(*options, "-o", "BatchMode=yes"), *remote]
+        return [*self.effective.argv(*options, "-o", "BatchMode=yes", tty=tty), *remote]
 
     def forward(self, local_port: int, remote: str) -> Forward:
         forward = Forward(local_port, remote)

@@ -70,8 +70,12 @@ class SshTarget:
             raw += "\0as-named"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
-    def argv(self, *options: str) -> list[str]:
-        """``ssh [-F config] [-J hops] COMMON options... destination`` (command not included)."""
+    def argv(self, *options: str, tty: bool = False) -> list[str]:
+        """``ssh [-F config] [-J hops] COMMON options... destination`` (command not included).
+
+        ``tty`` asks for a terminal on the remote side (``hoplab shell``, the one place a
+        person types into it); every other call runs with ``RequestTTY=no``.
+        """
         argv = ["ssh"]
         if self.config_file:
             argv += ["-F", self.config_file]
@@ -83,21 +87,26 @@ class SshTarget:
             argv += ["-o", f"KnownHostsCommand={known_hosts_command(self.known_hosts)}"]
         if self.as_named:
             argv += ["-o", f"HostName={self.destination}"]
-        return [*argv, *COMMON_OPTIONS, *options, "--", self.destination]
-
-    def proxy_command(self) -> str:
-        """``ssh -W %h:%p`` through the master at ``via`` (ssh runs it with the user's shell)."""
-        hop = SshTarget(self.jumps[-1], self.jumps[:-1], self.config_file)
-        argv = hop.argv(
-            "-o",
-            f"ControlPath={self.via}",
-            "-o",
-            "ControlMaster=no",
-            "-o",
-            "BatchMode=yes",
-            "-W",
-            "%h:%p",
+        common = (
+            COMMON_OPTIONS
+            if not tty
+            else tuple(
+                "RequestTTY=yes" if word == "RequestTTY=no" else word for word in COMMON_OPTIONS
+            )
         )
+        return [*argv, *common, *options, "--", self.destination]
+
+    def proxy_command(self, *, batch: bool = True) -> str:
+        """``ssh -W %h:%p`` through the master at ``via`` (ssh runs it with the user's shell).
+
+        ``batch`` (hoplab's own calls) fails at once when that master is gone; without it (an
+        ssh config block for other clients) ssh logs in to the last jump afresh instead.
+        """
+        hop = SshTarget(self.jumps[-1], self.jumps[:-1], self.config_file)
+        options = ["-o", f"ControlPath={self.via}", "-o", "ControlMaster=no"]
+        if batch:
+            options += ["-o", "BatchMode=yes"]
+        argv = hop.argv(*options, "-W", "%h:%p")
         # ssh expands %-tokens in ProxyCommand: keep ours, double every other %.
         return " ".join(
             word if word == "%h:%p" else shlex.quote(word).replace("%", "%%") for word in argv

@@ -73,8 +73,9 @@ class Transport(ABC):
         """Authenticate (prompting in the terminal when ``interactive``) or raise SshError."""
 
     @abstractmethod
-    def command(self, *remote: str) -> list[str]:
-        """The ssh argv that runs ``remote`` on the target through this transport."""
+    def command(self, *remote: str, tty: bool = False) -> list[str]:
+        """The ssh argv that runs ``remote`` on the target through this transport (with a
+        remote terminal when ``tty``: an interactive shell; no ``remote``: the login shell)."""
 
     def run(self, script: str, *, timeout: float = 60.0) -> Completed:
         """Run a POSIX sh ``script`` (sent on stdin, never in argv) and return its output.
