@@ -13,10 +13,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from test_backend_sessions import OTHERS, hide, login_path  # noqa: F401  (a fixture)
 from test_real_site import login_vouches_for_nobody  # noqa: F401  (a fixture)
 from test_startup_noise import BANNER, noisy_login  # noqa: F401  (a fixture)
 
+from conftest import OTHERS, hide
 from hoplab.testing.layout import LOGIN
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def test_cluster_options_with_no_scheduler_fail(
 
 def test_a_login_node_whose_scheduler_cannot_be_told_fails(
     cluster_laptop: Laptop,
-    login_path: Path,  # noqa: F811
+    login_path: Path,
 ) -> None:
     """Every submit command answers as none: detection cannot tell the scheduler (auto)."""
     cluster_laptop.env.pop("HOPLAB_SCHEDULER")  # this laptop names SLURM: detect instead

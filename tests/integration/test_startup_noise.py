@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_backend_sessions import OTHERS, hide, login_path  # noqa: F401  (a fixture)
 
 import shims
+from conftest import OTHERS, hide
 from hoplab.testing.layout import LOGIN
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def test_a_talking_login_changes_nothing(
     noisy_login: str,
     cluster_laptop: Laptop,
     hoplab_sandbox: SandboxInfo,
-    login_path: Path,  # noqa: F811
+    login_path: Path,
 ) -> None:
     if name == "pbs":
         hide(login_path, *OTHERS)
