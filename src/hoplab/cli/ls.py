@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hoplab.cli.common import age, print_json
+from hoplab.cli.common import age, place, print_json
 from hoplab.cli.completion import profile_names
 from hoplab.cli.render import err, out, plain_table
 
 if TYPE_CHECKING:
     from hoplab.records.store import SessionStore
     from hoplab.sessions.listing import Row
-    from hoplab.sessions.orphans import Place
 
 STATE_STYLE = {
     "ready": "green",
@@ -23,6 +22,7 @@ STATE_STYLE = {
     "ended": "magenta",
     "failed": "red",
     "stopped": "dim",
+    "stopped-elsewhere": "dim",
 }
 
 
@@ -72,7 +72,8 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
     from hoplab.sessions.listing import list_sessions
 
     store = SessionStore()
-    rows = list_sessions(store, everything=everything, scan=tuple(place(t) for t in scan))
+    places = tuple(place(target, adopt=True) for target in scan)
+    rows = list_sessions(store, everything=everything, scan=places)
     supervisors = {row.session.id: background.recorded(row.session.id) for row in rows}
     if as_json:
         sessions = [
@@ -165,18 +166,3 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
         render_results(results)
     if not all(result.clean for result in results):
         raise SystemExit(1)
-
-
-def place(text: str) -> Place:
-    """``--scan TARGET`` (or ``down --purge TARGET``): a profile or an ssh destination,
-    resolved as ``up`` resolves it."""
-    from hoplab import config
-    from hoplab.options import idle_seconds
-    from hoplab.paths import config_file
-    from hoplab.sessions.orphans import Place
-    from hoplab.sessions.request import ssh_target
-
-    resolved = config.resolve(text, {}, config.load(config_file()))
-    return Place(
-        text, ssh_target(resolved), bool(resolved["mux"]), idle_seconds(resolved["master_idle"])
-    )
