@@ -311,13 +311,14 @@ def scan(
     if detail is Detail.NONE:
         return read_scan(frames.run(transport, script, timeout=30).text)
     try:
-        return read_scan(frames.run(transport, script, timeout=30).text)
-    except ProtocolError as exc:
+        frame = frames.run(transport, script, timeout=30)
+    except ProtocolError as exc:  # its message would quote what the target said
         raise ProtocolError(
             f"the list of sessions on {transport.target.label} could not be read (what it "
             "said is not shown: it holds session tokens)",
             exc.hint,
         ) from None
+    return read_scan(frame.text)  # its own errors quote no token
 
 
 def read_scan(text: str) -> list[Entry]:
