@@ -382,6 +382,7 @@ def test_ls_shows_a_session_a_down_elsewhere_stopped_and_prune_settles_it(
     assert gone.state is SessionState.STOPPED_ELSEWHERE
     assert gone.error is not None
     assert gone.error.startswith("stopped elsewhere: hoplab down from alice@laptop2 at ")
+    assert rows["aa000001"].note == gone.error  # what ls --json says in "note"
     assert rows["bb000002"].session.state is SessionState.DETACHED
     assert listing.prunable(list(rows.values())) == ["aa000001"]
     # listed again by the next ls (it is not lost, and not hidden)
@@ -459,6 +460,9 @@ def test_ls_shows_stopped_elsewhere_without_asking_the_target(laptop: dict[str, 
     assert "stopped-elsewhere" in line
     assert why in line
     assert ssh_calls(laptop) == []  # it is over: nothing to check there
+    assert "stopped elsewhere: 'hoplab ls --prune' (or 'hoplab down ID') settles them" in (
+        done.stderr
+    )
     listed = json.loads(hoplab(laptop, "ls", "--json").stdout)
     assert listed["sessions"][0]["state"] == "stopped-elsewhere"
 

@@ -37,7 +37,8 @@ STATE_STYLE = {
     metavar="TARGET",
     shell_complete=profile_names,
     help="Also look for orphans on TARGET, a profile or ssh destination (repeatable): "
-    "after the state database was moved aside, this finds what still runs there.",
+    "after the state database was moved aside, this finds what still runs there, with its "
+    "token, so that 'hoplab attach ID' can take it over.",
 )
 @click.option(
     "--wide",
@@ -55,6 +56,9 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
     one scheduler query per host: a job that ended (walltime, cancelled outside hoplab,
     node failure) shows as ended, with the scheduler's reason, and a job still in the queue
     shows the start the scheduler estimates for it, when it gives one.
+
+    A session that a 'hoplab down' on another computer stopped shows as stopped-elsewhere
+    (with who and when) until 'hoplab down ID' or '--prune' settles it here.
 
     Orphans are what hoplab started that no live session owns: a job whose 'hoplab up' was
     killed while it waited in the queue, a session directory no record knows, a job that
@@ -116,8 +120,20 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
         )
     if prune:
         _prune(rows, store, quiet=False)
-    elif any(row.orphan for row in rows):
+    else:
+        _what_to_do(rows)
+
+
+def _what_to_do(rows: list[Row]) -> None:
+    from hoplab.records.model import SessionState
+
+    if any(row.orphan for row in rows):
         err.print("orphans found: 'hoplab ls --prune' (or 'hoplab down ID') ends them")
+    elif any(row.session.state is SessionState.STOPPED_ELSEWHERE for row in rows):
+        err.print(
+            "stopped elsewhere: 'hoplab ls --prune' (or 'hoplab down ID') settles them here",
+            markup=False,
+        )
 
 
 COLUMNS = ("ID", "TARGET", "STATE", "JOB", "HOST", "URL", "AGE", "NOTE")

@@ -131,18 +131,17 @@ def _visit(visit: Visit, store: SessionStore) -> dict[str, str]:
 
 
 def _reconcile(transport: Transport, batch: list[Session], store: SessionStore) -> dict[str, str]:
+    over: dict[str, str] = {}
     try:
-        elsewhere = scripts.ended(transport, [s.id for s in batch])
-        for session in batch:
-            if session.id in elsewhere:
-                mark_elsewhere(session, store, elsewhere[session.id])
-        batch = [s for s in batch if s.id not in elsewhere]
+        over = _stopped_elsewhere(transport, batch, store)
+        batch = [s for s in batch if s.id not in over]
         orphans.recover_job_ids(transport, batch, store)
         notes, forgotten = _reconcile_jobs(
             transport, [s for s in batch if s.batch and s.job_id], store
         )
     except HoplabError as exc:  # the connection broke on the way: the next target still counts
-        return {s.id: f"not checked: {exc.message}" for s in batch}
+        return {**over, **{s.id: f"not checked: {exc.message}" for s in batch}}
+    notes.update(over)
     remaining = [s for s in batch if s.id not in notes]
     if not remaining:
         return notes
@@ -166,6 +165,20 @@ def _reconcile(transport: Transport, batch: list[Session], store: SessionStore) 
             session.job_over = True
         mark_lost(session, store)
         notes[session.id] = LOST
+    return notes
+
+
+def _stopped_elsewhere(
+    transport: Transport, batch: list[Session], store: SessionStore
+) -> dict[str, str]:
+    """The sessions a ``down`` on another computer stopped (its tombstone says who and when),
+    recorded so, each with the sentence ``ls`` shows."""
+    tombstones = scripts.ended(transport, [s.id for s in batch])
+    notes = {}
+    for session in batch:
+        if session.id in tombstones:
+            mark_elsewhere(session, store, tombstones[session.id])
+            notes[session.id] = session.error or ""
     return notes
 
 
