@@ -168,3 +168,26 @@ def test_ls_scan_records_what_it_finds_with_its_token_so_attach_takes_it_over(
     assert down["clean"], down
     [seen_second] = second_laptop.json("ls")["sessions"]
     assert seen_second["state"] == "stopped-elsewhere"
+
+
+def test_down_all_settles_what_another_computer_stopped_and_stops_the_rest_at_once(
+    laptop: Laptop, second_laptop: Laptop, hoplab_sandbox: SandboxInfo
+) -> None:
+    elsewhere = laptop.up("login01")["session"]
+    mine = laptop.up("node001")["session"]
+
+    attached = second_laptop.json("attach", "--on", "login01", elsewhere["id"], "--no-browser")
+    assert attached["session"]["id"] == elsewhere["id"]
+    (down,) = second_laptop.json("down", elsewhere["id"])["results"]
+    assert down["clean"], down
+    assert elsewhere["id"] in _tombstones(hoplab_sandbox, "login01")
+
+    # one down --all on the first computer: both targets at once, results in its own order
+    results = {r["id"]: r for r in laptop.json("down", "--all")["results"]}
+    assert set(results) == {elsewhere["id"], mine["id"]}
+    assert all(r["clean"] for r in results.values()), results
+    assert results[elsewhere["id"]]["checks"]["tombstone of the other computer's down removed"]
+    assert "Jupyter stopped" in results[mine["id"]]["checks"]
+    assert elsewhere["id"] not in _tombstones(hoplab_sandbox, "login01")
+    assert {s["state"] for s in laptop.sessions()} == {"stopped"}
+    assert laptop.remote_jupyters("node001") == []
