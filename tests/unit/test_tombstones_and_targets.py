@@ -236,3 +236,28 @@ def test_script_and_on_together_are_a_usage_error(laptop: dict[str, str]) -> Non
     assert "attach --on TARGET SESSION --detach" in done.stderr
     assert ssh_calls(laptop) == []
     assert not Path("r.sh").exists()
+
+
+def test_attach_on_lets_the_masters_it_opened_go_when_it_attaches_to_nothing(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from hoplab.cli import cli
+    from hoplab.sessions import adopt
+
+    for key in ("HOPLAB_CONFIG", "HOPLAB_STATE_DIR", "HOPLAB_RUNTIME_DIR"):
+        monkeypatch.setenv(key, laptop[key])
+    Path(laptop["HOPLAB_CONFIG"]).write_text(
+        '[profiles.gpu]\nhost = "login.hpc"\njump = "gate"\nmaster_idle = "1"\n', encoding="utf-8"
+    )
+    released: list[list[tuple[str, int]]] = []
+
+    def release(_store: object, *, targets: Iterable[tuple[SshTarget, int]] = ()) -> None:
+        released.append([(target.destination, idle) for target, idle in targets])
+
+    monkeypatch.setattr(masters, "release", release)
+    monkeypatch.setattr(adopt, "running_on", lambda *_args, **_kwargs: [])  # nothing runs there
+    done = CliRunner().invoke(cli, ["attach", "--on", "gpu"], input="")
+    assert done.exit_code == 1
+    assert released == [[("login.hpc", 60), ("gate", 60)]]  # the target's, then its login's

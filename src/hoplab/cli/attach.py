@@ -227,26 +227,30 @@ def _attach_on(
     as_json: bool,
     command_line: dict[str, Any],
 ) -> AttachResult:
-    """``attach --on TARGET [SESSION]``: find it there, record it here, attach."""
-    from hoplab.sessions.adopt import attach_on, running_on
+    """``attach --on TARGET [SESSION]``: find it there, record it here, attach. The masters
+    it opened go after their idle time unless the session attached to rides them."""
+    from hoplab.sessions.adopt import attach_on, let_go, running_on
 
     where = place(on)
-    if session_id is None:
-        found = running_on(where, store, interactive=interactive())
-        session_id = _choose(found, on, as_json=as_json)
-    known = {s.id for s in store.live()}
-    if session_id in known:
-        _take_over_from_background(session_id, quiet=quiet)
-    with signals_raise(KeyboardInterrupt):
-        return attach_on(
-            where,
-            session_id,
-            store,
-            port=command_line["port"],
-            detach=quiet,
-            interactive=interactive(),
-            progress=ProgressLines(quiet=as_json),
-        )
+    try:
+        if session_id is None:
+            found = running_on(where, store, interactive=interactive())
+            session_id = _choose(found, on, as_json=as_json)
+        known = {s.id for s in store.live()}
+        if session_id in known:
+            _take_over_from_background(session_id, quiet=quiet)
+        with signals_raise(KeyboardInterrupt):
+            return attach_on(
+                where,
+                session_id,
+                store,
+                port=command_line["port"],
+                detach=quiet,
+                interactive=interactive(),
+                progress=ProgressLines(quiet=as_json),
+            )
+    finally:
+        let_go(where, store)
 
 
 def _take_over_from_background(session_id: str, *, quiet: bool) -> None:

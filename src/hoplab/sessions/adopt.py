@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING
 
-from hoplab.errors import SessionNotFoundError, SessionStateError
+from hoplab.errors import HoplabError, SessionNotFoundError, SessionStateError
 from hoplab.protocol import Detail, Process
 from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
+from hoplab.sessions import masters
 from hoplab.sessions.attach import AttachResult, attach
 from hoplab.sessions.orphans import record_of
 from hoplab.sessions.progress import Progress, silent, step
@@ -164,3 +165,13 @@ def attach_on(
         progress=progress,
         ready_timeout=ready_timeout,
     )
+
+
+def let_go(place: Place, store: SessionStore) -> None:
+    """After ``attach --on``: the masters to ``place`` (and its login nodes) go after its idle
+    time, unless a live session rides them (the one attached to does). Never raises."""
+    try:
+        targets = [(target, place.idle) for target in masters.Chains().to(place.target)]
+    except HoplabError:
+        return  # its chain cannot be worked out: left as it is, as masters.release does
+    masters.release(store, targets=targets)
