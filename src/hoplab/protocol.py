@@ -63,7 +63,14 @@ class Reply(Word):
     WAITING = "waiting"  # wait.sh: LauncherStatus; nothing decided within the round
     CHECK = "check"  # check.sh: ID Process SocketState DirState
     STOP = "stop"  # stop.sh: ID StopFinding
-    ENTRY = "entry"  # scan.sh: ID PROCESS NODE SCHEDULER VERSION APP PROTOCOL SUBMITTED...
+    ENTRY = "entry"  # scan.sh: ID PROCESS NODE SCHEDULER VERSION APP PROTOCOL HOST SUBMITTED...
+    REACH = "reach"  # scan.sh (Detail.REACH): ID Listen [IP], the job's reach file
+    LEASE = "lease"  # scan.sh (Detail.REACH): ID SECONDS, the launcher's --lease
+    # scan.sh (Detail.REACH): ID PID, then Jupyter's JSON on the same line;
+    # doctor.sh: MAJOR MINOR of jupyter_server (or notebook), or "-"
+    SERVER = "server"
+    TOKEN = "token"  # noqa: S105 - scan.sh (Detail.TOKEN): ID TOKEN, from its 0600 token file
+    ENDED = "ended"  # ended.sh: ID WHEN WHO, a tombstone left by a `down` (maybe elsewhere)
     KEY = "key"  # hostkey.sh: a known_hosts line the host trusts for the asked host
     CA = "ca"  # hostkey.sh: an @cert-authority line the host trusts
     SCANNED = "scanned"  # hostkey.sh: a key ssh-keyscan saw (nothing vouched for it)
@@ -71,10 +78,17 @@ class Reply(Word):
     SHELL = "shell"  # doctor.sh: the login shell ($SHELL)
     ACTIVATION = "activation"  # doctor.sh: FailKind MESSAGE... when activating failed
     JUPYTER = "jupyter"  # doctor.sh: the jupyter-APP path, or "-"
-    SERVER = "server"  # doctor.sh: MAJOR MINOR of jupyter_server (or notebook), or "-"
     SOCKETS = "sockets"  # doctor.sh: yes | no (this Jupyter can listen on a Unix socket)
     SOCKET_DIR = "socket-dir"  # doctor.sh, trial.sh: SocketDir PATH
     PURGE = "purge"  # purge.sh: PurgeFinding (and the session ID for NEW)
+
+
+class Detail(Word):
+    """scan detail (how much ``scan.sh`` says about each session directory)"""
+
+    NONE = "none"  # the entry line only: enough to find orphans
+    REACH = "reach"  # and how its Jupyter is reached: reach, lease and server lines
+    TOKEN = "token"  # noqa: S105 - and its token: to adopt it (attach --on, ls --scan)
 
 
 class LauncherStatus(Word):

@@ -232,7 +232,9 @@ def test_a_lost_job_id_is_read_back_from_the_submitted_file(
     plain = record(laptop, "ab000010", state=SessionState.DETACHED)
     asked: list[list[str] | None] = []
 
-    def scan(_transport: object, _skip: list[str], only: list[str] | None = None) -> list[Entry]:
+    def scan(
+        _transport: object, _skip: list[str], only: list[str] | None = None, **_: object
+    ) -> list[Entry]:
         asked.append(only)
         return [_entry("ab000009", "4242"), _entry("ab000011", "77")]
 
@@ -265,7 +267,9 @@ def test_ls_finds_the_running_job_of_an_abandoned_start(
     _batch(laptop, "ab000013", SessionState.LOST)
     skipped: list[list[str]] = []
 
-    def scan(_transport: object, skip: list[str], only: list[str] | None = None) -> list[Entry]:
+    def scan(
+        _transport: object, skip: list[str], only: list[str] | None = None, **_: object
+    ) -> list[Entry]:
         skipped.append(skip)
         return [_entry("ab000013", "4243")]
 
@@ -308,7 +312,7 @@ def test_the_scan_script_reads_the_submitted_file_of_only_the_named_sessions(
             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         )
         replies = frames.read(done.stdout, script.nonce).replies()
-        return {r.args[0]: " ".join(r.args[7:]) for r in replies}
+        return {r.args[0]: " ".join(r.args[8:]) for r in replies}
 
     assert scan(["bb000002"]) == {"bb000002": "4243"}
     assert scan(["aa000001", "cc000003"]) == {"aa000001": "4242", "cc000003": "4244"}

@@ -122,6 +122,7 @@ def _ls_on_three_targets(
     monkeypatch.setattr(listing, "open_transport", opened)
     monkeypatch.setattr(scripts, "check", check)
     monkeypatch.setattr(scripts, "scan", lambda *_args, **_kwargs: [])
+    monkeypatch.setattr(scripts, "ended", lambda *_args, **_kwargs: {})  # no tombstones
     monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
     return _store(laptop), ids
 
@@ -162,12 +163,16 @@ def test_down_all_stops_every_target_at_once_and_reports_in_order(
     def opened(target: SshTarget, *, multiplex: bool = True) -> FakeTarget:
         return FakeTarget(target, reachable=target.destination != "y")
 
-    def stop(transport: FakeTarget, sessions: list[Session]) -> dict[str, scripts.StopReport]:
+    def stop(
+        transport: FakeTarget, sessions: list[Session], *, by: str = ""
+    ) -> dict[str, scripts.StopReport]:
+        assert by  # each stop leaves a tombstone, signed
         barrier.wait()  # x and z are stopped at the same time
         return {s.id: scripts.StopReport((), answered=True) for s in sessions}
 
     monkeypatch.setattr(down, "open_transport", opened)
     monkeypatch.setattr(scripts, "stop", stop)
+    monkeypatch.setattr(scripts, "ended", lambda *_args, **_kwargs: {})  # no tombstones
     monkeypatch.setattr(orphans, "find", lambda *_args: {})
     monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
     store = _store(laptop)

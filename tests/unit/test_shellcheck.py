@@ -14,7 +14,7 @@ import pytest
 from hoplab.launcher import render
 from hoplab.launcher.frame import framed
 from hoplab.launcher.render import Environment, LaunchSpec
-from hoplab.protocol import Listen, SchedulerName, Where
+from hoplab.protocol import Detail, Listen, SchedulerName, Where
 from hoplab.remote import frames, jobs
 from hoplab.remote.jobs import probe_script
 from hoplab.schedulers import backend, batch_backend, batch_classes
@@ -53,7 +53,10 @@ def _assembled() -> dict[str, str]:
         wait=render.wait("id1", 3, local=False, ask=True).text,
         check=render.check(rows).text,
         stop=render.stop(rows).text,
+        down=render.stop(rows, by="alice@laptop", at=1_700_000_000).text,
+        ended=render.ended(["id1", "id2"]).text,
         scan=render.scan(["a", "b"]).text,
+        adopt=render.scan([], ["id1"], Detail.TOKEN).text,
         log=render.log("id1", lines=5, follow=True).text,
         reach=render.reach("id1", Listen.TCP, "10.0.0.1").text,
         lease=render.renew_lease("id1").text,

@@ -17,7 +17,11 @@ from hoplab import __version__
 COMMANDS = {
     "up": ("hoplab.cli.up", "up", "Start (or reuse) Jupyter on TARGET, tunnel to it, open it."),
     "ls": ("hoplab.cli.ls", "ls", "List sessions with their live state."),
-    "attach": ("hoplab.cli.attach", "attach", "Tunnel to a running session again."),
+    "attach": (
+        "hoplab.cli.attach",
+        "attach",
+        "Tunnel to a running session again (--on TARGET: one started elsewhere).",
+    ),
     "logs": ("hoplab.cli.logs", "logs", "Show the remote Jupyter log of a session."),
     "shell": ("hoplab.cli.shell", "shell", "A shell on the host where a session runs."),
     "ssh-config": (
@@ -79,7 +83,8 @@ def cli(debug: bool) -> None:
       hoplab up myserver           Jupyter on a host that ssh reaches, opened in your browser
       hoplab up cluster --time 2h  on a compute node, through the login node and scheduler
       hoplab ls                    your sessions and their live state
-      hoplab attach ID             tunnel again after sleep, reboot or on a new laptop
+      hoplab attach ID             tunnel again after sleep or a reboot
+      hoplab attach --on cluster   from another computer: the sessions running there
       hoplab down ID               stop it; nothing is left behind
 
     TARGET is a profile name (see 'hoplab config init') or anything ssh accepts.

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from hoplab.notify import Notice, Notifier
     from hoplab.records.model import Session
+    from hoplab.sessions.orphans import Place
     from hoplab.sessions.progress import Step
 
 JSON_VERSION = 1
@@ -147,3 +148,23 @@ def age(created: float) -> str:
     if seconds < 172800:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
+
+
+def place(text: str, *, adopt: bool = False) -> Place:
+    """A profile or an ssh destination (``ls --scan``, ``attach --on``, ``down --purge``),
+    resolved as ``up`` resolves it, with its master's idle time. ``adopt``: what is found
+    there may be taken over (tokens are read)."""
+    from hoplab import config
+    from hoplab.options import idle_seconds
+    from hoplab.paths import config_file
+    from hoplab.sessions.orphans import Place
+    from hoplab.sessions.request import ssh_target
+
+    resolved = config.resolve(text, {}, config.load(config_file()))
+    return Place(
+        text,
+        ssh_target(resolved),
+        bool(resolved["mux"]),
+        idle_seconds(resolved["master_idle"]),
+        adopt=adopt,
+    )

@@ -39,8 +39,7 @@ def down(session_ids: tuple[str, ...], every: bool, purge: tuple[str, ...], as_j
     when nothing of hoplab runs there any more (checked on the target and with its
     scheduler); '--purge TARGET' alone only removes it, or says what still runs.
     """
-    from hoplab.cli.common import interactive, print_json
-    from hoplab.cli.ls import place
+    from hoplab.cli.common import interactive, place, print_json
     from hoplab.records.store import SessionStore
     from hoplab.sessions.down import down as stop
     from hoplab.sessions.purge import purge as remove

@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hoplab.cli.common import age, print_json
+from hoplab.cli.common import age, place, print_json
 from hoplab.cli.completion import profile_names
 from hoplab.cli.render import err, out, plain_table
 
 if TYPE_CHECKING:
     from hoplab.records.store import SessionStore
     from hoplab.sessions.listing import Row
-    from hoplab.sessions.orphans import Place
 
 STATE_STYLE = {
     "ready": "green",
@@ -23,6 +22,7 @@ STATE_STYLE = {
     "ended": "magenta",
     "failed": "red",
     "stopped": "dim",
+    "stopped-elsewhere": "dim",
 }
 
 
@@ -37,7 +37,8 @@ STATE_STYLE = {
     metavar="TARGET",
     shell_complete=profile_names,
     help="Also look for orphans on TARGET, a profile or ssh destination (repeatable): "
-    "after the state database was moved aside, this finds what still runs there.",
+    "after the state database was moved aside, this finds what still runs there, with its "
+    "token, so that 'hoplab attach ID' can take it over.",
 )
 @click.option(
     "--wide",
@@ -56,6 +57,9 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
     node failure) shows as ended, with the scheduler's reason, and a job still in the queue
     shows the start the scheduler estimates for it, when it gives one.
 
+    A session that a 'hoplab down' on another computer stopped shows as stopped-elsewhere
+    (with who and when) until 'hoplab down ID' or '--prune' settles it here.
+
     Orphans are what hoplab started that no live session owns: a job whose 'hoplab up' was
     killed while it waited in the queue, a session directory no record knows, a job that
     'down' could not verify gone. They show as lost with a note "orphan: ..."; 'hoplab
@@ -72,7 +76,8 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
     from hoplab.sessions.listing import list_sessions
 
     store = SessionStore()
-    rows = list_sessions(store, everything=everything, scan=tuple(place(t) for t in scan))
+    places = tuple(place(target, adopt=True) for target in scan)
+    rows = list_sessions(store, everything=everything, scan=places)
     supervisors = {row.session.id: background.recorded(row.session.id) for row in rows}
     if as_json:
         sessions = [
@@ -115,8 +120,20 @@ def ls(everything: bool, prune: bool, scan: tuple[str, ...], wide: bool, as_json
         )
     if prune:
         _prune(rows, store, quiet=False)
-    elif any(row.orphan for row in rows):
+    else:
+        _what_to_do(rows)
+
+
+def _what_to_do(rows: list[Row]) -> None:
+    from hoplab.records.model import SessionState
+
+    if any(row.orphan for row in rows):
         err.print("orphans found: 'hoplab ls --prune' (or 'hoplab down ID') ends them")
+    elif any(row.session.state is SessionState.STOPPED_ELSEWHERE for row in rows):
+        err.print(
+            "stopped elsewhere: 'hoplab ls --prune' (or 'hoplab down ID') settles them here",
+            markup=False,
+        )
 
 
 COLUMNS = ("ID", "TARGET", "STATE", "JOB", "HOST", "URL", "AGE", "NOTE")
@@ -165,18 +182,3 @@ def _prune(rows: list[Row], store: SessionStore, *, quiet: bool) -> None:
         render_results(results)
     if not all(result.clean for result in results):
         raise SystemExit(1)
-
-
-def place(text: str) -> Place:
-    """``--scan TARGET`` (or ``down --purge TARGET``): a profile or an ssh destination,
-    resolved as ``up`` resolves it."""
-    from hoplab import config
-    from hoplab.options import idle_seconds
-    from hoplab.paths import config_file
-    from hoplab.sessions.orphans import Place
-    from hoplab.sessions.request import ssh_target
-
-    resolved = config.resolve(text, {}, config.load(config_file()))
-    return Place(
-        text, ssh_target(resolved), bool(resolved["mux"]), idle_seconds(resolved["master_idle"])
-    )

@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 
 from hoplab.launcher.frame import Script, framed
-from hoplab.protocol import Expect, Listen, SchedulerName, Where
+from hoplab.protocol import Detail, Expect, Listen, SchedulerName, Where
 
 
 @cache
@@ -254,11 +254,13 @@ def check(sessions: list[Row]) -> Script:
     return _script(_body("check"), *_calls("check", sessions))
 
 
-def scan(skip: list[str], only: list[str] | None = None) -> Script:
+def scan(skip: list[str], only: list[str] | None = None, detail: Detail = Detail.NONE) -> Script:
     """List the session directories on the host, but those in ``skip`` (see ``scan.sh``);
-    with ``only``, just those (even when empty: then none)."""
+    with ``only``, just those (even when empty: then none). ``detail``: what more to say."""
     wanted = "" if only is None else " ".join(["-", *only])  # "-": never a session id
-    return _script(_body("scan"), HOPLAB_SKIP=" ".join(skip), HOPLAB_ONLY=wanted)
+    return _script(
+        _body("scan"), HOPLAB_SKIP=" ".join(skip), HOPLAB_ONLY=wanted, HOPLAB_DETAIL=detail.value
+    )
 
 
 def purge(known: list[str]) -> Script:
@@ -266,9 +268,19 @@ def purge(known: list[str]) -> Script:
     return _script(_body("purge"), HOPLAB_KNOWN=" ".join(known))
 
 
-def stop(sessions: list[Row]) -> Script:
-    """Stop each session and remove what it left, reporting what remains."""
-    return _script(_body("stop"), *_calls("stop", sessions))
+def stop(sessions: list[Row], *, by: str = "", at: int = 0) -> Script:
+    """Stop each session and remove what it left, reporting what remains. ``by`` (a ``down``:
+    who, as ``user@computer``, at ``at``, Unix time) leaves a tombstone for each session whose
+    directory it removed, for the other computers that know it (see ``ended.sh``)."""
+    return _script(_body("stop"), *_calls("stop", sessions), HOPLAB_BY=by, HOPLAB_AT=str(at))
+
+
+def ended(session_ids: list[str], *, forget: bool = False) -> Script:
+    """Report the tombstones of these sessions (``forget``: remove them instead); tombstones
+    older than 7 days go first (``ended.sh``)."""
+    return _script(
+        _body("ended"), HOPLAB_IDS=" ".join(session_ids), HOPLAB_FORGET="yes" if forget else "no"
+    )
 
 
 def reach(session_id: str, listen: Listen, ip: str = "") -> Script:

@@ -24,6 +24,9 @@ class SessionState(str, Enum):
     LOST = "lost"
     ENDED = "ended"  # the batch job ended on its own: walltime, cancelled outside, node failure
     FAILED = "failed"
+    # a ``down`` from another computer stopped it (its tombstone said so): the record stays
+    # until a ``down`` or ``ls --prune`` here settles it
+    STOPPED_ELSEWHERE = "stopped-elsewhere"
 
     @property
     def is_live(self) -> bool:

@@ -183,8 +183,11 @@ class SessionStore:
         return self._select("WHERE state IN ('starting', 'ready', 'detached')")
 
     def unfinished(self) -> list[Session]:
-        """Live, lost and ended sessions, whose remote leftovers ``down`` still has to remove."""
-        return self._select("WHERE state IN ('starting', 'ready', 'detached', 'lost', 'ended')")
+        """Live, lost and ended sessions, whose remote leftovers ``down`` still has to remove,
+        and those stopped elsewhere, whose record (and tombstone) it has to settle."""
+        return self._select(
+            "WHERE state IN ('starting', 'ready', 'detached', 'lost', 'ended', 'stopped-elsewhere')"
+        )
 
     def live_for(self, target_key: str) -> list[Session]:
         return self._select(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import time
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hoplab.errors import (
@@ -12,8 +14,10 @@ from hoplab.errors import (
     RemoteError,
     WorkdirError,
 )
-from hoplab.launcher import render
+from hoplab.launcher import handshake, render
 from hoplab.protocol import (
+    SAY,
+    Detail,
     DirState,
     Expect,
     FailKind,
@@ -212,16 +216,18 @@ class StopReport:
 
 
 def stop(
-    transport: Transport, sessions: list[Session], *, on_node: bool = False
+    transport: Transport, sessions: list[Session], *, on_node: bool = False, by: str = ""
 ) -> dict[str, StopReport]:
     """Stop sessions remotely; for each, the problems left (empty means verified clean).
 
     ``on_node``: the transport reaches the compute node of these batch sessions, so their
     Jupyter is stopped there by PID (checked to be Jupyter) and the socket removed; the
-    directory stays until the job is gone (the launcher writes its end there).
+    directory stays until the job is gone (the launcher writes its end there). ``by``: who
+    stops them (a ``down``), written in a tombstone for the other computers.
     """
     rows = _rows(sessions, on_node=on_node)
-    frame = frames.run(transport, render.stop(rows), timeout=60 + 15 * len(rows))
+    script = render.stop(rows, by=by, at=int(time.time()) if by else 0)
+    frame = frames.run(transport, script, timeout=60 + 15 * len(rows))
     found: dict[str, list[StopFinding]] = {s.id: [] for s in sessions}
     for reply in frame.replies():
         if reply.kind is not Reply.STOP or len(reply.args) != 2 or reply.args[0] not in found:
@@ -274,30 +280,129 @@ class Entry:
     app: str | None
     protocol: int  # the protocol version of the hoplab that made it
     submitted: str  # the submit command's answer, for the job id
+    host: str | None = None  # where it was made: the host itself, or a job's login node
+    # with Detail.REACH: how its Jupyter is reached
+    listen: Listen | None = None  # a job's reach file: socket, home-socket or tcp (on ``ip``)
+    ip: str = ""
+    lease: int | None = None
+    server: handshake.ServerInfo | None = None  # Jupyter's handshake, once it is ready
+    # with Detail.TOKEN
+    token: str = field(default="", repr=False)
 
 
-def scan(transport: Transport, skip: list[str], only: list[str] | None = None) -> list[Entry]:
+# A token as hoplab writes it (hex), or as a URL carries one: nothing a shell or a URL reads.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~-]{8,256}")
+
+
+def scan(
+    transport: Transport,
+    skip: list[str],
+    only: list[str] | None = None,
+    *,
+    detail: Detail = Detail.NONE,
+) -> list[Entry]:
     """The session directories under ~/.hoplab/sessions on the target, but those in ``skip``
-    (with ``only``: just those)."""
-    frame = frames.run(transport, render.scan(skip, only), timeout=30)
-    entries = []
+    (with ``only``: just those); ``detail`` says how much of each (see ``scan.sh``).
+
+    With more detail the answer carries tokens (Jupyter's handshake holds one too): an
+    unreadable one raises an error that quotes none of it.
+    """
+    script = render.scan(skip, only, detail)
+    if detail is Detail.NONE:
+        return read_scan(frames.run(transport, script, timeout=30).text)
+    try:
+        frame = frames.run(transport, script, timeout=30)
+    except ProtocolError as exc:  # its message would quote what the target said
+        raise ProtocolError(
+            f"the list of sessions on {transport.target.label} could not be read (what it "
+            "said is not shown: it holds session tokens)",
+            exc.hint,
+        ) from None
+    return read_scan(frame.text)  # its own errors quote no token
+
+
+def read_scan(text: str) -> list[Entry]:
+    """The entries of a scan's frame text, each with the detail lines that follow it."""
+    entries: dict[str, Entry] = {}
+    for line in text.splitlines():
+        if not line.startswith(SAY + " "):
+            continue
+        reply = frames.ReplyLine.read(line)
+        if reply.kind is Reply.ENTRY:
+            entry = _entry(reply)
+            entries[entry.id] = entry
+            continue
+        sid = reply.args[0] if reply.args else ""
+        if sid not in entries:
+            raise ProtocolError(f"a scan said {reply.kind.value!r} of no entry")
+        entries[sid] = _detail(entries[sid], reply, line)
+    return list(entries.values())
+
+
+def _entry(reply: frames.ReplyLine) -> Entry:
+    if len(reply.args) < 8:
+        raise ProtocolError(f"an unexpected answer to a scan: {reply}")
+    sid, process, node, scheduler, version, app, protocol, host = reply.args[:8]
+    return Entry(
+        sid,
+        Process.parse(process, str(reply)),
+        None if node == "-" else node,
+        None if scheduler == "-" else SchedulerName.parse(scheduler),
+        None if version == "-" else version,
+        None if app == "-" else app,
+        int(protocol) if protocol.isdigit() else 1,
+        " ".join(reply.args[8:]),
+        None if host == "-" else host,
+    )
+
+
+def _detail(entry: Entry, reply: frames.ReplyLine, line: str) -> Entry:
+    """``entry`` with what one detail line says (``line``: the raw text, for the JSON)."""
+    if reply.kind is Reply.REACH and len(reply.args) in {2, 3}:
+        listen = Listen.parse(reply.args[1], str(reply))
+        return replace(entry, listen=listen, ip=reply.args[2] if len(reply.args) == 3 else "")
+    if reply.kind is Reply.LEASE and len(reply.args) == 2 and reply.args[1].isdigit():
+        return replace(entry, lease=int(reply.args[1]))
+    if reply.kind is Reply.SERVER and len(reply.args) >= 3 and reply.args[1].isdigit():
+        # the JSON as Jupyter wrote it, its spacing kept: after "HOPLAB server ID PID "
+        payload = line.split(maxsplit=4)[4]
+        return replace(entry, server=handshake.server_info(payload))
+    if reply.kind is Reply.TOKEN:
+        # never quoted in an error: the line carries the token
+        if len(reply.args) != 2 or not TOKEN_SHAPE.fullmatch(reply.args[1]):
+            raise ProtocolError(f"the token file of session {entry.id} is not a token")
+        return replace(entry, token=reply.args[1])
+    raise ProtocolError(f"an unexpected answer to a scan: {reply.kind.value} {reply.args[:1]}")
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What a ``down`` left on the target for the other computers: when, and by whom."""
+
+    at: float | None
+    by: str
+
+
+def ended(transport: Transport, session_ids: list[str]) -> dict[str, Tombstone]:
+    """The tombstones of these sessions on the target: each was stopped by a ``down``."""
+    if not session_ids:
+        return {}
+    frame = frames.run(transport, render.ended(session_ids), timeout=30)
+    found = {}
     for reply in frame.replies():
-        if reply.kind is not Reply.ENTRY or len(reply.args) < 7:
-            raise ProtocolError(f"an unexpected answer to a scan: {reply}")
-        sid, process, node, scheduler, version, app, protocol = reply.args[:7]
-        entries.append(
-            Entry(
-                sid,
-                Process.parse(process, str(reply)),
-                None if node == "-" else node,
-                None if scheduler == "-" else SchedulerName.parse(scheduler),
-                None if version == "-" else version,
-                None if app == "-" else app,
-                int(protocol) if protocol.isdigit() else 1,
-                " ".join(reply.args[7:]),
-            )
-        )
-    return entries
+        if reply.kind is not Reply.ENDED or len(reply.args) != 3:
+            raise ProtocolError(f"an unexpected answer about ended sessions: {reply}")
+        sid, at, by = reply.args
+        found[sid] = Tombstone(float(at) if at.isdigit() else None, "" if by == "-" else by)
+    return found
+
+
+def forget_ended(transport: Transport, session_ids: list[str]) -> bool:
+    """Remove the tombstones of these sessions (this computer settled its records of them)."""
+    if not session_ids:
+        return True
+    frame = frames.run(transport, render.ended(session_ids, forget=True), timeout=30)
+    return frame.code == 0
 
 
 def read_log(transport: Transport, session_id: str, *, lines: int) -> str:

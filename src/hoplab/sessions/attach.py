@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoplab.errors import ForeignListenerError, HoplabError, PortInUseError, SessionStateError
+from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.sessions.cleanup import (
     ended_reason,
     extra_remote,
+    mark_elsewhere,
     mark_ended,
     mark_lost,
     session_forward,
@@ -49,14 +51,14 @@ def attach(
     progress: Progress = silent,
     ready_timeout: float = forwards.READY_TIMEOUT,
 ) -> AttachResult:
-    """Reconnect the master and forward as needed, then prove Jupyter answers."""
+    """Reconnect the master and forward as needed, then prove Jupyter answers.
+
+    An orphan that ``ls --scan`` found with its token and handshake is taken over: once it
+    answers, it is this computer's session like any other.
+    """
     session = store.get(session_id)
     session.require_protocol()
-    if not session.state.is_live or session.remote is None:
-        raise SessionStateError(
-            f"session {session.id} is {session.state.value}; nothing to attach to",
-            f"start a new one with 'hoplab up {session.target}'",
-        )
+    _require_attachable(session)
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     old_port = session.local_port
     answers = _answers(session) if old_port is not None else False
@@ -77,9 +79,27 @@ def attach(
             forwards.prove_ready(session, ready_timeout)
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
     url = session.hold(detach=detach)
+    if session.orphan:  # found by ls --scan: taken over, it is this computer's session now
+        session.orphan, session.error = False, None
     store.save(session)
     changed = session.local_port != old_port
     return AttachResult(session, url, port_changed=changed, stranger=changed and answers is None)
+
+
+def _require_attachable(session: Session) -> None:
+    adoptable = session.orphan and session.state is SessionState.LOST and bool(session.token)
+    if (session.state.is_live or adoptable) and session.remote is not None:
+        return
+    if session.orphan and session.state is SessionState.LOST:
+        raise SessionStateError(
+            f"session {session.id} was found on {session.target} without what it takes to "
+            "connect to it (its token and where its Jupyter listens)",
+            f"'hoplab attach --on {session.target} {session.id}' reads them from there",
+        )
+    raise SessionStateError(
+        f"session {session.id} is {session.state.value}; nothing to attach to",
+        f"start a new one with 'hoplab up {session.target}'",
+    )
 
 
 def _answers(session: Session) -> bool | None:
@@ -92,6 +112,14 @@ def _answers(session: Session) -> bool | None:
 
 
 def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:
+    tombstone = scripts.ended(transport, [session.id]).get(session.id)
+    if tombstone is not None:
+        mark_elsewhere(session, store, tombstone)
+        raise SessionStateError(
+            f"session {session.id} is over: {session.error}",
+            f"'hoplab down {session.id}' settles its record here; "
+            f"'hoplab up {session.target}' starts a new one",
+        )
     if session.batch and session.job_id:
         status = jobs.query(transport, jobs.for_session(session), [session.job_id])[session.job_id]
         if status.state.definite:  # UNKNOWN and GONE: the launcher's status decides below

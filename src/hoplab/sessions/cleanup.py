@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
+import socket
+import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -19,7 +22,7 @@ from hoplab.tunnel.reach import forward_target, forward_transport
 if TYPE_CHECKING:
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
-    from hoplab.remote.scripts import StopReport
+    from hoplab.remote.scripts import StopReport, Tombstone
     from hoplab.ssh.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -94,20 +97,24 @@ def end_job(transport: Transport, session: Session) -> list[Leftover]:
     return end_jobs(transport, [session])[session.id]
 
 
-def end_jobs(transport: Transport, sessions: list[Session]) -> dict[str, list[Leftover]]:
+def end_jobs(
+    transport: Transport, sessions: list[Session], *, on_nodes: bool = True
+) -> dict[str, list[Leftover]]:
     """Stop batch sessions' Jupyter on their nodes (by PID, where ssh reaches them: one script
     per node), cancel their jobs and verify that the scheduler no longer runs them (one cancel
     and one query per scheduler for them all). What could not be done, by session id.
 
     A job already known to be over (:attr:`Session.job_over`) is neither cancelled nor asked
-    about: a long-purged id only earns an error from the scheduler.
+    about: a long-purged id only earns an error from the scheduler. Without ``on_nodes`` the
+    nodes are left alone: a ``down`` on another computer stopped Jupyter there already (its
+    tombstone says so), and a node whose job is gone may refuse ssh.
     """
     problems: dict[str, list[Leftover]] = {s.id: [] for s in sessions}
-    on_nodes: dict[str, list[Session]] = {}
+    by_node: dict[str, list[Session]] = {}
     for session in sessions:
-        if session.reach == Reach.SSH_NODE and session.node:
-            on_nodes.setdefault(forward_target(session).key, []).append(session)
-    for members in on_nodes.values():
+        if on_nodes and session.reach == Reach.SSH_NODE and session.node:
+            by_node.setdefault(forward_target(session).key, []).append(session)
+    for members in by_node.values():
         # First, while the jobs still hold the node: some sites refuse ssh to a node once
         # the job is gone, and a cancelled job's processes can outlive it.
         try:
@@ -161,6 +168,34 @@ def mark_ended(session: Session, store: SessionStore, reason: str) -> None:
     """The job ended on its own (walltime, cancelled outside, node failure): say so, unforward."""
     drop_forwards(session)
     session.settle(SessionState.ENDED, reason)
+    store.save(session)
+
+
+def signature() -> str:
+    """Who runs this ``down``, as its tombstone tells the other computers: ``user@computer``."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "?"
+    said = f"{user}@{socket.gethostname() or '?'}"
+    return "".join(c for c in said if c.isprintable() and not c.isspace())
+
+
+def stopped_elsewhere(tombstone: Tombstone) -> str:
+    """The sentence ``ls`` shows for a session that a ``down`` on another computer stopped."""
+    when = (
+        f" at {time.strftime('%Y-%m-%d %H:%M', time.localtime(tombstone.at))}"
+        if tombstone.at is not None
+        else ""
+    )
+    return f"stopped elsewhere: hoplab down from {tombstone.by or 'another computer'}{when}"
+
+
+def mark_elsewhere(session: Session, store: SessionStore, tombstone: Tombstone) -> None:
+    """A ``down`` on another computer stopped it: unforward, and keep the record until a
+    ``down`` or ``ls --prune`` here settles it (and removes the tombstone)."""
+    drop_forwards(session)
+    session.settle(SessionState.STOPPED_ELSEWHERE, stopped_elsewhere(tombstone))
     store.save(session)
 
 

@@ -10,7 +10,7 @@ from hoplab.protocol import Reach
 from hoplab.records.model import SessionState
 from hoplab.remote import scripts
 from hoplab.sessions import background, fanout, masters, orphans
-from hoplab.sessions.cleanup import Leftover, drop_forwards, end_jobs, leftovers
+from hoplab.sessions.cleanup import Leftover, drop_forwards, end_jobs, leftovers, signature
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.landing import by_host
@@ -49,6 +49,10 @@ def down(
     its sessions come back unstopped with the reason, their records and background supervisors
     untouched, and every other session is stopped. Results come in the order of the sessions.
     Masters that no live session needs any more go after the sessions' idle time.
+
+    Each stop leaves a tombstone on the target, signed ``user@computer``, for the other
+    computers that know the session; a session that such a tombstone (or ``ls``) says another
+    computer stopped is settled here: its tombstone removed, its job verified gone.
     """
     if every:
         orphans.abandoned_starts(store)
@@ -126,13 +130,21 @@ def _not_stopped(session: Session, check: str, cause: HoplabError) -> DownResult
 def _down_on(
     transport: Transport, sessions: list[Session], store: SessionStore
 ) -> list[DownResult]:
+    # stopped by a down on another computer (its tombstone says so): Jupyter and the session
+    # directory are gone; the record is left to settle, and the job to verify
+    tombstones = scripts.ended(transport, [s.id for s in sessions])
+    over = [s for s in sessions if s.id in tombstones or s.state is SessionState.STOPPED_ELSEWHERE]
+    results = _settle_elsewhere(transport, over, store) if over else []
+    sessions = [s for s in sessions if s.id not in {o.id for o in over}]
+    if not sessions:
+        return results
     # the job id of a session whose up died right after its submit lives only on the target
     orphans.recover_job_ids(transport, sessions, store)
     job_problems = end_jobs(transport, [s for s in sessions if s.batch])
     reports = {}
+    by = signature()
     for carrier, members in by_host(sessions, transport):
-        reports.update(scripts.stop(carrier, members))
-    results = []
+        reports.update(scripts.stop(carrier, members, by=by))
     for session in sessions:
         found = leftovers(reports[session.id]) + job_problems.get(session.id, [])
         checks = [
@@ -156,6 +168,34 @@ def _down_on(
         ]
         if session.batch and session.job_id and Leftover.JOB_NOT_GONE not in found:
             session.job_over = True
+        failed = [name for name, ok in checks if not ok]
+        session.settle(
+            SessionState.STOPPED, f"down could not verify: {', '.join(failed)}" if failed else None
+        )
+        store.save(session)
+        results.append(DownResult(session, tuple(checks)))
+    return results
+
+
+def _settle_elsewhere(
+    transport: Transport, sessions: list[Session], store: SessionStore
+) -> list[DownResult]:
+    """Sessions a ``down`` on another computer stopped (Jupyter and the session directory are
+    gone): their jobs verified gone (cancelled, should that ``down`` have left one), their
+    tombstones and their forwards here removed, and their records settled as stopped."""
+    job_problems = end_jobs(transport, [s for s in sessions if s.batch], on_nodes=False)
+    forgotten = scripts.forget_ended(transport, [s.id for s in sessions])
+    results = []
+    for session in sessions:
+        checks = [("tombstone of the other computer's down removed", forgotten)]
+        job_gone = Leftover.JOB_NOT_GONE not in job_problems.get(session.id, [])
+        if session.batch and session.job_id:
+            checks.append((f"job {session.job_id} gone from the queue", job_gone))
+            session.job_over = session.job_over or job_gone
+        checks += [
+            (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
+            for port in drop_forwards(session)
+        ]
         failed = [name for name, ok in checks if not ok]
         session.settle(
             SessionState.STOPPED, f"down could not verify: {', '.join(failed)}" if failed else None

@@ -12,7 +12,7 @@ from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
 from hoplab.sessions import fanout, masters, orphans
-from hoplab.sessions.cleanup import LOST, ended_reason, mark_ended, mark_lost
+from hoplab.sessions.cleanup import LOST, ended_reason, mark_elsewhere, mark_ended, mark_lost
 from hoplab.sessions.down import down
 from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.landing import by_host
@@ -40,12 +40,18 @@ class Row:
 
 
 def prunable(rows: list[Row]) -> list[str]:
-    """The ids ``ls --prune`` stops: the orphans among ``rows``, nothing a user still owns."""
-    return [row.session.id for row in rows if row.orphan]
+    """The ids ``ls --prune`` stops: the orphans among ``rows``, nothing a user still owns;
+    and those stopped elsewhere, whose records it settles (their tombstones go too)."""
+    return [
+        row.session.id
+        for row in rows
+        if row.orphan or row.session.state is SessionState.STOPPED_ELSEWHERE
+    ]
 
 
 def prune(rows: list[Row], store: SessionStore, *, interactive: bool) -> list[DownResult]:
-    """Stop the orphans among ``rows`` as ``down`` would, verified (empty when none)."""
+    """Stop the orphans among ``rows`` as ``down`` would, verified, and settle the sessions
+    stopped elsewhere (empty when none)."""
     ids = prunable(rows)
     return down(ids, store, interactive=interactive) if ids else []
 
@@ -66,7 +72,8 @@ def list_sessions(
     """Live, lost and ended sessions, checked through their master (all with ``everything``).
 
     A session whose Jupyter is gone becomes ``lost``, one whose batch job ended becomes
-    ``ended`` with the scheduler's reason; either way its forwards are removed. A host or a
+    ``ended`` with the scheduler's reason, one that a ``down`` on another computer stopped (it
+    left a tombstone) ``stopped-elsewhere``; either way its forwards are removed. A host or a
     scheduler that cannot be reached leaves the record as it was: unreachable is not dead.
     Orphans (see :mod:`hoplab.sessions.orphans`) are looked for on ``scan`` and where a
     connection is there anyway: no master is opened to a target that no live session needs.
@@ -124,13 +131,17 @@ def _visit(visit: Visit, store: SessionStore) -> dict[str, str]:
 
 
 def _reconcile(transport: Transport, batch: list[Session], store: SessionStore) -> dict[str, str]:
+    over: dict[str, str] = {}
     try:
+        over = _stopped_elsewhere(transport, batch, store)
+        batch = [s for s in batch if s.id not in over]
         orphans.recover_job_ids(transport, batch, store)
         notes, forgotten = _reconcile_jobs(
             transport, [s for s in batch if s.batch and s.job_id], store
         )
     except HoplabError as exc:  # the connection broke on the way: the next target still counts
-        return {s.id: f"not checked: {exc.message}" for s in batch}
+        return {**over, **{s.id: f"not checked: {exc.message}" for s in batch}}
+    notes.update(over)
     remaining = [s for s in batch if s.id not in notes]
     if not remaining:
         return notes
@@ -154,6 +165,20 @@ def _reconcile(transport: Transport, batch: list[Session], store: SessionStore) 
             session.job_over = True
         mark_lost(session, store)
         notes[session.id] = LOST
+    return notes
+
+
+def _stopped_elsewhere(
+    transport: Transport, batch: list[Session], store: SessionStore
+) -> dict[str, str]:
+    """The sessions a ``down`` on another computer stopped (its tombstone says who and when),
+    recorded so, each with the sentence ``ls`` shows."""
+    tombstones = scripts.ended(transport, [s.id for s in batch])
+    notes = {}
+    for session in batch:
+        if session.id in tombstones:
+            mark_elsewhere(session, store, tombstones[session.id])
+            notes[session.id] = session.error or ""
     return notes
 
 

@@ -13,9 +13,11 @@ Three ways to become one:
 - the record says *stopped* or *failed*, but ``down`` could not verify the job was gone.
 
 Each one found is recorded as a *lost* session marked ``orphan`` with what was seen, so
-``hoplab down ID``, ``down --all`` and ``ls --prune`` end it like any other session. A job is
-an orphan only while its scheduler says it is queued or running; a scheduler that does not
-answer leaves it alone (unknown is not dead, and not orphaned either).
+``hoplab down ID``, ``down --all`` and ``ls --prune`` end it like any other session. On a
+place named with ``ls --scan`` the record also gets the session's token and where its Jupyter
+listens (read from the target, over ssh only), so that ``hoplab attach ID`` can take it over
+instead. A job is an orphan only while its scheduler says it is queued or running; a
+scheduler that does not answer leaves it alone (unknown is not dead, and not orphaned either).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
-from hoplab.protocol import Process, SchedulerName
+from hoplab.protocol import Detail, Listen, Process, Reach, SchedulerName
 from hoplab.records.model import Session, SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers import backend
@@ -49,6 +51,7 @@ class Place:
     target: SshTarget
     multiplex: bool = True
     idle: int = DEFAULT_IDLE
+    adopt: bool = False  # named by the user (ls --scan): read tokens, to make orphans usable
 
 
 def abandoned_starts(store: SessionStore) -> dict[str, str]:
@@ -140,7 +143,8 @@ def recover_job_ids(transport: Transport, sessions: list[Session], store: Sessio
 
 
 def job_id_of(entry: Entry) -> str | None:
-    """The job id the submit command's recorded answer names (None when it names none)."""
+    """The job id (or, on a plain host, the launcher's PID) that the submit command's recorded
+    answer names (None when it names none)."""
     if entry.scheduler is None or not entry.submitted:
         return None
     try:
@@ -154,7 +158,9 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
     # live, lost or ended: ls and down deal with those already (once they know their job)
     accounted = [sid for sid, s in known.items() if not _settled(s) and not _jobless(s)]
     candidates: list[Session] = []
-    entries = scripts.scan(transport, accounted)
+    entries = scripts.scan(
+        transport, accounted, detail=Detail.TOKEN if place.adopt else Detail.NONE
+    )
     alive = {e.id for e in entries if e.process is Process.ALIVE}
     for entry in entries:
         session = known.get(entry.id) or _from_entry(entry, place)
@@ -171,7 +177,9 @@ def _find_on(transport: Transport, place: Place, store: SessionStore) -> dict[st
         if s.id not in seen and s.ssh_target.key == place.target.key and _unverified(s)
     ]
     notes = {}
-    for session, why in _running(transport, candidates, alive, store, set(known)):
+    for session, found in _running(transport, candidates, alive, store, set(known)):
+        usable = bool(session.token and session.remote)
+        why = f"{found}; 'hoplab attach {session.id}' takes it over" if usable else found
         adopt(session, store, why)
         notes[session.id] = why
     return notes
@@ -199,10 +207,20 @@ def _unverified(session: Session) -> bool:
 
 def _from_entry(entry: Entry, place: Place) -> Session | None:
     """A record for a session directory nobody knows (None if it says too little)."""
+    session = record_of(entry, place)
+    if session is not None:
+        session.state = SessionState.STOPPED  # until proven running
+        session.error = "found on the target with no record here"
+    return session
+
+
+def record_of(entry: Entry, place: Place) -> Session | None:
+    """The record of the session ``entry`` describes (None if it says too little): with its
+    token and where its Jupyter listens when the scan said them (see :func:`reached`)."""
     job_id = job_id_of(entry)
     if entry.scheduler is None or job_id is None:
         return None
-    return Session(
+    session = Session(
         id=entry.id,
         target=place.label,
         destination=place.target.destination,
@@ -210,17 +228,39 @@ def _from_entry(entry: Entry, place: Place) -> Session | None:
         ssh_config=place.target.config_file,
         multiplex=place.multiplex,
         app=entry.app or "lab",
-        token="",  # it stays on the target; nothing here will connect to this Jupyter
-        state=SessionState.STOPPED,  # until proven running
+        token=entry.token,  # empty unless asked for: then it stays on the target
         scheduler=entry.scheduler.value,
         scheduler_version=entry.version,
         job_id=job_id,
         jupyter_pid=None if entry.scheduler is not SchedulerName.NONE else int(job_id),
         node=entry.node,
-        remote_host=place.target.destination,
-        error="found on the target with no record here",
+        remote_host=entry.host or place.target.destination,
+        remote_dir=f"~/.hoplab/sessions/{entry.id}",
         protocol=entry.protocol,
+        lease_seconds=entry.lease,
+        master_idle=place.idle,
     )
+    reached(session, entry)
+    return session
+
+
+def reached(session: Session, entry: Entry) -> None:
+    """Fill in where ``entry``'s Jupyter listens and how the tunnel reaches it, once its
+    handshake says it is ready (and, for a job, the reach file agrees with it: a launcher that
+    moves its server to TCP or to the session directory is not ready yet)."""
+    info = entry.server
+    if info is None:
+        return
+    if session.batch:
+        if entry.listen not in {Listen.SOCKET, Listen.HOME_SOCKET, Listen.TCP}:
+            return  # no client has said how to listen yet
+        tcp = entry.listen is Listen.TCP
+        if tcp != (info.socket is None):
+            return
+        session.reach = (Reach.LOGIN_TCP if tcp else Reach.SSH_NODE).value
+        session.socket_home = entry.listen is Listen.HOME_SOCKET
+    session.jupyter_pid, session.base_url = info.pid, info.base_url
+    session.remote, session.socket = info.remote, info.socket
 
 
 def _running(

@@ -7,9 +7,14 @@
 # the session's mark in the socket directory goes too, and the directory itself once empty:
 # every session that uses it keeps its mark there from the start (launcher.sh), so an empty one
 # serves no one.
+# With HOPLAB_BY (a `hoplab down`), a directory removed here leaves a tombstone
+# ~/.hoplab/ended/ID, "AT BY", that tells the other computers which know the session that it
+# was stopped elsewhere, and by whom (`ended.sh` reads and removes it).
 stop() {
     id=$1 sock=$3 where=$4
     dir="$sessions/$id"
+    had=no
+    if [ -d "$dir" ]; then had=yes; fi
     if [ "$where" != login ]; then pid=$(pid_of "$id" "$2"); else pid='' sock=''; fi
     if alive "$pid"; then
         case $(command_of "$pid") in
@@ -41,5 +46,9 @@ stop() {
     fi
     if [ "$where" != node ]; then rm -rf "$dir"; fi
     if [ "$where" != node ] && [ -e "$dir" ]; then say stop "$id" dir-left; fi
+    if [ -n "$HOPLAB_BY" ] && [ "$where" != node ] && [ "$had" = yes ] && [ ! -e "$dir" ]; then
+        (umask 077 && mkdir -p "$HOME/.hoplab/ended" &&
+            printf '%s %s\n' "$HOPLAB_AT" "$HOPLAB_BY" > "$HOME/.hoplab/ended/$id") || true
+    fi
     say stop "$id" 'done'
 }
