@@ -102,3 +102,11 @@ def test_the_wheel_carries_its_license(wheel: zipfile.ZipFile) -> None:
     (license_file,) = [name for name in names if name.endswith("dist-info/licenses/LICENSE")]
     assert "the hoplab authors" in wheel.read(license_file).decode()
     assert any(field.startswith("Classifier: Operating System") for field in fields)
+
+
+def test_every_test_module_name_is_unique() -> None:
+    """pytest imports test modules by their base name: one name in tests/unit and in
+    tests/integration stops the README's test command at collection."""
+    tests = Path(__file__).parents[1]
+    names = [path.name for path in tests.glob("*/test_*.py")]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
