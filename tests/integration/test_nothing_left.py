@@ -32,7 +32,12 @@ def test_ls_opens_no_master_where_no_live_session_needs_one(
     _idle(laptop, "0")
     result = laptop.up("login01")
     pid = result["session"]["jupyter_pid"]
-    hoplab_sandbox.run_as_user("login01", f"kill {pid}\n")
+    # Jupyter is gone before ls looks (bounded: 10 s in steps of 0.1)
+    hoplab_sandbox.run_as_user(
+        "login01",
+        f"kill {pid}; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 100 ]; do "
+        "sleep 0.1; i=$((i + 1)); done\n",
+    )
     (row,) = laptop.json("ls")["sessions"]  # live: checked through its master, found lost
     assert row["state"] == "lost"
     wait_until(lambda: not laptop.master_pids(), 10, what="the master no one needs to go")

@@ -35,6 +35,8 @@ class Hop:
     user: str
     port: int
     keys: tuple[str, ...] = ()
+    identity_files: tuple[str, ...] = ()  # as the laptop's config names them (~ kept)
+    identities_only: bool = False
 
     def __post_init__(self) -> None:
         refuse_option_like(self.destination)
@@ -44,6 +46,8 @@ class Hop:
             raise ConfigError(f"{self.user!r} is not a user name the script can carry")
         if any("\n" in line or not line.strip() for line in self.keys):
             raise ConfigError("a known_hosts line is empty or holds a line break")
+        if any("\n" in path or not path.strip() for path in self.identity_files):
+            raise ConfigError("an identity file name is empty or holds a line break")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ def _hops(hops: tuple[Hop, ...]) -> str:
             text = "\n".join(hop.keys)
             lines.append(f"cat >\"$tmp/keys{number}\" <<'{end}'\n{text}\n{end}")
             keys = f' "$tmp/keys{number}"'
-        words = (hop.destination, hop.hostname, hop.user, str(hop.port))
-        lines.append(f"open_hop {shlex.join(words)}{keys}")
+        words = [hop.destination, hop.hostname, hop.user, str(hop.port)]
+        options = [f"-oIdentityFile={path}" for path in hop.identity_files]
+        if hop.identities_only:
+            options.append("-oIdentitiesOnly=yes")
+        extra = f" {shlex.join(options)}" if options else ""
+        lines.append(f"open_hop {shlex.join(words)}{keys or ' ' + shlex.quote('')}{extra}")
     return "\n".join(lines)

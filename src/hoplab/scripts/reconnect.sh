@@ -32,18 +32,21 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-# open_hop DESTINATION HOSTNAME USER PORT [KNOWN_HOSTS]: a master to HOSTNAME (read with the
-# user's ssh config for DESTINATION), through the previous hop's master when there is one.
-# KNOWN_HOSTS holds the keys the login node vouched for; the user's own files still count.
+# open_hop DESTINATION HOSTNAME USER PORT KNOWN_HOSTS [SSH_OPTION...]: a master to HOSTNAME
+# (read with the user's ssh config for DESTINATION), through the previous hop's master when
+# there is one. KNOWN_HOSTS ('' for none) holds the keys that vouch for it where the script
+# was written (a node's: what its login node vouched for); the user's own files still count.
+# The options name the keys hoplab logged in with (-oIdentityFile=..., -oIdentitiesOnly=yes).
 open_hop() {
     destination=$1
     hostname=$2
     user=$3
     port=$4
-    keys=${5:-}
+    keys=$5
+    shift 5
     n=$((n + 1))
     cm="$tmp/cm$n"
-    set -- -o "HostName=$hostname" -o "Port=$port" -o RemoteCommand=none -o RequestTTY=no \
+    set -- "$@" -o "HostName=$hostname" -o "Port=$port" -o RemoteCommand=none -o RequestTTY=no \
         -o ControlMaster=yes -o "ControlPath=$cm" -o ControlPersist=yes \
         -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o ConnectTimeout=20
     if [ -n "$user" ]; then

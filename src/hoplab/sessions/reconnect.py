@@ -71,8 +71,19 @@ def _hop(target: SshTarget) -> Hop:
     """How the script reaches ``target``: as this laptop's ssh config resolves it; a host the
     cluster named (a node) with the keys its login node vouched for."""
     resolved = hostkeys.resolve(target)
-    keys = tuple(hostkeys.key_lines(resolved)) if target.as_named else ()
-    return Hop(target.destination, resolved.hostname, resolved.user, resolved.port, keys)
+    # every hop carries the keys that vouch for it here: another machine's known_hosts (or
+    # this one's, when the user's config is not the one hoplab was given) may not list them
+    keys = tuple(hostkeys.key_lines(resolved))
+    found = hostkeys.identities(target)
+    return Hop(
+        target.destination,
+        resolved.hostname,
+        resolved.user,
+        resolved.port,
+        keys,
+        found.files,
+        found.only,
+    )
 
 
 def _write(path: Path, text: str) -> None:

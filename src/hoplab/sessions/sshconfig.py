@@ -48,6 +48,8 @@ class BlockSettings:
     proxy_jump: str | None = None
     control_path: str | None = None
     known_hosts_command: str | None = None
+    identity_files: tuple[str, ...] = ()
+    identities_only: bool = False
     comment: tuple[str, ...] = ()
 
 
@@ -71,6 +73,7 @@ def block_settings(session: Session, target: SshTarget, login: Transport) -> Blo
     """The block for ``target`` (where Jupyter runs), reached the way hoplab reaches it."""
     resolved = hostkeys.resolve(target)
     vouched = hostkeys.vouched_file(resolved)
+    found = hostkeys.identities(target)
     where = session.node or session.remote_host or target.destination
     job = f" (job {session.job_id} on {session.ssh_target.label})" if session.job_id else ""
     comment = [
@@ -98,6 +101,8 @@ def block_settings(session: Session, target: SshTarget, login: Transport) -> Blo
         proxy_jump=proxy_jump,
         control_path=control_path,
         known_hosts_command=known_hosts_command(str(vouched)) if vouched.is_file() else None,
+        identity_files=found.files,
+        identities_only=found.only,
         comment=tuple(comment),
     )
 
@@ -120,6 +125,10 @@ def render_block(settings: BlockSettings) -> str:
         lines.append("    ControlMaster no")
     if settings.known_hosts_command:
         lines.append(f"    KnownHostsCommand {settings.known_hosts_command}")
+    # the keys hoplab logs in with: the alias matches none of the config's Host lines
+    lines += [f"    IdentityFile {_word(path)}" for path in settings.identity_files]
+    if settings.identities_only:
+        lines.append("    IdentitiesOnly yes")
     return "\n".join(lines) + "\n"
 
 

@@ -60,6 +60,28 @@ def parse_settings(text: str) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class Identities:
+    """The keys ssh offers for a destination: the IdentityFile entries of ``ssh -G`` that exist
+    here (as the config wrote them, ``~`` kept), and whether only those are offered."""
+
+    files: tuple[str, ...]
+    only: bool
+
+
+def identities(target: SshTarget) -> Identities:
+    """What a script or an ssh config block outside hoplab must say to log in as hoplab does."""
+    files: list[str] = []
+    only = False
+    for line in ssh_config(target).stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key.lower() == "identityfile" and Path(value).expanduser().is_file():
+            files.append(value)
+        elif key.lower() == "identitiesonly":
+            only = value == "yes"
+    return Identities(tuple(dict.fromkeys(files)), only)
+
+
 def resolve(target: SshTarget) -> Resolved:
     """How ssh checks ``target``'s destination, from what ``ssh -G`` says about it."""
     settings = parse_settings(ssh_config(target).stdout)
