@@ -63,7 +63,7 @@ def main() -> None:
     had = had_hoplab(info)
     venv = str(info.jupyter_venv)
     up = [*hoplab, "up", LOGIN, "--venv", venv, "--detach", "--new", "--json", "--no-browser",
-          "--directive=--nodelist=node001"]  # fmt: skip
+          "--scheduler", "slurm", "--directive=--nodelist=node001"]  # fmt: skip
     spacer = Spacer()
     spacer.submit()
     _, out = timed(up, env)  # warms the master, the file cache and slurmctld's first job

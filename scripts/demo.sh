@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on a real local cluster: install, start the sandbox, then
-#  1. `hoplab up login01`: SLURM is found on the login node, a job is submitted, and Jupyter
+#  1. `hoplab up login01 --scheduler slurm`: a SLURM job is submitted from the login node, and Jupyter
 #     runs on a compute node, reached by ssh through login01 on a private Unix socket;
 #  2. `hoplab up node001 --scheduler none`: Jupyter on a host reached through login01;
 # each time a kernel proves where it runs, `ls` shows it, and `down` stops it, verified.
@@ -30,7 +30,7 @@ PY
 newest() { $hoplab ls --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["sessions"][-1]["id"])'; }
 
 echo "== hoplab up login01: a SLURM job on a compute node"
-$hoplab up login01 --venv /opt/hoplab-sandbox/jupyter --time 30 --no-browser --detach
+$hoplab up login01 --scheduler slurm --venv /opt/hoplab-sandbox/jupyter --time 30 --no-browser --detach
 id=$(newest)
 $hoplab ls
 host=$(kernel_host "$id")

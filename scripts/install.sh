@@ -38,7 +38,10 @@ fi
 # debconf is preseeded (no automatic cell; its master would be login01), and while they install
 # a policy-rc.d (unless the machine has one already) refuses every service start, including
 # that of the mail server they pull in.
-sge_packages=(gridengine-master gridengine-exec gridengine-client)
+# OAR 2.5.9 and the PostgreSQL it needs are installed the same way: the sandbox runs its own
+# database cluster and daemons (hoplab.testing.oar), started only on request.
+sge_packages=(gridengine-master gridengine-exec gridengine-client
+  oar-server oar-server-pgsql oar-user oar-user-pgsql oar-node postgresql)
 sge_missing=()
 for package in "${sge_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -125,11 +125,13 @@ def _profiles_toml(info: SandboxInfo) -> str:
             f"host = {json.dumps(info.nodes[0])}",
             f"ssh_config = {config}",
             f"venv = {venv}",
+            'scheduler = "none"',
             "",
             "[profiles.sandbox-login]",
             f"host = {json.dumps(info.login_host)}",
             f"ssh_config = {config}",
             f"venv = {venv}",
+            'scheduler = "slurm"  # login01 also has Grid Engine and OAR',
         ]
     )
 
