@@ -121,6 +121,9 @@ def test_the_reconnect_script_runs_without_hoplab(
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait(timeout=30)
+        for stream in (run.stdout, run.stderr):
+            if stream is not None:
+                stream.close()
     assert run.returncode == 130
     wait_until(
         lambda: not [c for c in processes_with("ControlPath=/tmp/hoplab.") if "ssh" in c],

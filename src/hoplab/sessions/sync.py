@@ -10,6 +10,7 @@ remote home, ``~/x`` as ``x``, and a path under the laptop's home (the laptop's 
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ def _plan(transport: Transport, request: SyncRequest, notes: list[str]) -> SyncP
             chosen.append(path.path)
             if path.note:
                 notes.append(path.note)
+    if request.upload:
+        make_parent(transport, chosen[0])
     rsh, host = remote_shell(transport)
     spec = [f"{host}:{path}" for path in chosen]
     if request.upload:
@@ -170,6 +173,21 @@ def resolve_remote(given: str, local_home: str) -> RemotePath:
             ),
         )
     return RemotePath(given)
+
+
+def make_parent(transport: Transport, destination: str) -> None:
+    """The remote destination's parent directories (rsync makes only the last one, and its
+    ``--mkpath`` needs 3.2.3 at both ends)."""
+    parent = posixpath.dirname(destination.rstrip("/"))
+    if parent in {"", ".", "/", "~"}:
+        return
+    line = f"mkdir -p -- {quoted_remote(parent)}"
+    done = frames.run_commands(transport, [("mkdir", line)], timeout=60)["mkdir"]
+    if done.returncode != 0:
+        raise RemoteError(
+            f"cannot make {parent} on {transport.target.label}: {done.stderr.strip()}",
+            "check the path and your permissions there",
+        )
 
 
 def check_remote(transport: Transport, paths: Sequence[RemotePath]) -> dict[str, bool]:
