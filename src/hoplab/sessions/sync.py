@@ -123,7 +123,7 @@ def _plan(transport: Transport, request: SyncRequest, notes: list[str]) -> SyncP
             chosen.append(path.path)
             if path.note:
                 notes.append(path.note)
-    if request.upload:
+    if request.upload and not request.dry_run:  # a dry run changes nothing
         make_parent(transport, chosen[0])
     rsh, host = remote_shell(transport)
     spec = [f"{host}:{path}" for path in chosen]
