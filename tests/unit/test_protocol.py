@@ -156,3 +156,24 @@ def test_every_backend_has_a_protocol_name() -> None:
     from hoplab.schedulers import NAMES
 
     assert {name.value for name in SchedulerName} == {"none", *NAMES}
+
+
+def test_a_script_whose_reader_went_away_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """The client is gone (its ssh was killed after a time-out): the script's next write gets
+    SIGPIPE, and it still removes its stderr file from /tmp on the way out."""
+    script = frames.commands_script([("slow", "sleep 1; echo done")])
+    shell = subprocess.Popen(
+        ["sh", "-s"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
+        text=True,
+    )
+    assert shell.stdin is not None and shell.stdout is not None
+    shell.stdin.write(script.text)
+    shell.stdin.close()
+    while "begin" not in shell.stdout.readline():  # the frame opened; the section runs
+        pass
+    shell.stdout.close()
+    assert shell.wait(timeout=30) != 0
+    assert list(tmp_path.iterdir()) == []

@@ -24,6 +24,12 @@ hoplab_close() {
     frame end "$rc"
 }
 trap hoplab_close EXIT
+# A signal ends the script through its EXIT trap too (a client that went away: SIGPIPE on the
+# next write), so its temporary file never stays behind in /tmp.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 frame begin
 exec 2>&1
 """
