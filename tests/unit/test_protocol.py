@@ -169,7 +169,8 @@ def test_a_script_whose_reader_went_away_leaves_no_temporary_file(tmp_path: Path
         env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
         text=True,
     )
-    assert shell.stdin is not None and shell.stdout is not None
+    assert shell.stdin is not None
+    assert shell.stdout is not None
     shell.stdin.write(script.text)
     shell.stdin.close()
     while "begin" not in shell.stdout.readline():  # the frame opened; the section runs
