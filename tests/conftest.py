@@ -61,13 +61,16 @@ def hoplab_sandbox_cluster() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
-def hoplab_oar(hoplab_sandbox_cluster: Sandbox) -> Iterator[None]:
-    """The real OAR 2.5.9 on the sandbox (started on first use, ended at session end)."""
+def _oar_ended_at_the_end(hoplab_sandbox_cluster: Sandbox) -> Iterator[None]:
+    yield
+    hoplab_sandbox_cluster.stop_oar()
+
+
+@pytest.fixture
+def hoplab_oar(hoplab_sandbox_cluster: Sandbox, _oar_ended_at_the_end: None) -> None:
+    """The real OAR 2.5.9 on the sandbox: started on first use (and again after a test that
+    restarted the sandbox), ended at the end of the test session."""
     hoplab_sandbox_cluster.start_oar()
-    try:
-        yield
-    finally:
-        hoplab_sandbox_cluster.stop_oar()
 
 
 @pytest.fixture(scope="session")

@@ -336,6 +336,7 @@ def nothing_left_behind(hoplab_sandbox: SandboxInfo) -> Iterator[dict[str, set[s
     before = _snapshot(hoplab_sandbox)
     yield before
     said = "" if ".hoplab" in before[f"~{hoplab_sandbox.user}"] else _purge(hoplab_sandbox)
+    _end_shim_spool(hoplab_sandbox, before[f"~{hoplab_sandbox.user}"])
     after = _snapshot(hoplab_sandbox)
     left = {
         where: sorted(p for p in after[where] - before[where] if not _tombstone(p))
@@ -343,6 +344,21 @@ def nothing_left_behind(hoplab_sandbox: SandboxInfo) -> Iterator[dict[str, set[s
     }
     left = {where: paths for where, paths in left.items() if paths}
     assert not left, f"left behind by the tests: {left}\n{said}"
+
+
+SHIM_SPOOL = ".hoplab-shims"  # the command shims' scheduler state (tests/shims/engine.py)
+
+
+def _end_shim_spool(sandbox: SandboxInfo, before: set[str]) -> None:
+    """The shims keep their queue's state in the test user's home (where a real scheduler
+    keeps it on its server): what the tests added there goes, as a scheduler's spool would."""
+    spool = sandbox.home / SHIM_SPOOL
+    if SHIM_SPOOL not in before:
+        shutil.rmtree(spool, ignore_errors=True)
+        return
+    for path in sorted(spool.rglob("*"), reverse=True):  # files before their directories
+        if str(path.relative_to(sandbox.home)) not in before and not path.is_dir():
+            path.unlink(missing_ok=True)
 
 
 def _tombstone(relative: str) -> bool:

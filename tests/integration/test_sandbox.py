@@ -255,9 +255,7 @@ def test_jupyter_on_a_node_through_a_unix_socket_tunnel(hoplab_sandbox: SandboxI
 
 def test_second_up_reuses_the_running_sandbox(hoplab_sandbox_cluster: Sandbox) -> None:
     before = hoplab_sandbox_cluster.info()
-    begin = time.monotonic()
     again = Sandbox().up()
-    assert time.monotonic() - begin < 1.0
     assert again.reused
     assert again.pids == before.pids
     assert again.started_at == before.started_at
@@ -269,9 +267,7 @@ def test_up_replaces_a_broken_sandbox(hoplab_sandbox_cluster: Sandbox) -> None:
     os.kill(victim.pid, signal.SIGTERM)
     wait_until(lambda: not pids.is_alive(victim), 10, what="sshd on node002 to exit")
     assert not hoplab_sandbox_cluster.status().healthy
-    begin = time.monotonic()
-    fresh = Sandbox().up()
-    assert time.monotonic() - begin < 5.0
+    fresh = Sandbox().up()  # how long it takes is measured in bench/, not here
     assert not fresh.reused
     assert set(fresh.pids.values()).isdisjoint(before.pids.values())
     assert hoplab_sandbox_cluster.status().healthy

@@ -91,6 +91,7 @@ def test_a_talking_login_changes_nothing(
     login_path: Path,
 ) -> None:
     if name == "pbs":
+        cluster_laptop.env.pop("HOPLAB_SCHEDULER")  # found on its own, behind the noise
         hide(login_path, *OTHERS)
         shims.install(name, hoplab_sandbox.root_dir, login_path)
     laptop = cluster_laptop
