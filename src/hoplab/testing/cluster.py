@@ -249,10 +249,15 @@ class Sandbox:
                     "run scripts/install.sh, then 'hoplab sandbox down' and 'up --with oar'",
                 )
             current = self._stop_oar(current)
+            state.save(self.paths.state, current)
             try:
                 current = daemons.start_oar(self.paths, current)
-            finally:
-                state.save(self.paths.state, current)
+            except BaseException:
+                started = state.load(self.paths.state)  # each daemon was recorded as it started
+                if started is not None:
+                    state.save(self.paths.state, self._stop_oar(started))
+                raise
+            state.save(self.paths.state, current)
 
     def stop_oar(self) -> None:
         """End OAR's daemons, by their recorded PIDs."""
@@ -263,6 +268,8 @@ class Sandbox:
 
     def _stop_oar(self, current: SandboxState) -> SandboxState:
         ours = {name: proc for name, proc in current.processes.items() if oar.is_daemon(name)}
+        # Almighty's workers (appendice, bipbip...) hold its port: they go first, by PID
+        pids.terminate([below for proc in ours.values() for below in pids.descendants(proc)])
         pids.terminate(ours.values())
         rest = {name: proc for name, proc in current.processes.items() if name not in ours}
         return replace(current, processes=rest)

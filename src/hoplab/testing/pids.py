@@ -66,6 +66,15 @@ def children(parent: ProcessRecord) -> list[ProcessRecord]:
     return found
 
 
+def descendants(parent: ProcessRecord) -> list[ProcessRecord]:
+    """Every live process below a recorded one (a server's workers and their own children),
+    deepest first, so that ending them in this order leaves none reparented to init."""
+    found: list[ProcessRecord] = []
+    for child in children(parent):
+        found += [*descendants(child), child]
+    return found
+
+
 def record(name: str, pid: int) -> ProcessRecord:
     """Record a process that was just started; it must still exist."""
     ticks = start_ticks(pid)
