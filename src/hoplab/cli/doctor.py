@@ -10,10 +10,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from hoplab.cli.common import ProgressLines, interactive, print_json, signals_raise
-from hoplab.cli.completion import profile_names
-from hoplab.cli.flags import setting_options
+from hoplab.cli.flags import target_settings
 from hoplab.cli.render import err, out
-from hoplab.options import OPTIONS
 
 if TYPE_CHECKING:
     from hoplab.sessions.doctor import Check, Report
@@ -61,14 +59,7 @@ def summary(report: Report) -> str:
 
 
 @click.command()
-@click.argument("target", shell_complete=profile_names)
-@click.option(
-    "-p",
-    "--profile",
-    shell_complete=profile_names,
-    help="Use this profile (default: TARGET, if a profile has that name).",
-)
-@setting_options(*(name for name, option in OPTIONS.items() if option.flag_names))
+@target_settings
 @click.option(
     "--job",
     is_flag=True,

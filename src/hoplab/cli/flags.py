@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 from click.shell_completion import CompletionItem
 
+from hoplab.cli.completion import profile_names
 from hoplab.errors import ConfigError
 from hoplab.options import OPTIONS, Option, check, default_text
 
@@ -126,3 +127,16 @@ def setting_options(*names: str, helps: Mapping[str, str] | None = None) -> Call
         return cast("F", wrapper)
 
     return decorate
+
+
+def target_settings(func: F) -> F:
+    """TARGET, ``--profile`` and every setting of ``up``: what ``up`` and ``doctor`` take alike."""
+
+    func = setting_options(*(name for name, option in OPTIONS.items() if option.flag_names))(func)
+    func = click.option(
+        "-p",
+        "--profile",
+        shell_complete=profile_names,
+        help="Use this profile (default: TARGET, if a profile has that name).",
+    )(func)
+    return click.argument("target", shell_complete=profile_names)(func)

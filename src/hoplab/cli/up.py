@@ -16,21 +16,12 @@ from hoplab.cli.common import (
     print_json,
     signals_raise,
 )
-from hoplab.cli.completion import profile_names
-from hoplab.cli.flags import setting_options
+from hoplab.cli.flags import target_settings
 from hoplab.cli.render import err, out
-from hoplab.options import OPTIONS
 
 
 @click.command()
-@click.argument("target", shell_complete=profile_names)
-@click.option(
-    "-p",
-    "--profile",
-    shell_complete=profile_names,
-    help="Use this profile (default: TARGET, if a profile has that name).",
-)
-@setting_options(*(name for name, option in OPTIONS.items() if option.flag_names))
+@target_settings
 @click.option(
     "--detach", is_flag=True, help="Return once ready; the tunnel stays up in the background."
 )
