@@ -135,3 +135,24 @@ def test_another_schedulers_command_on_the_path_does_not_hide_the_wanted_one(
     scheduler = jobs.choose(jobs.read_probe(found), "slurm", "cluster")
     assert isinstance(scheduler, Slurm)
     assert scheduler.found is SchedulerPath.LOGIN_SHELL
+
+
+def test_a_login_shell_that_hangs_counts_as_finding_nothing(site: Path) -> None:
+    """A profile that waits for a terminal: bounded (20 s), then no scheduler, no hang."""
+    hanging = site / "hangsh"
+    hanging.write_text("#!/bin/sh\nexec sleep 60\n")
+    hanging.chmod(0o755)
+    script = framed(jobs.probe_script())
+    env = {"PATH": str(site / "bin"), "HOME": str(site), "TMPDIR": str(site)}
+    env["SHELL"] = str(hanging)
+    done = subprocess.run(
+        ["/bin/sh", "-s"],
+        input=script.text,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=True,
+    )
+    found = frames.read(done.stdout, script.nonce).text
+    assert not getattr(jobs.choose(jobs.read_probe(found), "auto", "cluster"), "batch", True)

@@ -24,7 +24,7 @@ login_env() {
     {
         if [ -n "${2:-}" ]; then printf 'module load %s\n' "$2"; fi
         printf 'echo %s\nenv\necho %s\n' "$hoplab_mark" "$hoplab_mark"
-    } | "$hoplab_shell" -l > "$hoplab_env" 2> "$hoplab_env.err"
+    } | hoplab_bounded "$hoplab_shell" -l > "$hoplab_env" 2> "$hoplab_env.err"
     hoplab_login_said=$(cat "$hoplab_env.err")
     hoplab_inside=
     while IFS= read -r hoplab_line; do
@@ -42,6 +42,13 @@ login_env() {
     done < "$hoplab_env"
     rm -f "$hoplab_env" "$hoplab_env.err"
     [ -n "$hoplab_inside" ]
+}
+
+# hoplab_bounded COMMAND...: at most 20 s (a login profile that waits for a terminal must
+# not hold the script until hoplab's own time-out: it then counts as not finding anything).
+# shellcheck disable=SC2317
+hoplab_bounded() {
+    if command -v timeout >/dev/null 2>&1; then timeout 20 "$@"; else "$@"; fi
 }
 
 # shellcheck disable=SC2317
