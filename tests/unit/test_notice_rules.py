@@ -30,6 +30,8 @@ from hoplab.sessions.walltime import Walltime
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from hoplab.records.store import SessionStore
+
 TOKEN = "5ecret" * 8
 
 
@@ -286,7 +288,8 @@ def test_no_notify_and_the_profile_key_turn_notices_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The ``up`` command hands the library a notifier; turned off, nothing reaches the desktop
-    (the library's notice is raised all the same)."""
+    (the library's notice is raised all the same). ``--detach`` hands the session to the
+    background supervisor with the same setting."""
     import hoplab.sessions.up
     from hoplab.cli import cli
     from hoplab.sessions.up import UpResult
@@ -299,17 +302,26 @@ def test_no_notify_and_the_profile_key_turn_notices_off(
     monkeypatch.setattr(notify, "send", lambda notice: shown.append(notice) or True)
 
     def fake_up(
-        _request: object, _store: object, _progress: object, notices: notify.Notifier
+        _request: object, store: SessionStore, _progress: object, notices: notify.Notifier
     ) -> UpResult:
         notices(Notice(Topic.READY, "ab12cd34", "ab12cd34: Jupyter is ready on node001"))
         session = make_session()
         session.local_port = 41873
+        store.save(session)
         return UpResult(session, session.url(with_token=True) or "", reused=False)
 
+    handed: list[dict[str, object]] = []
+
+    def hand_over(_session_id: str, _store: object, **settings: object) -> tuple[int, bool]:
+        handed.append(settings)
+        return 4242, True
+
     monkeypatch.setattr(hoplab.sessions.up, "up", fake_up)
+    monkeypatch.setattr(background, "hand_over", hand_over)
     done = CliRunner().invoke(cli, ["up", "gpu", "--detach", "--no-browser", *argv])
     assert done.exception is None, done.output
     assert len(shown) == sent
+    assert handed == [{"warn_minutes": 10, "notify": bool(sent)}]
     assert all(TOKEN not in notice.message for notice in shown)
 
 

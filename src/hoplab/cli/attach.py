@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,6 @@ import click
 from hoplab.cli.common import (
     ProgressLines,
     interactive,
-    notifier,
     open_browser,
     place,
     print_json,
@@ -49,7 +49,11 @@ if TYPE_CHECKING:
         "notify": "No desktop notification and no bell while this attach supervises the tunnel.",
     },
 )
-@click.option("--detach", is_flag=True, help="Return once the tunnel answers.")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Return once the tunnel answers; a detached hoplab process keeps it (as --background).",
+)
 @click.option(
     "--background",
     is_flag=True,
@@ -97,7 +101,6 @@ def attach(
     'hoplab ls --prune' there settles its record.
     """
     from hoplab.records.store import SessionStore
-    from hoplab.sessions import background as detached
 
     if session_id is None and on is None:
         raise click.UsageError("name a SESSION, or use --on TARGET to find the ones running there")
@@ -120,7 +123,17 @@ def attach(
             store, on, session_id, quiet=quiet, as_json=as_json, command_line=command_line
         )
     notify = command_line["notify"] is not False
-    supervisor = detached.start(result.session.id, notify=notify) if background else None
+    supervisor = None
+    if quiet:  # the port's relay needs a process that stays: the background supervisor's
+        from hoplab.cli.foreground import hand_over
+
+        supervisor, session = hand_over(result.session, store, quiet=as_json, notify=notify)
+        result = replace(
+            result,
+            session=session,
+            url=session.url(with_token=True) or result.url,
+            port_changed=result.port_changed or session.local_port != result.session.local_port,
+        )
     if as_json:
         print_json(
             "attach",
@@ -133,13 +146,12 @@ def attach(
             },
         )
         return
-    _render(result, detach=detach, supervisor=supervisor, command_line=command_line, store=store)
+    _render(result, supervisor=supervisor, command_line=command_line, store=store)
 
 
 def _render(
     result: AttachResult,
     *,
-    detach: bool,
     supervisor: int | None,
     command_line: dict[str, Any],
     store: SessionStore,
@@ -158,11 +170,9 @@ def _render(
     if supervisor is not None:
         err.print(f"supervised in the background (pid {supervisor})")
         return
-    if detach:
-        return
     from hoplab.cli.foreground import stay_attached
 
-    stay_attached(result.session, store, notices=notifier(enabled=notify))
+    stay_attached(result.session, store, notify=notify)
 
 
 def _write_script(session_id: str, store: SessionStore, path: Path, *, as_json: bool) -> None:
@@ -254,11 +264,14 @@ def _attach_on(
 
 
 def _take_over_from_background(session_id: str, *, quiet: bool) -> None:
+    """A background supervisor serves the session's port (its relay): it stops, and this
+    process forwards and relays again (a quiet attach then hands the port to a new one)."""
     from hoplab.sessions import background as detached
 
-    if not quiet and detached.running(session_id):
+    if detached.running(session_id):
         detached.stop(session_id)
-        err.print("the background supervisor stopped; this terminal supervises the tunnel now")
+        if not quiet:
+            err.print("the background supervisor stopped; this terminal supervises the tunnel now")
 
 
 CANDIDATE_COLUMNS = ("ID", "APP", "STATUS", "HERE")

@@ -10,27 +10,25 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from hoplab.cli.common import Detach, interactive, signals_raise
+from hoplab.cli.common import Detach, interactive, notifier, signals_raise
 from hoplab.cli.render import err, out
-from hoplab.notify import quiet
 from hoplab.sessions.holding import release
 from hoplab.sessions.supervisor import Change, Event, Supervisor
 from hoplab.sessions.walltime import left_text
 
 if TYPE_CHECKING:
-    from hoplab.notify import Notifier
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
 
 
 def stay_attached(
-    session: Session,
-    store: SessionStore,
-    *,
-    warn_minutes: int = 10,
-    notices: Notifier = quiet,
+    session: Session, store: SessionStore, *, warn_minutes: int = 10, notify: bool = True
 ) -> None:
-    """Supervise the tunnel in this terminal until the user detaches or stops the session."""
+    """Supervise the tunnel in this terminal until the user detaches or stops the session.
+
+    ``warn_minutes`` before the walltime ends it warns; with ``notify`` it rings the bell and
+    shows desktop notices, here and in the background supervisor that a detach hands over to.
+    """
     left = ""
     if session.walltime_end is not None:
         left = f" Walltime left: {left_text(session.walltime_end, time.time())}."
@@ -42,17 +40,47 @@ def stay_attached(
         session.id,
         store,
         notify=lambda event: show_event(event, store, session.id),
-        notices=notices,
+        notices=notifier(enabled=notify),
         warn_minutes=warn_minutes,
     )
     try:
         with signals_raise(Detach):
             supervisor.run()
     except KeyboardInterrupt:
-        _ask_and_finish(session, store)
+        _ask_and_finish(session, store, warn_minutes=warn_minutes, notify=notify)
     except Detach as why:
         err.print(f"{why}: detaching; the session keeps running")
+        hand_over(session, store, warn_minutes=warn_minutes, notify=notify)
+
+
+def hand_over(
+    session: Session,
+    store: SessionStore,
+    *,
+    quiet: bool = False,
+    warn_minutes: int = 10,
+    notify: bool = True,
+) -> tuple[int, Session]:
+    """The browser's port is served by this process's relay, which ends with it: hand the
+    session to the background supervisor (which warns ``warn_minutes`` before the walltime
+    ends, and shows desktop notices with ``notify``). Its PID and the session as it now
+    stands; ``quiet``: nothing printed."""
+    from hoplab.errors import HoplabError
+    from hoplab.sessions import background
+
+    try:
+        pid, serving = background.hand_over(
+            session.id, store, warn_minutes=warn_minutes, notify=notify
+        )
+    except HoplabError:
         release(store, session.id)
+        raise
+    if not serving and not quiet:
+        err.print(
+            "[yellow]the background supervisor does not serve the tunnel yet; it keeps "
+            f"trying[/] (its log: {escape(str(background.log_file(session.id)))})"
+        )
+    return pid, store.get(session.id)
 
 
 STYLE = {
@@ -78,7 +106,9 @@ def show_event(event: Event, store: SessionStore, session_id: str, *, url: bool 
             out.print(new, markup=False, soft_wrap=True)
 
 
-def _ask_and_finish(session: Session, store: SessionStore) -> None:
+def _ask_and_finish(
+    session: Session, store: SessionStore, *, warn_minutes: int, notify: bool
+) -> None:
     # A second Ctrl-C while asking must not kill us half-way: ignore it during the question.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -94,9 +124,10 @@ def _ask_and_finish(session: Session, store: SessionStore) -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     if choice == "d":
-        release(store, session.id)
+        pid, _current = hand_over(session, store, warn_minutes=warn_minutes, notify=notify)
         err.print(
-            f"detached; 'hoplab attach {escape(session.id)}' reconnects, 'hoplab down' stops it"
+            f"detached; a background hoplab (pid {pid}) keeps the tunnel, "
+            f"'hoplab attach {escape(session.id)}' takes it back, 'hoplab down' stops it"
         )
         return
     from hoplab.cli.down import render_results

@@ -16,18 +16,19 @@ from hoplab.cli.render import err
 def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
     """Keep SESSION's tunnel answering, detached; 'hoplab down SESSION' ends it.
 
-    Started by 'hoplab up --background' or 'hoplab attach --background', with its output in
-    the state directory's supervisors/SESSION.log. It probes Jupyter through the tunnel every
-    5 s, rebuilds the ssh connection and the forward when that fails, and renews the --lease.
-    It warns before the walltime ends, and, unless --no-notify, shows a desktop notification
-    for that, for a job that ends on its own, for a lost session and for an authentication it
-    cannot ask for.
+    Started by 'hoplab up --background' or '--detach' (and attach's), with its output in the
+    state directory's supervisors/SESSION.log. It serves the session's 127.0.0.1 port (the
+    relay to ssh's forward), probes Jupyter through it every 5 s, rebuilds the ssh connection
+    and the forward when that fails, and renews the --lease. It warns before the walltime
+    ends, and, unless --no-notify, shows a desktop notification for that, for a job that ends
+    on its own, for a lost session and for an authentication it cannot ask for.
     """
     from hoplab.cli.common import notifier
     from hoplab.cli.foreground import show_event
     from hoplab.records.store import SessionStore
     from hoplab.sessions import background, holding
     from hoplab.sessions.supervisor import Supervisor
+    from hoplab.tunnel import relay
 
     store = SessionStore()
     session = store.get(session_id)
@@ -50,6 +51,8 @@ def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
         except Detach as why:
             holding.release(store, session.id)
             err.print(f"{why}: supervision stops; the session itself keeps running")
+        finally:
+            relay.stop_all()  # the browser's port: nothing serves it once this process ends
 
 
 @click.command(name="close-idle", hidden=True)

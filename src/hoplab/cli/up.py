@@ -23,7 +23,9 @@ from hoplab.cli.render import err, out
 @click.command()
 @target_settings
 @click.option(
-    "--detach", is_flag=True, help="Return once ready; the tunnel stays up in the background."
+    "--detach",
+    is_flag=True,
+    help="Return once ready; a detached hoplab process keeps the tunnel up (as --background).",
 )
 @click.option("--new", is_flag=True, help="Start another session even if one runs on TARGET.")
 @click.option(
@@ -78,53 +80,49 @@ def up(
         for name, setting in resolved.settings.items():
             if setting.value not in (None, ()):
                 err.print(Text(f"{name} = {setting.value!r}  ({setting.source})", style="dim"))
-    request = up_request(
-        resolved, new=new, detach=detach or as_json or background, interactive=interactive()
-    )
+    detached = detach or as_json or background
+    request = up_request(resolved, new=new, detach=detached, interactive=interactive())
     store = SessionStore()
     notices = notifier(enabled=resolved["notify"])
     with signals_raise(KeyboardInterrupt):
         result = start(request, store, ProgressLines(quiet=as_json), notices)
+    session, url = result.session, result.url
     supervisor = None
-    if background:
-        from hoplab.sessions import background as detached
+    if detached:  # the port's relay needs a process: the background supervisor takes it over
+        from hoplab.cli.foreground import hand_over
 
-        supervisor = detached.start(
-            result.session.id,
+        supervisor, session = hand_over(
+            session,
+            store,
+            quiet=as_json,
             warn_minutes=resolved["walltime_warning"],
             notify=resolved["notify"],
         )
+        url = session.url(with_token=True) or url
     if as_json:
         print_json(
             "up",
             {
-                "session": result.session.public(),
-                "url": result.url,
+                "session": session.public(),
+                "url": url,
                 "reused": result.reused,
                 "supervisor_pid": supervisor,
             },
         )
         return
     if result.reused:
-        err.print(f"reusing session [bold]{escape(result.session.id)}[/] (--new starts another)")
-    out.print(result.url, markup=False, soft_wrap=True)
+        err.print(f"reusing session [bold]{escape(session.id)}[/] (--new starts another)")
+    out.print(url, markup=False, soft_wrap=True)
     if resolved["browser"]:
-        open_browser(result.session)
+        open_browser(session)
     if supervisor is not None:
         err.print(
             f"supervised in the background (pid {supervisor}); "
-            f"'hoplab down {escape(result.session.id)}' stops both"
+            f"'hoplab down {escape(session.id)}' stops both"
         )
-        return
-    if request.detach:
-        if request.lease_seconds:
-            err.print(
-                "[yellow]nothing renews the lease while detached:[/] Jupyter ends in "
-                f"{request.lease_seconds // 60} min unless 'hoplab attach' (or --background) "
-                "renews it"
-            )
-        err.print(f"detached; 'hoplab down {escape(result.session.id)}' stops it")
         return
     from hoplab.cli.foreground import stay_attached
 
-    stay_attached(result.session, store, warn_minutes=resolved["walltime_warning"], notices=notices)
+    stay_attached(
+        result.session, store, warn_minutes=resolved["walltime_warning"], notify=resolved["notify"]
+    )

@@ -44,6 +44,7 @@ class ExtraForward:
     port: int
     local_port: int | None = None
     pid: int | None = None  # the ssh process, without multiplexing
+    socket: str | None = None  # the local Unix socket ssh forwards (None: ssh served the port)
 
 
 @dataclass
@@ -88,6 +89,10 @@ class Session:
     # its end): nothing asks about that job again (a long-purged id only earns an error)
     job_over: bool = False
     master_idle: int = 600  # seconds its masters outlive it once no live session rides them
+    # The local Unix socket ssh forwards to Jupyter, which the relay of the process ``relay_pid``
+    # serves on ``local_port``; None in records of a hoplab whose ssh served the port itself.
+    forward_socket: str | None = None
+    relay_pid: int | None = None
 
     @property
     def batch(self) -> bool:
@@ -171,6 +176,7 @@ class Session:
             "local_port": self.local_port,
             "jupyter_pid": self.jupyter_pid,
             "forward_pid": self.forward_pid,
+            "relay_pid": self.relay_pid,
             "multiplex": self.multiplex,
             "created": self.created,
             "error": self.error,

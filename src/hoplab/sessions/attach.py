@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -141,32 +142,35 @@ def _require_alive(transport: Transport, session: Session, store: SessionStore) 
 
 
 def _reforward(transport: Transport, session: Session, port: int | None) -> None:
-    """Forward again: the asked port, else the old one when free (or still ours), else any."""
+    """Forward again, and relay from this process: the asked port, else the old one when free
+    (or still ours), else any."""
     if session.remote is None:  # pragma: no cover - checked by the caller
         raise HoplabError(f"session {session.id} has no remote endpoint")
     old = session_forward(session)
+    if old is not None and (not transport.multiplexed or session.forward_socket is None):
+        transport.cancel(old)  # its ssh, or an older hoplab's TCP forward on the master
     wanted = port if port is not None else session.local_port
-    if old is not None and not transport.multiplexed and old.local_port != wanted:
-        transport.cancel(old)
+    path = forwards.socket_path(session.id)
     try:
-        forward = forwards.open_forward(transport, session.remote, wanted)
+        forward, local_port = forwards.open_tunnel(transport, session.remote, path, wanted)
     except PortInUseError:
         if port is not None:
             raise
-        if old is not None and not transport.multiplexed:
-            transport.cancel(old)
-        forward = forwards.open_forward(transport, session.remote, None)
-    session.local_port, session.forward_pid = forward.local_port, forward.pid
+        forward, local_port = forwards.open_tunnel(transport, session.remote, path, None)
+    session.forward_socket, session.relay_pid = path, os.getpid()
+    session.local_port, session.forward_pid = local_port, forward.pid
 
 
 def _reforward_extras(transport: Transport, session: Session) -> None:
     """Extra forwards again, each on its old local port when it is still free."""
     for extra in session.forwards:
         remote_end = extra_remote(session, extra.port)
-        if extra.local_port is not None and not transport.multiplexed:
-            transport.cancel(Forward(extra.local_port, remote_end, extra.pid))
+        if extra.local_port is not None and (not transport.multiplexed or extra.socket is None):
+            old = extra.socket or f"127.0.0.1:{extra.local_port}"
+            transport.cancel(Forward(old, remote_end, extra.pid))
+        path = forwards.socket_path(session.id, extra.port)
         try:
-            opened = forwards.open_forward(transport, remote_end, extra.local_port)
+            opened, local_port = forwards.open_tunnel(transport, remote_end, path, extra.local_port)
         except PortInUseError:
-            opened = forwards.open_forward(transport, remote_end, None)
-        extra.local_port, extra.pid = opened.local_port, opened.pid
+            opened, local_port = forwards.open_tunnel(transport, remote_end, path, None)
+        extra.socket, extra.local_port, extra.pid = path, local_port, opened.pid

@@ -1,4 +1,9 @@
-"""The supervisor as a detached local process (``up --background``): its pidfile and its log.
+"""The supervisor as a detached local process (``up --background`` or ``--detach``): its
+pidfile and its log.
+
+The browser's port is served by a relay in the process that holds the session (see
+:mod:`hoplab.tunnel.relay`), so a session whose tunnel should stay up without a terminal needs
+a process: this one. :func:`hand_over` moves the port from a foreground hoplab to it.
 
 The child is ``hoplab supervise SESSION`` in a new process session, so it outlives the terminal
 and ignores its Ctrl-C. It writes its own PID into a 0600 pidfile when it starts and removes it
@@ -14,13 +19,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from hoplab import process
-from hoplab.errors import HoplabError
+from hoplab.errors import HoplabError, WaitTimeoutError
 from hoplab.paths import private_dir, state_dir, write_private
+from hoplab.tunnel import relay
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from hoplab.records.store import SessionStore
 
 START_TIMEOUT = 20.0
 
@@ -78,6 +86,26 @@ def start(session_id: str, *, warn_minutes: int = 10, notify: bool = True) -> in
 
     wait_until(claimed, START_TIMEOUT, what="the background supervisor to start")
     return child.pid
+
+
+def hand_over(
+    session_id: str, store: SessionStore, *, warn_minutes: int = 10, notify: bool = True
+) -> tuple[int, bool]:
+    """Let the background supervisor serve the session's port instead of this process: this
+    process's relays close, the supervisor forwards and relays again (on the same port while
+    it is free), and warns and notifies as :func:`start` says. Its PID, and whether it serves
+    the port yet (False: it keeps trying, and its log says why)."""
+    relay.stop_all()
+    pid = start(session_id, warn_minutes=warn_minutes, notify=notify)
+    try:
+        wait_until(
+            lambda: store.get(session_id).relay_pid == pid or not process.alive(pid),
+            START_TIMEOUT,
+            what="the background supervisor to serve the tunnel",
+        )
+    except WaitTimeoutError:
+        return pid, False
+    return pid, store.get(session_id).relay_pid == pid
 
 
 def stop(session_id: str) -> bool:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import socket
 import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
+from hoplab.process import is_hoplab
 from hoplab.protocol import Reach, StopFinding
 from hoplab.records.model import SessionState
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import JobState
 from hoplab.sessions.orphans import recover_job_ids
 from hoplab.ssh.transport import Forward
+from hoplab.tunnel import relay
+from hoplab.tunnel.forwards import clear_socket
 from hoplab.tunnel.landing import host_transport
 from hoplab.tunnel.reach import forward_target, forward_transport
 
@@ -58,9 +62,14 @@ def leftovers(report: StopReport) -> list[Leftover]:
 
 
 def session_forward(session: Session) -> Forward | None:
-    if session.local_port is None or session.remote is None:
+    """Jupyter's ssh forward: from the session's Unix socket, or (older records) its port."""
+    if session.remote is None:
         return None
-    return Forward(session.local_port, session.remote, session.forward_pid)
+    if session.forward_socket is not None:
+        return Forward(session.forward_socket, session.remote, session.forward_pid)
+    if session.local_port is None:
+        return None
+    return Forward.tcp(session.local_port, session.remote, session.forward_pid)
 
 
 def extra_remote(session: Session, port: int) -> str:
@@ -73,23 +82,45 @@ def extra_remote(session: Session, port: int) -> str:
 def all_forwards(session: Session) -> list[Forward]:
     """Jupyter's forward and every extra one the session holds."""
     found = [session_forward(session)]
-    found += [
-        Forward(f.local_port, extra_remote(session, f.port), f.pid)
-        for f in session.forwards
-        if f.local_port is not None
-    ]
+    for extra in session.forwards:
+        remote = extra_remote(session, extra.port)
+        if extra.socket is not None:
+            found.append(Forward(extra.socket, remote, extra.pid))
+        elif extra.local_port is not None:
+            found.append(Forward.tcp(extra.local_port, remote, extra.pid))
     return [forward for forward in found if forward is not None]
 
 
+def local_ports(session: Session) -> list[int]:
+    """The 127.0.0.1 ports the session's tunnel serves (Jupyter's, then the extra ones)."""
+    ports = [session.local_port, *(extra.local_port for extra in session.forwards)]
+    return [port for port in ports if port is not None]
+
+
 def drop_forwards(session: Session) -> list[int]:
-    """Cancel the session's forwards (harmless when already gone); the local ports they held."""
+    """Cancel the session's ssh forwards (harmless when already gone), remove their sockets
+    and this process's relays; the local ports that are free now or soon.
+
+    A relay of another live hoplab (a foreground ``up`` in another terminal) is left to it: it
+    relays into a removed socket, so nothing answers there, and it ends when its supervisor
+    sees the session is over. Its ports are not among those returned.
+    """
     forwards = all_forwards(session)
-    if not forwards:
-        return []
-    carrier = forward_transport(session)
-    for forward in forwards:
-        carrier.cancel(forward)
-    return [forward.local_port for forward in forwards]
+    ports = local_ports(session)
+    for port in ports:
+        relay.stop(port)
+    if forwards:
+        carrier = forward_transport(session)
+        for forward in forwards:
+            carrier.cancel(forward)
+            clear_socket(carrier, forward)
+    elsewhere = (
+        session.forward_socket is not None
+        and session.relay_pid is not None
+        and session.relay_pid != os.getpid()
+        and is_hoplab(session.relay_pid)
+    )
+    return [] if elsewhere else ports
 
 
 def end_job(transport: Transport, session: Session) -> list[Leftover]:

@@ -12,7 +12,10 @@ TCP connections again (the network is back).
 The supervisor never prints; it hands each change to ``notify``, and the changes that deserve
 a desktop notice (the walltime warning, a job that ended on its own, a lost session, an
 authentication it cannot ask for) to ``notices`` as well. Run in the foreground by
-``up``/``attach``, or detached by ``up --background`` (see :mod:`hoplab.sessions.background`).
+``up``/``attach``, or detached by ``up --background`` or ``--detach`` (see
+:mod:`hoplab.sessions.background`). Its process holds the session's relay (the browser's
+127.0.0.1 port, see :mod:`hoplab.tunnel.relay`): a rebuild keeps the port and its relay and
+forwards ssh's Unix socket again.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from hoplab.sessions.attach import attach
 from hoplab.sessions.walltime import Walltime
 from hoplab.ssh.mux import MasterHealth, MuxTransport
 from hoplab.ssh.target import SshTarget
-from hoplab.tunnel import forwards
+from hoplab.tunnel import forwards, relay
 from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import backoff
@@ -129,6 +132,7 @@ class Supervisor:
     def run(self) -> None:
         """Probe, rebuild, renew, until the session is over (then notify ENDED and return)."""
         try:
+            self._take_over()
             while True:
                 session = self._current()
                 if self._answers(session):
@@ -147,6 +151,24 @@ class Supervisor:
         if warning is not None:
             self.notify(Event(Change.WALLTIME, warning))
             self.notices(Notice(Topic.WALLTIME, session.id, f"{session.id}: {warning}"))
+
+    def _take_over(self) -> None:
+        """Serve the session's port from this process, the relay's home from now on, unless
+        another live hoplab still serves it (then this one steps in only when that one goes).
+
+        A supervisor started when a foreground ``up`` detached finds the port free: it forwards
+        and relays at once, without first reporting a broken tunnel. A failure here is left to
+        the probe, which then recovers and says so.
+        """
+        session = self._current()
+        if session.forward_socket is None or relay.serving(session.local_port) is not None:
+            return
+        try:
+            self._rebuild(session)
+        except SessionOverError:
+            raise
+        except HoplabError:
+            return
 
     # probing ---------------------------------------------------------------------------
 

@@ -242,15 +242,19 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     progress(Step("start", f"Jupyter {request.app} ready on {host} ({where})", took))
     with step(progress, "tunnel", "opening the tunnel") as note:
         carrier = reach.forward_transport(session)
-        forward = forwards.open_forward(carrier, info.remote, request.port)
-        session.local_port, session.forward_pid = forward.local_port, forward.pid
+        path = forwards.socket_path(session.id)
+        forward, port = forwards.open_tunnel(carrier, info.remote, path, request.port)
+        session.forward_socket, session.relay_pid = path, os.getpid()
+        session.local_port, session.forward_pid = port, forward.pid
         store.save(session)
         for extra in session.forwards:
-            opened = forwards.open_forward(carrier, extra_remote(session, extra.port), None)
-            extra.local_port, extra.pid = opened.local_port, opened.pid
+            remote_end = extra_remote(session, extra.port)
+            extra.socket = forwards.socket_path(session.id, extra.port)
+            opened, extra.local_port = forwards.open_tunnel(carrier, remote_end, extra.socket, None)
+            extra.pid = opened.pid
             store.save(session)
         forwards.prove_ready(session)
-        note[0] = f"Jupyter answers on 127.0.0.1:{forward.local_port}"
+        note[0] = f"Jupyter answers on 127.0.0.1:{port}"
         if queue and session.walltime_end is None and session.job_id:
             # the job started before a poll saw it running: ask once, for the walltime shown
             status = jobs.query(transport, queue, [session.job_id])[session.job_id]

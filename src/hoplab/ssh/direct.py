@@ -1,8 +1,9 @@
 """No multiplexing: a fresh ssh for every command and one ssh process per forward.
 
 For ``--no-mux``: sites that forbid persistent masters, and ssh clients that cannot multiplex.
-Each forward's ssh runs detached with its PID recorded, so a detached session keeps its tunnel
-and ``down`` ends exactly that process.
+Each forward's ssh runs detached with its PID recorded, and ``down`` ends exactly that process.
+It forwards a Unix socket in hoplab's private runtime directory, which hoplab's relay serves on
+127.0.0.1 (see :mod:`hoplab.tunnel.relay`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from pathlib import Path
 
 from hoplab import process
-from hoplab.errors import PortInUseError
-from hoplab.paths import private_dir, state_dir
-from hoplab.ssh.ports import LOOPBACK, port_is_free
+from hoplab.paths import SSH_TEMPORARY_SUFFIX, fitting_socket_path, private_dir, state_dir
+from hoplab.ssh.mux import CONTROL_TIMEOUT, PRIMARY
 from hoplab.ssh.target import raise_for_ssh, ssh_error
 from hoplab.ssh.transport import Forward, Transport
 from hoplab.waiting import wait_until
@@ -46,17 +47,19 @@ class DirectTransport(Transport):
         )
         raise_for_ssh(self.target, done, always=True)
 
-    def forward(self, local_port: int, remote: str) -> Forward:
-        if not port_is_free(local_port):
-            raise PortInUseError(local_port)
+    def forward(self, path: str, remote: str) -> Forward:
         self.prepare(interactive=False)  # its own connection: the vouched key, the jump
-        spec = Forward(local_port, remote).spec
-        log_path = private_dir(state_dir() / "forwards") / f"{local_port}.log"
+        spec = Forward(path, remote).spec
+        control = fitting_socket_path(Path(f"{path}.ctl"), extra=SSH_TEMPORARY_SUFFIX)
+        log_path = private_dir(state_dir() / "forwards") / f"{Path(path).name}.log"
         log_path.unlink(missing_ok=True)
+        control.unlink(missing_ok=True)
+        # The forward's own control socket, for one command: see first_session().
+        options = ("-o", "ControlMaster=yes", "-o", f"ControlPath={control}")
         proc = process.spawn(
             [
                 *self.effective.argv(
-                    "-o", "ControlMaster=no", "-o", "BatchMode=yes", "-N", "-L", spec
+                    *options, "-o", "ControlPersist=no", "-o", "BatchMode=yes", "-N", "-L", spec
                 )
             ],
             detach=True,
@@ -66,16 +69,28 @@ class DirectTransport(Transport):
         def listening() -> bool:
             if proc.poll() is not None:
                 return True
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                return probe.connect_ex((LOOPBACK, local_port)) == 0
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                return probe.connect_ex(path) == 0 and control.exists()
 
-        wait_until(listening, FORWARD_READY_TIMEOUT, what=f"ssh to listen on port {local_port}")
+        wait_until(listening, FORWARD_READY_TIMEOUT, what=f"ssh to listen on {path}")
         if proc.returncode is not None:
-            stderr = log_path.read_text(encoding="utf-8", errors="replace")
-            if "Address already in use" in stderr or "cannot listen" in stderr:
-                raise PortInUseError(local_port)
-            raise ssh_error(self.target, stderr)
-        return Forward(local_port, remote, proc.pid)
+            raise ssh_error(self.target, log_path.read_text(encoding="utf-8", errors="replace"))
+        self._first_session(control)
+        return Forward(path, remote, proc.pid)
+
+    def _first_session(self, control: Path) -> None:
+        """Run one short command on the forward's connection, then close its control socket.
+
+        sshd sets TCP_NODELAY on its end of a connection only on the first exec: an ``ssh -N``
+        forward never has one, and Jupyter's small answers waited for delayed ACKs (~40 ms
+        each). The forward's ssh is started as a master of its own, the command (a shell
+        builtin that ends at once) runs through it, and ``-O stop`` then closes the control
+        socket: the forward lives on as a plain ssh, and nothing multiplexes on it afterwards.
+        """
+        via = ("-o", f"ControlPath={control}", "-o", "ControlMaster=no", "-o", "BatchMode=yes")
+        process.run([*self.effective.argv(*via, "-n"), PRIMARY], check=False, timeout=60)
+        stop = self.effective.argv(*via, "-O", "stop")
+        process.run(stop, check=False, timeout=CONTROL_TIMEOUT)
 
     def cancel(self, forward: Forward) -> None:
         if forward.pid is not None and is_our_forward(forward):

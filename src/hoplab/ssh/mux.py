@@ -9,7 +9,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from hoplab import locks, process
-from hoplab.errors import CommandTimeoutError, HoplabError, PortInUseError
+from hoplab.errors import CommandTimeoutError, HoplabError
 from hoplab.paths import (
     SSH_TEMPORARY_SUFFIX,
     fitting_socket_path,
@@ -30,6 +30,27 @@ CONTROL_TIMEOUT = 10.0
 # A live master answers `-O check` and runs `true` in milliseconds; one that takes this long is
 # stopped (the laptop slept) or its connection carries nothing any more (the network went away).
 HEALTH_TIMEOUT = 3.0
+
+
+# The master's first session: a command every login shell (sh, bash, zsh, tcsh, fish) runs as a
+# builtin and that ends at once. sshd sets TCP_NODELAY on its end of a connection only on the
+# first exec or pty request, so a master made with -N and used only for forwards had Nagle's
+# algorithm on at the far end: a kernel's several small answers then each waited for a delayed
+# ACK (~40 ms). With ControlPersist and no -f, ssh backgrounds the master once authenticated and
+# runs this command through it as its first client (with -f the command would never run), so
+# the connection has had an exec before anything else uses it, and nothing stays running.
+PRIMARY = "exit"
+
+
+def master_options(control_path: Path, interactive: bool) -> list[str]:
+    """ssh options that start a persistent master at ``control_path`` (with :data:`PRIMARY`)."""
+    return [
+        "-o", "ControlMaster=yes",
+        "-o", f"ControlPath={control_path}",
+        "-o", "ControlPersist=yes",
+        "-o", f"BatchMode={'no' if interactive else 'yes'}",
+        "-n",  # the first session reads nothing from our stdin
+    ]  # fmt: skip
 
 
 class MasterHealth(str, Enum):
@@ -98,15 +119,8 @@ class MuxTransport(Transport):
     def _start_master(self, *, interactive: bool) -> None:
         self.prepare(interactive=interactive)
         self.reset()
-        options = [
-            "-o", "ControlMaster=yes",
-            "-o", f"ControlPath={self.control_path}",
-            "-o", "ControlPersist=yes",
-            "-o", f"BatchMode={'no' if interactive else 'yes'}",
-            "-f", "-N",
-        ]  # fmt: skip
         done = process.run(
-            self.effective.argv(*options),
+            [*self.effective.argv(*master_options(self.control_path, interactive)), PRIMARY],
             check=False,
             timeout=300 if interactive else 60,
             interactive=interactive,
@@ -159,12 +173,10 @@ class MuxTransport(Transport):
         options = ("-o", f"ControlPath={self.control_path}", "-o", "ControlMaster=no")
         return [*self.effective.argv(*options, "-o", "BatchMode=yes", tty=tty), *remote]
 
-    def forward(self, local_port: int, remote: str) -> Forward:
-        forward = Forward(local_port, remote)
+    def forward(self, path: str, remote: str) -> Forward:
+        forward = Forward(path, remote)
         done = self._control("forward", "-L", forward.spec)
         if done.returncode != 0:
-            if "forwarding failed" in done.stderr or "Address already in use" in done.stderr:
-                raise PortInUseError(local_port)
             raise_for_ssh(self.target, done, always=True)
         return forward
 

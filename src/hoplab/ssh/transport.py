@@ -27,18 +27,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Forward:
-    """``127.0.0.1:local_port`` on this machine carried to ``remote`` (a socket path or host:port).
+    """``local`` on this machine carried to ``remote`` (a socket path or host:port).
 
-    ``pid`` is the ssh process holding it when it is not on a shared master.
+    ``local`` is a Unix socket path in hoplab's private runtime directory (hoplab's relay serves
+    the browser's 127.0.0.1 port in front of it: see :mod:`hoplab.tunnel.relay`), or, in records
+    of a hoplab from before the relay, ``127.0.0.1:PORT`` itself (see :meth:`tcp`). ``pid`` is
+    the ssh process holding it when it is not on a shared master.
     """
 
-    local_port: int
+    local: str
     remote: str
     pid: int | None = None
 
+    @classmethod
+    def tcp(cls, local_port: int, remote: str, pid: int | None = None) -> Forward:
+        """A forward of 127.0.0.1:``local_port`` by ssh itself (what older records hold)."""
+        return cls(f"{LOOPBACK}:{local_port}", remote, pid)
+
     @property
     def spec(self) -> str:
-        return f"{LOOPBACK}:{self.local_port}:{self.remote}"
+        return f"{self.local}:{self.remote}"
 
 
 # Called before a connection is first made (with whether ssh may prompt): it may set
@@ -92,8 +100,9 @@ class Transport(ABC):
         return process.spawn(self.command("sh", "-s"), input=script)
 
     @abstractmethod
-    def forward(self, local_port: int, remote: str) -> Forward:
-        """Carry 127.0.0.1:``local_port`` to ``remote``; PortInUseError if the port is taken."""
+    def forward(self, path: str, remote: str) -> Forward:
+        """Carry the Unix socket ``path`` (made by ssh, mode 0600, in a 0700 directory of ours)
+        to ``remote``; the caller has removed whatever was at ``path`` before."""
 
     @abstractmethod
     def cancel(self, forward: Forward) -> None:

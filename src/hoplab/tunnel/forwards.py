@@ -1,22 +1,25 @@
-"""The local end: a forward on 127.0.0.1, and proof that Jupyter answers through it."""
+"""The local end: ssh's forward to a private Unix socket, hoplab's relay on 127.0.0.1 in front of
+it, and proof that Jupyter answers through them."""
 
 from __future__ import annotations
 
 import http.client
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hoplab.errors import ForeignListenerError, HoplabError, OpenJupyterError, PortInUseError
+from hoplab.errors import ForeignListenerError, HoplabError, OpenJupyterError
+from hoplab.paths import SSH_TEMPORARY_SUFFIX, fitting_socket_path, private_dir, runtime_dir
 from hoplab.ssh.mux import MuxTransport
-from hoplab.ssh.ports import LOOPBACK, free_port, port_is_free
-from hoplab.tunnel import listener
+from hoplab.ssh.ports import LOOPBACK, port_is_free
+from hoplab.ssh.transport import Forward
+from hoplab.tunnel import listener, relay
 from hoplab.tunnel.reach import forward_transport
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from hoplab.records.model import Session
-    from hoplab.ssh.transport import Forward, Transport
+    from hoplab.ssh.transport import Transport
 
-PORT_ATTEMPTS = 5
 READY_TIMEOUT = 30.0
 
 
@@ -35,8 +38,12 @@ def status_code(port: int, base_url: str, token: str, *, timeout: float = 5.0) -
 
 
 def owner(session: Session) -> int | None:
-    """The ssh process that holds the session's forward: its master (from the ControlPath's
-    pidfile, else ``ssh -O check``), or the forward's own ssh without multiplexing."""
+    """The process that holds the session's local port: the hoplab process whose relay serves
+    it; in records from before the relay, the ssh that forwarded it (its master, from the
+    ControlPath's pidfile, else ``ssh -O check``; or the forward's own ssh without
+    multiplexing)."""
+    if session.forward_socket is not None:
+        return session.relay_pid
     if not session.multiplex:
         return session.forward_pid
     carrier = forward_transport(session)
@@ -46,15 +53,15 @@ def owner(session: Session) -> int | None:
 
 
 def is_ours(session: Session, expected: int | None = None) -> bool:
-    """Whether the listener on the session's local port is the ssh process hoplab started
-    (``expected``, when the caller already knows it)."""
+    """Whether the listener on the session's local port is the process hoplab expects there
+    (see :func:`owner`; ``expected``, when the caller already knows it)."""
     port = session.local_port
     holder = expected if expected is not None else owner(session)
     return port is not None and listener.held_by(port, holder)
 
 
 def probe(session: Session, *, timeout: float = 5.0, expected: int | None = None) -> int | None:
-    """``status_code`` through the session's forward, the token sent only to our own ssh
+    """``status_code`` through the session's forward, the token sent only to our own relay
     (``expected``: its PID, found once by a caller that probes in a loop).
 
     None when nothing answers; :class:`ForeignListenerError` when another process holds the
@@ -94,21 +101,46 @@ def require_token(session: Session, port: int) -> None:
         )
 
 
-def open_forward(transport: Transport, remote: str, wanted: int | None) -> Forward:
-    """Forward a local port to ``remote``: ``wanted`` exactly, or a free one (retrying races)."""
-    if wanted is not None:
-        return transport.forward(wanted, remote)
-    for _ in range(PORT_ATTEMPTS):
-        try:
-            return transport.forward(free_port(), remote)
-        except PortInUseError:
-            continue
-    raise HoplabError(f"could not find a free local port in {PORT_ATTEMPTS} tries")
+def socket_path(session_id: str, remote_port: int | None = None) -> str:
+    """Where ssh's local end of a session's forward is: a Unix socket in hoplab's private
+    runtime directory (``remote_port``: an extra forward's), short enough for any system."""
+    name = session_id if remote_port is None else f"{session_id}-{remote_port}"
+    path = private_dir(runtime_dir() / "fw") / f"{name}.sock"
+    # without multiplexing, the forward's ssh binds a control socket beside it for a moment
+    return str(fitting_socket_path(path, extra=len(".ctl") + SSH_TEMPORARY_SUFFIX))
+
+
+def open_tunnel(
+    transport: Transport, remote: str, path: str, wanted: int | None
+) -> tuple[Forward, int]:
+    """ssh forwards the Unix socket ``path`` to ``remote``, and this process's relay serves
+    127.0.0.1:``wanted`` (any free port when None; :class:`PortInUseError` when taken) in front
+    of it, with Nagle off. The ssh forward and the port."""
+    clear_socket(transport, Forward(path, remote))
+    forward = transport.forward(path, remote)
+    try:
+        port = relay.serve(wanted or 0, path).port
+    except BaseException:
+        transport.cancel(forward)
+        clear_socket(transport, forward)
+        raise
+    return forward, port
+
+
+def clear_socket(transport: Transport, forward: Forward) -> None:
+    """Remove what is at a forward's local socket path: the master's own forward there, if it
+    still has one, and the file (a socket left by an ssh that died). Older records' TCP forwards
+    have no file: nothing to do."""
+    path = Path(forward.local)
+    if not path.is_absolute() or not path.exists():
+        return
+    transport.cancel(Forward(forward.local, forward.remote))  # a pid-less cancel: masters only
+    path.unlink(missing_ok=True)
 
 
 def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
     """Wait until /api/status answers 200 through the forward; a 403 is a wrong token at once,
-    and a listener that is not our ssh is an error at once (the token is never sent to it).
+    and a listener that is not our relay is an error at once (the token is never sent to it).
 
     Ready also means closed to others: a Jupyter that answers without the token is refused.
     """
