@@ -269,7 +269,7 @@ DEFINITIONS: tuple[Option, ...] = (
         "lease",
         str,
         "End Jupyter and its job when no hoplab client has renewed the lease for this long "
-        "(a foreground or --background hoplab renews it): minutes, or 1h, 0:00:30.",
+        "(a foreground hoplab or the background supervisor renews it): minutes, or 1h, 0:00:30.",
         metavar="MINUTES",
         parse=_duration("lease"),
     ),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
 
 START_TIMEOUT = 20.0
@@ -99,13 +100,23 @@ def hand_over(
     pid = start(session_id, warn_minutes=warn_minutes, notify=notify)
     try:
         wait_until(
-            lambda: store.get(session_id).relay_pid == pid or not process.alive(pid),
+            lambda: served(store.get(session_id)) or not process.alive(pid),
             START_TIMEOUT,
             what="the background supervisor to serve the tunnel",
         )
     except WaitTimeoutError:
         return pid, False
-    return pid, store.get(session_id).relay_pid == pid
+    return pid, served(store.get(session_id))
+
+
+def served(session: Session) -> bool:
+    """Whether the session's port is served without this process: by the relay of another
+    live hoplab (the supervisor, or a foreground ``up`` or ``attach`` in another terminal that
+    a reused session kept), or by ssh itself in the record of a hoplab from before the relay."""
+    if session.forward_socket is None:
+        return True
+    holder = session.relay_pid
+    return holder is not None and holder != os.getpid() and process.is_hoplab(holder)
 
 
 def stop(session_id: str) -> bool:

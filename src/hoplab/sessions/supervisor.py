@@ -180,7 +180,7 @@ class Supervisor:
 
     @staticmethod
     def _answers(session: Session) -> bool:
-        try:  # the token goes only to our own ssh: a stranger on the port is a broken tunnel
+        try:  # the token goes only to our own relay: a stranger on the port is a broken tunnel
             return forwards.probe(session, timeout=PROBE_TIMEOUT) == 200
         except ForeignListenerError:
             return False

@@ -85,7 +85,8 @@ def resolved(target: SshTarget) -> Outcome:
 
 
 def ports(wanted: int | None) -> Outcome:
-    """A free port on 127.0.0.1 for the tunnel (``--port``: that one)."""
+    """A free port on 127.0.0.1 for the tunnel, which hoplab's relay serves in front of ssh's
+    forward of a private Unix socket (``--port``: that one)."""
     if wanted is not None:
         if port_is_free(wanted):
             return ok(f"{LOOPBACK}:{wanted} is free")

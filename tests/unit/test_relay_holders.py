@@ -1,0 +1,271 @@
+"""Who serves a session's port once hoplab relays it: ``down`` (every target at once) closes
+this process's relays and removes the forward sockets, a relay of another live hoplab is left
+to it, ``--detach`` hands the port to the background supervisor with the warning and notice
+settings of the command, and ``attach`` (also ``--on``) takes the port from a background
+supervisor before it relays again.
+
+Nothing reaches a network: transports and remote scripts are stand-ins; the relays are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from click.testing import CliRunner
+
+from hoplab.records.model import ExtraForward, Session, SessionState
+from hoplab.records.store import SessionStore
+from hoplab.remote import scripts
+from hoplab.sessions import background, cleanup, down, masters, orphans
+from hoplab.sessions.attach import AttachResult
+from hoplab.ssh.ports import port_is_free
+from hoplab.tunnel import forwards, relay
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hoplab.ssh.target import SshTarget
+    from hoplab.ssh.transport import Forward
+
+
+@pytest.fixture
+def laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """State in ``tmp_path``; the runtime directory short (Unix socket paths must be)."""
+    short = Path(f"/tmp/hoplab-holders-{os.getpid()}")
+    monkeypatch.setenv("HOPLAB_RUNTIME_DIR", str(short))
+    monkeypatch.setenv("HOPLAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HOPLAB_CONFIG", str(tmp_path / "config.toml"))
+    yield short
+    relay.stop_all()
+    for leftover in short.rglob("*"):
+        if not leftover.is_dir():
+            leftover.unlink()
+    for folder in sorted(short.rglob("*"), reverse=True):
+        folder.rmdir()
+    short.rmdir()
+
+
+class Listening:
+    """What ssh's forward makes: a Unix socket that accepts (and holds) connections."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def relayed(sid: str, target: str, **extra: object) -> tuple[Session, Listening]:
+    """A ready session whose forward socket exists and whose port this process relays."""
+    path = forwards.socket_path(sid)
+    forward = Listening(path)
+    served = relay.serve(0, path)
+    session = Session(
+        sid,
+        target,
+        target,
+        (),
+        None,
+        True,
+        "lab",
+        token="secret",
+        state=SessionState.DETACHED,
+        remote="/remote/jupyter.sock",
+        local_port=served.port,
+        forward_socket=path,
+        relay_pid=os.getpid(),
+        **extra,  # type: ignore[arg-type]
+    )
+    return session, forward
+
+
+class Carrier:
+    """The transport a session's forwards ride: it records what it cancels."""
+
+    def __init__(self, cancelled: list[str]) -> None:
+        self.cancelled = cancelled
+
+    def cancel(self, forward: Forward) -> None:
+        self.cancelled.append(forward.local)
+
+
+class Reached:
+    """A connected transport to a target; it runs nothing itself."""
+
+    multiplexed = True
+
+    def __init__(self, target: SshTarget) -> None:
+        self.target = self.effective = target
+
+    def connect(self, *, interactive: bool) -> None:
+        pass
+
+
+# down ----------------------------------------------------------------------------------------
+
+
+def test_down_on_every_target_at_once_closes_this_process_relays_and_removes_the_sockets(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SessionStore()
+    one, first = relayed("aa000001", "x")
+    two, second = relayed("bb000002", "z")
+    extra_path = forwards.socket_path(two.id, 6006)
+    extra_forward = Listening(extra_path)
+    extra_port = relay.serve(0, extra_path).port
+    two.forwards = [ExtraForward("tb", 6006, extra_port, socket=extra_path)]
+    for session in (one, two):
+        store.save(session)
+    barrier = threading.Barrier(2, timeout=10)
+    cancelled: list[str] = []
+
+    def stop(
+        _transport: Reached, sessions: list[Session], *, by: str = ""
+    ) -> dict[str, scripts.StopReport]:
+        barrier.wait()  # both targets at the same time: down goes on in parallel
+        return {s.id: scripts.StopReport((), answered=True) for s in sessions}
+
+    monkeypatch.setattr(down, "open_transport", lambda target, **_kw: Reached(target))
+    monkeypatch.setattr(scripts, "stop", stop)
+    monkeypatch.setattr(scripts, "ended", lambda *_args, **_kwargs: {})
+    monkeypatch.setattr(orphans, "recover_job_ids", lambda *_args: None)
+    monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(cleanup, "forward_transport", lambda _session: Carrier(cancelled))
+    try:
+        results = down.down([one.id, two.id], store)
+    finally:
+        for forward in (first, second, extra_forward):
+            forward.close()
+    assert [r.session.id for r in results] == [one.id, two.id]
+    assert all(r.clean for r in results), results
+    checks = dict(results[1].checks)
+    assert checks[f"local forward 127.0.0.1:{two.local_port} removed"] is True
+    assert checks[f"local forward 127.0.0.1:{extra_port} removed"] is True
+    for port in (one.local_port, two.local_port, extra_port):
+        assert relay.serving(port) is None
+        assert port is not None
+        assert port_is_free(port)
+    assert not Path(first.path).exists()
+    assert not Path(second.path).exists()
+    assert not Path(extra_path).exists()
+    assert set(cancelled) >= {first.path, second.path, extra_path}  # ssh's forwards too
+
+
+def test_a_relay_of_another_live_hoplab_is_left_to_it(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, forward = relayed("cc000003", "x")
+    session.relay_pid = os.getpid() + 100000  # a foreground up in another terminal
+    monkeypatch.setattr(cleanup, "is_hoplab", lambda pid: pid == session.relay_pid)
+    monkeypatch.setattr(cleanup, "forward_transport", lambda _session: Carrier([]))
+    try:
+        assert cleanup.drop_forwards(session) == []  # its port is not this down's to check
+    finally:
+        forward.close()
+    assert not Path(forward.path).exists()  # what it relays into is gone all the same
+
+
+# --detach: the background supervisor takes the port over ------------------------------------
+
+
+def test_hand_over_closes_this_process_relay_and_passes_the_settings(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SessionStore()
+    session, forward = relayed("dd000004", "x")
+    store.save(session)
+    started: list[dict[str, object]] = []
+
+    def start(session_id: str, **settings: object) -> int:
+        assert relay.serving(session.local_port) is None  # closed before it starts
+        started.append(settings)
+        taken = store.get(session_id)
+        taken.relay_pid = 4242  # what the supervisor records once it relays
+        store.save(taken)
+        return 4242
+
+    monkeypatch.setattr(background, "start", start)
+    monkeypatch.setattr(background.process, "is_hoplab", lambda pid: pid == 4242)
+    try:
+        assert background.hand_over(session.id, store, warn_minutes=7, notify=False) == (
+            4242,
+            True,
+        )
+    finally:
+        forward.close()
+    assert started == [{"warn_minutes": 7, "notify": False}]
+
+
+def test_hand_over_says_when_the_supervisor_does_not_serve_yet(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SessionStore()
+    session, forward = relayed("ee000005", "x")
+    store.save(session)
+    monkeypatch.setattr(background, "start", lambda _sid, **_settings: 4242)
+    monkeypatch.setattr(background.process, "alive", lambda pid: pid == 4242)
+    monkeypatch.setattr(background, "START_TIMEOUT", 0.3)
+    try:
+        assert background.hand_over(session.id, store) == (4242, False)
+    finally:
+        forward.close()
+
+
+def test_a_port_served_elsewhere_needs_no_wait(laptop: Path) -> None:
+    session, forward = relayed("ff000006", "x")
+    forward.close()
+    assert not background.served(session)  # this process's own relay: about to close
+    session.relay_pid = os.getppid()  # not hoplab: served by nobody
+    assert not background.served(session)
+    session.forward_socket = None  # an older hoplab's record: ssh serves the port itself
+    assert background.served(session)
+
+
+# attach: the port moves from a background supervisor ---------------------------------------
+
+
+@pytest.mark.parametrize("on", [False, True], ids=["recorded", "on-target"])
+def test_a_quiet_attach_takes_the_port_from_the_supervisor_and_hands_it_back(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch, on: bool
+) -> None:
+    import hoplab.sessions.adopt
+    import hoplab.sessions.attach
+    from hoplab.cli import cli
+
+    store = SessionStore()
+    session, forward = relayed("ab000007", "login01")
+    forward.close()
+    store.save(session)
+    events: list[object] = []
+    monkeypatch.setattr(background, "running", lambda _sid: 777 if 777 not in events else None)
+    monkeypatch.setattr(background, "stop", lambda _sid: events.append(777) or True)
+
+    def attached(session_id: str, *_args: object, **_kwargs: object) -> AttachResult:
+        events.append("relayed here")  # after the supervisor stopped: the port is free
+        current = SessionStore().get(session_id)
+        return AttachResult(current, current.url(with_token=True) or "", port_changed=False)
+
+    def hand_over(session_id: str, _store: object, **settings: object) -> tuple[int, bool]:
+        events.append(("handed over", settings))
+        return 4243, True
+
+    monkeypatch.setattr(hoplab.sessions.attach, "attach", attached)
+    monkeypatch.setattr(
+        hoplab.sessions.adopt, "attach_on", lambda _place, sid, *args, **kw: attached(sid)
+    )
+    monkeypatch.setattr(hoplab.sessions.adopt, "let_go", lambda *_args: None)
+    monkeypatch.setattr(background, "hand_over", hand_over)
+    argv = ["attach", "--on", "login01", session.id] if on else ["attach", session.id]
+    done = CliRunner().invoke(cli, [*argv, "--json", "--no-notify"])
+    assert done.exception is None, done.output
+    assert events == [777, "relayed here", ("handed over", {"warn_minutes": 10, "notify": False})]
+    assert json.loads(done.stdout)["supervisor_pid"] == 4243
