@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from hoplab.process import alive
+from hoplab.ssh.ports import port_is_free
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -101,6 +105,42 @@ class Laptop:
                 found.append(int(entry.name))
         return sorted(found)
 
+    def pids(self) -> list[int]:
+        """PIDs of this laptop's processes: every hoplab it ran (the background supervisors
+        too) and what they started (ssh), whose environment names its runtime directory."""
+        mark = f"HOPLAB_RUNTIME_DIR={self.home / 'rt'}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if mark in environ:
+                found.append(int(entry.name))
+        return sorted(found)
+
+    def forward_sockets(self) -> list[Path]:
+        """The Unix sockets ssh forwards to Jupyter from (``fw/`` in the runtime directory)."""
+        folder = self.home / "rt" / "fw"
+        return sorted(folder.glob("*.sock")) if folder.exists() else []
+
+    def end_relay(self, session_id: str) -> dict[str, Any]:
+        """SIGKILL the process that serves the session's 127.0.0.1 port (its relay: the
+        background supervisor after ``up --json``), as a crash would, and wait until it is gone
+        and the port is free. The session's ``ls`` row from before."""
+        (row,) = (s for s in self.sessions() if s["id"] == session_id)
+        pid, port = row["relay_pid"], row["local_port"]
+        assert pid in self.pids(), row  # one of this laptop's processes, never another's
+        os.kill(pid, signal.SIGKILL)
+        wait_until(
+            lambda: not alive(pid) and port_is_free(port),
+            10,
+            what="the relay's process to end and free its port",
+        )
+        return row
+
     def exit_master(self, socket_path: Path) -> None:
         """Ask the master on ``socket_path`` to exit (as after a crash or a reboot)."""
         argv = ["ssh", "-F", str(self.sandbox.ssh_config), "-o", f"ControlPath={socket_path}"]
@@ -163,9 +203,37 @@ def hide(folder: Path, *commands: str) -> None:
 
 
 def listening_ssh_ports() -> list[str]:
-    """Local listening TCP sockets owned by ssh processes (forwards), as ``addr:port``."""
+    """Local listening TCP sockets owned by ssh processes, as ``addr:port``: none, since ssh
+    forwards Unix sockets and hoplab's relay serves the TCP port."""
     done = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True)
     return [line.split()[3] for line in done.stdout.splitlines() if '"ssh"' in line]
+
+
+def listening_ports_of_laptop(laptop: Laptop) -> list[tuple[str, int]]:
+    """The listening TCP sockets of the laptop's processes, as ``(addr:port, pid)``: what
+    serves a session's port (the relay of a background supervisor or a foreground hoplab; in
+    records from before the relay, ssh's own forward)."""
+    pids = set(laptop.pids())
+    done = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True)
+    found = []
+    for line in done.stdout.splitlines():
+        owners = {int(pid) for pid in re.findall(r"pid=(\d+)", line)} & pids
+        found += [(line.split()[3], pid) for pid in sorted(owners)]
+    return found
+
+
+def wait_for_no_tunnel(machine: Laptop) -> None:
+    """Nothing of the laptop serves a port any more, no forward socket is left, and no ssh
+    listens on TCP."""
+    wait_until(
+        lambda: (
+            not listening_ports_of_laptop(machine)
+            and not machine.forward_sockets()
+            and not listening_ssh_ports()
+        ),
+        10,
+        what="every local port and forward socket to close",
+    )
 
 
 @pytest.fixture
@@ -213,6 +281,7 @@ def _second(first: Laptop) -> Iterator[Laptop]:
     machine.run("down", "--all", check=False)
     for master in machine.masters():
         machine.exit_master(master)
+    wait_for_no_tunnel(machine)
 
 
 def _machine(hoplab_sandbox: SandboxInfo, scheduler: str | None) -> Laptop:
@@ -249,7 +318,7 @@ def _laptop(hoplab_sandbox: SandboxInfo, scheduler: str | None) -> Iterator[Lapt
     assert hoplab_jobs == [], f"jobs left in the queue: {hoplab_jobs}"
     for master in machine.masters():
         machine.exit_master(master)
-    wait_until(lambda: not listening_ssh_ports(), 10, what="every local forward to close")
+    wait_for_no_tunnel(machine)
 
 
 # Nothing left behind ------------------------------------------------------------------------

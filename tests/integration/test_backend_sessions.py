@@ -70,9 +70,7 @@ def test_session_through_each_scheduler(
 
     job = session["job_id"]
     listed = laptop.json("ls")["sessions"]
-    assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [
-        (session["id"], "detached", job)
-    ]
+    assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [(session["id"], "ready", job)]
     if name == "sge":
         assert f"hoplab-{session['id']}"[:10] in sge_jobs(hoplab_sandbox)  # qstat cuts names at 10
 
@@ -128,7 +126,7 @@ def test_a_status_query_that_fails_ends_nothing(
         for master in laptop.masters():
             laptop.exit_master(master)
         (row,) = laptop.json("ls")["sessions"]
-        assert (row["id"], row["state"]) == (sid, "detached")
+        assert (row["id"], row["state"]) == (sid, "ready")
         assert "unknown" in row["note"]
         again = laptop.json("attach", sid, "--detach", "--no-browser")
         assert again["session"]["id"] == sid
@@ -140,7 +138,7 @@ def test_a_status_query_that_fails_ends_nothing(
         else:
             qstat.write_bytes(real)
     (row,) = laptop.json("ls")["sessions"]
-    assert (row["id"], row["state"], row["note"]) == (sid, "detached", "")
+    assert (row["id"], row["state"], row["note"]) == (sid, "ready", "")
     if name == "sge":
         assert sge_jobs(hoplab_sandbox).count("hoplab-") == 1  # nothing resubmitted
     (down,) = laptop.json("down", sid)["results"]

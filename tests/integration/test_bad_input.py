@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import listening_ssh_ports
+from conftest import listening_ports_of_laptop, listening_ssh_ports
 
 if TYPE_CHECKING:
     from conftest import Laptop
@@ -18,6 +18,8 @@ pytestmark = pytest.mark.sandbox
 
 def assert_nothing_left(laptop: Laptop, host: str = "node001") -> None:
     assert laptop.remote_jupyters(host) == []
+    assert listening_ports_of_laptop(laptop) == []
+    assert laptop.forward_sockets() == []
     assert listening_ssh_ports() == []
     assert laptop.json("ls")["sessions"] == []  # nothing live or lost in the registry
 

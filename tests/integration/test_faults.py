@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import listening_ssh_ports
+from conftest import listening_ports_of_laptop, listening_ssh_ports
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
@@ -74,10 +74,16 @@ def background_up(laptop: Laptop, *args: str) -> tuple[dict[str, Any], str]:
     return result, result["session"]["id"]
 
 
-def assert_nothing_leaked(laptop: Laptop, masters: int, forwards: int) -> None:
+def assert_nothing_leaked(laptop: Laptop, masters: int, forwards: int, relay: int) -> None:
+    """``masters`` ssh masters; ``forwards`` ports served on 127.0.0.1 only, each by the
+    process ``relay`` (the background supervisor), and as many forward sockets; ssh listens
+    on no TCP port."""
     assert len(laptop.master_pids()) == masters, laptop.master_pids()
-    assert len(listening_ssh_ports()) == forwards, listening_ssh_ports()
-    assert all(addr.startswith("127.0.0.1:") for addr in listening_ssh_ports())
+    served = listening_ports_of_laptop(laptop)
+    assert len(served) == forwards, served
+    assert all(addr.startswith("127.0.0.1:") and pid == relay for addr, pid in served), served
+    assert len(laptop.forward_sockets()) == forwards, laptop.forward_sockets()
+    assert listening_ssh_ports() == []
 
 
 # 1 ----------------------------------------------------------------------------------------
@@ -100,7 +106,7 @@ def test_master_sigkill_answers_again_within_3_s(request: pytest.FixtureRequest,
         cap=0.05,
     )
     wait_until(lambda: "answers again" in log_of(laptop, sid), 5, what="the supervisor's note")
-    assert_nothing_leaked(laptop, masters=len(masters), forwards=1)
+    assert_nothing_leaked(laptop, masters=len(masters), forwards=1, relay=result["supervisor_pid"])
     assert not set(masters) & set(laptop.master_pids())  # the node's went with the login's
 
     # ls shows the supervisor; down ends it first, and says so
@@ -140,7 +146,7 @@ def test_master_stopped_40_s_is_seen_as_wedged_and_replaced(laptop: Laptop) -> N
         if not pid_gone(master):
             os.kill(master, signal.SIGCONT)
     assert "does not answer" in log_of(laptop, sid)
-    assert_nothing_leaked(laptop, masters=1, forwards=1)
+    assert_nothing_leaked(laptop, masters=1, forwards=1, relay=result["supervisor_pid"])
 
 
 # 3 ----------------------------------------------------------------------------------------
@@ -157,7 +163,7 @@ def test_sshd_restart_on_login01_recovers(laptop: Laptop, hoplab_sandbox_cluster
         what="the session to answer again after the sshd restart",
     )
     assert "answers again" in log_of(laptop, sid)
-    assert_nothing_leaked(laptop, masters=1, forwards=1)
+    assert_nothing_leaked(laptop, masters=1, forwards=1, relay=result["supervisor_pid"])
 
 
 # 4 ----------------------------------------------------------------------------------------
@@ -185,33 +191,43 @@ def test_link_down_20_s_recovers_soon_after_it_returns(
     wait_until(lambda: answers(result["url"]), 30, what="the session to answer again")
     took = time.monotonic() - returned
     print(f"\nlink cut 20 s: answers again {took:.2f} s after the link returned")
-    assert_nothing_leaked(laptop, masters=1, forwards=1)
+    assert_nothing_leaked(laptop, masters=1, forwards=1, relay=result["supervisor_pid"])
 
 
 # 5 ----------------------------------------------------------------------------------------
 
 
 def test_attach_moves_off_a_taken_port_and_prints_the_new_url(laptop: Laptop) -> None:
+    """The process serving the port crashes and the master goes: a squatter takes the port
+    before ``attach``, which moves to a new one, served by a new background supervisor."""
     result = laptop.up("login01")
-    old = port_of(result["url"])
+    sid, old = result["session"]["id"], port_of(result["url"])
+    laptop.end_relay(sid)
     (master,) = laptop.masters()
     laptop.exit_master(master)
-    wait_until(lambda: not answers(result["url"]), 10, what="the forward to go with its master")
+    wait_until(lambda: not laptop.master_pids(), 10, what="the master to exit")
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", old))
         squatter.listen()
-        done = laptop.run("attach", result["session"]["id"], "--detach", "--no-browser")
+        done = laptop.run("attach", sid, "--detach", "--no-browser")
     url = done.stdout.strip()
     assert port_of(url) != old
     assert "the local port changed" in done.stderr
     assert answers(url)
+    (row,) = laptop.json("ls")["sessions"]
+    assert (row["state"], row["local_port"]) == ("ready", port_of(url))
+    assert row["relay_pid"] == row["supervisor_pid"]
+    assert f"(pid {row['supervisor_pid']})" in done.stderr  # "supervised in the background"
 
 
 # 6 ----------------------------------------------------------------------------------------
 
 
 def test_stale_control_socket_is_replaced_only_when_ours(laptop: Laptop) -> None:
+    """Each session's background supervisor is ended first (by its PID, as a crash would):
+    it would rebuild the master itself, before the stale socket is looked at."""
     first = laptop.up("login01")
+    laptop.end_relay(first["session"]["id"])
     (path,) = laptop.masters()
     (master,) = laptop.master_pids()
     os.kill(master, signal.SIGKILL)  # a dead master leaves its socket behind
@@ -221,6 +237,7 @@ def test_stale_control_socket_is_replaced_only_when_ours(laptop: Laptop) -> None
     again = laptop.up("login01")  # ours: replaced, the session reattached through it
     assert again["session"]["id"] == first["session"]["id"]
     assert answers(again["url"])
+    laptop.end_relay(again["session"]["id"])
     (master,) = laptop.master_pids()
 
     os.kill(master, signal.SIGKILL)
@@ -306,14 +323,20 @@ def test_hoplab_killed_while_pending_leaves_an_orphan_that_ls_finds(
 
 
 def test_a_renewed_lease_keeps_the_session(laptop: Laptop) -> None:
-    """Two sessions with a 12 s lease: the supervised one lives on, the other one ends."""
+    """Two sessions with a 12 s lease: the supervised one lives on; the other one's
+    supervisor is gone (SIGKILL: nothing renews its lease any more), and it ends."""
     kept, _ = background_up(laptop, "--lease", "0:00:12")
     dropped = laptop.up("login01", "--new", "--lease", "0:00:12")
+    assert len(laptop.remote_jupyters("login01")) == 2
+    laptop.end_relay(dropped["session"]["id"])
     began = time.monotonic()
     wait_until(
-        lambda: not answers(dropped["url"], timeout=2),
+        lambda: (
+            [dropped["session"]["id"] in line for line in laptop.remote_jupyters("login01")]
+            == [False]
+        ),
         60,
-        what="the unrenewed session to end",
+        what="the unrenewed session's Jupyter to end",
         cap=2.0,
     )
     keeps_answering(kept["url"], until=max(time.monotonic(), began + 30))
@@ -349,7 +372,7 @@ def test_scheduler_query_fault_shows_unknown_and_resubmits_nothing(
     wrapper.chmod(0o755)
     try:
         (row,) = laptop.json("ls")["sessions"]
-        assert row["state"] == "detached"
+        assert (row["state"], row["supervisor_pid"]) == ("ready", result["supervisor_pid"])
         assert "job state unknown" in row["note"]
         if fault == "fails":
             again = laptop.up("login01")
@@ -359,7 +382,7 @@ def test_scheduler_query_fault_shows_unknown_and_resubmits_nothing(
         wrapper.unlink()
     assert laptop.jobs() == before  # nothing resubmitted, nothing cancelled
     (row,) = laptop.json("ls")["sessions"]
-    assert row["state"] == "detached"
+    assert row["state"] == "ready"
     assert row["note"] == ""
 
 

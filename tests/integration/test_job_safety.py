@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import listening_ssh_ports
 from hoplab.records.model import SessionState
 from hoplab.records.store import SessionStore
 from hoplab.tunnel.forwards import status_code
@@ -122,12 +121,23 @@ def test_failing_squeue_with_a_dead_master_keeps_reattaches_and_reuses(
     (job,) = hoplab_jobs(laptop)
     squeue = login_path("squeue")
     write_wrapper(squeue, f'echo "{SQUEUE_TIMEOUT}" >&2; exit 1')
+    # the background supervisor rebuilds lost masters though squeue fails
+    before = set(laptop.master_pids())
+    for master in laptop.masters():
+        laptop.exit_master(master)
+    wait_until(
+        lambda: answers(first["url"], timeout=1) and not before & set(laptop.master_pids()),
+        30,
+        what="the supervisor to rebuild the masters",
+    )
+    # with no supervisor (it crashed) nothing rebuilds them
+    laptop.end_relay(sid)
     exit_every_master(laptop)
     assert not answers(first["url"], timeout=1)
 
     (row,) = laptop.json("ls")["sessions"]
     assert row["id"] == sid
-    assert row["state"] == "detached"
+    assert (row["state"], row["supervisor_pid"]) == ("detached", None)  # nothing holds it
     assert "unknown" in row["note"]
 
     again = laptop.json("attach", sid)
@@ -141,7 +151,8 @@ def test_failing_squeue_with_a_dead_master_keeps_reattaches_and_reuses(
     squeue.unlink()  # (the test's own job count asks squeue too)
     assert hoplab_jobs(laptop) == [job]  # exactly one job: nothing resubmitted, nothing ended
     (row,) = laptop.json("ls")["sessions"]
-    assert (row["state"], row["note"]) == ("detached", "")
+    assert (row["state"], row["note"]) == ("ready", "")  # held by attach's supervisor
+    assert row["supervisor_pid"] == again["supervisor_pid"]
 
 
 # 2 ----------------------------------------------------------------------------------------
@@ -173,7 +184,7 @@ def test_down_all_goes_on_past_a_target_that_refuses_ssh(
 
         rows = {s["id"]: s for s in laptop.sessions()}
         assert rows[here]["state"] == "stopped"
-        assert rows[there_id]["state"] in {"ready", "detached"}  # kept exactly as it was
+        assert rows[there_id]["state"] == "ready"  # kept exactly as it was: supervised
         assert alive(supervisor)
         # (every namespace shares one PID space: node001's Jupyter shows here too, by its id)
         assert not [line for line in laptop.remote_jupyters("login01") if here in line]
@@ -358,10 +369,12 @@ def strangers() -> Iterator[list[subprocess.Popen[str]]]:
 def test_a_stranger_on_the_old_port_never_gets_the_token_from_attach(
     laptop: Laptop, hoplab_sandbox: SandboxInfo, strangers: list[subprocess.Popen[str]]
 ) -> None:
+    """The process serving the port (the background supervisor) crashes and the masters go;
+    a stranger takes the port before ``attach``."""
     result = laptop.up("login01")
     sid, token, old = result["session"]["id"], token_of(result["url"]), port_of(result["url"])
+    laptop.end_relay(sid)
     exit_every_master(laptop)
-    wait_until(lambda: not listening_ssh_ports(), 10, what="the forward to go with its master")
     strangers.append(start_stranger(hoplab_sandbox.other_user, old))
 
     done = laptop.run("attach", sid, "--detach", "--no-browser")
@@ -378,16 +391,25 @@ def test_a_stranger_on_the_old_port_never_gets_the_token_from_attach(
 def test_a_stranger_on_the_old_port_never_gets_the_token_from_the_supervisor(
     laptop: Laptop, hoplab_sandbox: SandboxInfo, strangers: list[subprocess.Popen[str]]
 ) -> None:
-    """The supervisor is paused while its master dies and a stranger takes the port: when it
-    resumes, its probe must notice the stranger without sending it the token."""
-    result = laptop.up("login01", "--background", "--no-browser")
-    sid, token, old = result["session"]["id"], token_of(result["url"]), port_of(result["url"])
-    supervisor = result["supervisor_pid"]
+    """A foreground ``up`` serves the port; a reusing ``up --json`` leaves it to that one and
+    starts the background supervisor, which steps in when the foreground one goes. Paused, it
+    misses the foreground ``up`` dying and a stranger taking the port: when it resumes, its
+    probe must notice the stranger without sending it the token, and move the port."""
+    venv = str(laptop.sandbox.jupyter_venv)
+    foreground = laptop.spawn("up", "login01", "--venv", venv, "--no-browser")
+    url_line = wait_until(
+        lambda: foreground.stdout.readline() if foreground.stdout else None, 120, what="the URL"
+    )
+    sid, token, old = laptop.sessions()[0]["id"], token_of(url_line.strip()), port_of(url_line)
+    reused = laptop.up("login01", "--no-browser")
+    assert (reused["reused"], reused["session"]["id"]) == (True, sid)
+    supervisor = reused["supervisor_pid"]
     assert supervisor
+    assert reused["session"]["relay_pid"] == foreground.pid  # still the foreground up's port
     os.kill(supervisor, signal.SIGSTOP)
     try:
-        exit_every_master(laptop)
-        wait_until(lambda: not listening_ssh_ports(), 10, what="the forward to go")
+        foreground.kill()  # by its handle: a crash, its relay gone with it
+        laptop.finish(foreground, 30)
         strangers.append(start_stranger(hoplab_sandbox.other_user, old))
     finally:
         os.kill(supervisor, signal.SIGCONT)
@@ -399,6 +421,7 @@ def test_a_stranger_on_the_old_port_never_gets_the_token_from_the_supervisor(
     )
     (row,) = laptop.json("ls")["sessions"]
     assert port_of(row["url"]) != old
+    assert row["relay_pid"] == supervisor
     assert answers(row["url"], token)
     said = heard(strangers[0])
     assert token not in said

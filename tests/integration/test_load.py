@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import listening_ssh_ports
+from conftest import listening_ports_of_laptop, listening_ssh_ports
 from hoplab.testing.slurm import SHARED_PARTITION
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
@@ -62,7 +62,8 @@ def test_twenty_concurrent_sessions(cluster_laptop: Laptop, hoplab_sandbox: Sand
     listed = laptop.json("ls")["sessions"]
     took = time.monotonic() - began
     assert len(listed) == 20
-    assert {s["state"] for s in listed} == {"detached"}
+    assert {s["state"] for s in listed} == {"ready"}  # each held by its background supervisor
+    assert {s["relay_pid"] for s in listed} == {r["supervisor_pid"] for r in results}
     assert took < 1.0, f"ls took {took:.2f} s with 20 sessions"
 
     done = laptop.json("down", "--all")
@@ -72,6 +73,8 @@ def test_twenty_concurrent_sessions(cluster_laptop: Laptop, hoplab_sandbox: Sand
     for host in (hoplab_sandbox.login_host, *hoplab_sandbox.nodes):
         assert laptop.remote_jupyters(host) == [], f"Jupyter left on {host}"
     assert [job for job in laptop.jobs() if "|hoplab-" in job] == []
+    assert listening_ports_of_laptop(laptop) == []
+    assert laptop.forward_sockets() == []
     assert listening_ssh_ports() == []
     assert laptop.master_pids()  # the next command within master_idle asks no password
     wait_until(lambda: not laptop.master_pids(), 30, what="the idle masters to go")

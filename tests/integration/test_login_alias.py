@@ -68,7 +68,7 @@ def test_a_plain_session_found_from_the_other_login_node(
     _hop_to_the_other(laptop, pin, hoplab_sandbox)
 
     (listed,) = laptop.json("ls")["sessions"]
-    assert listed["state"] == "detached", listed  # not lost: it runs on login01
+    assert listed["state"] == "ready", listed  # not lost: it runs on login01
     assert laptop.run("logs", session["id"], "-n", "5").stdout.strip()
     again = laptop.json("attach", session["id"], "--detach", "--no-browser")
     base, token = split_url(again["url"])
@@ -87,6 +87,6 @@ def test_a_job_does_not_care_which_login_node_answers(
     assert session["scheduler"] == "slurm"
     _hop_to_the_other(cluster_laptop, pin, hoplab_sandbox)
     (listed,) = cluster_laptop.json("ls")["sessions"]
-    assert listed["state"] == "detached", listed
+    assert listed["state"] == "ready", listed
     (down,) = cluster_laptop.json("down", session["id"])["results"]
     assert down["clean"], down

@@ -100,7 +100,7 @@ def test_tcsh_login_shell(
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == session["host"]
     (listed,) = laptop.json("ls")["sessions"]
-    assert listed["state"] == "detached"
+    assert listed["state"] == "ready"
     assert laptop.run("logs", session["id"], "-n", "5").stdout.strip()
     port = int(base.rsplit(":", 1)[1].split("/")[0])
     assert "/api/status" in _follow(laptop, session["id"], port)

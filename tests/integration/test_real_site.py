@@ -88,7 +88,7 @@ def test_a_plain_host_behind_the_login_node(laptop: Laptop) -> None:
     session = result["session"]
     base, token = split_url(result["url"])
     assert run_code(base, token, HOSTNAME).strip() == "node002"
-    assert laptop.json("ls")["sessions"][0]["state"] == "detached"
+    assert laptop.json("ls")["sessions"][0]["state"] == "ready"
     (down,) = laptop.json("down", session["id"])["results"]
     assert down["clean"], down
 
@@ -119,7 +119,7 @@ def test_a_key_nobody_vouches_for_is_scanned_and_said(
     said = done.stderr + done.stdout
     assert "trust on first use" in said
     (session,) = laptop.json("ls")["sessions"]
-    assert session["state"] == "detached"
+    assert session["state"] == "ready"
     (down,) = laptop.json("down", session["id"])["results"]
     assert down["clean"], down
 
@@ -141,7 +141,7 @@ def test_a_user_config_with_remote_command_and_tty(
     batch = laptop.up(LOGIN, "--time", "10")["session"]
     plain = laptop.up("node001", "--scheduler", "none")["session"]
     listed = {s["id"]: s["state"] for s in laptop.json("ls")["sessions"]}
-    assert listed == {batch["id"]: "detached", plain["id"]: "detached"}
+    assert listed == {batch["id"]: "ready", plain["id"]: "ready"}
     assert laptop.run("logs", plain["id"], "-n", "5").stdout.strip()
     results = laptop.json("down", "--all")["results"]
     assert all(r["clean"] for r in results), results

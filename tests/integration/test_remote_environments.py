@@ -79,7 +79,7 @@ def a_full_session(  # noqa: PLR0917 - the cases' parameters, in the order they 
     assert Path(prefix).resolve() == venv.resolve()  # the named venv's Jupyter, no other
 
     [listed] = laptop.json("ls")["sessions"]
-    assert (listed["id"], listed["state"]) == (session["id"], "detached")
+    assert (listed["id"], listed["state"]) == (session["id"], "ready")
     log = laptop.run("logs", session["id"], "-n", "200").stdout
     assert "is running at" in log
     assert token not in log

@@ -82,7 +82,7 @@ def test_a_second_computer_attaches_and_its_down_shows_on_the_first(
             assert token.encode() not in path.read_bytes(), path
 
     [listed] = second_laptop.json("ls")["sessions"]
-    assert (listed["id"], listed["state"]) == (session["id"], "detached")
+    assert (listed["id"], listed["state"]) == (session["id"], "ready")
 
     # down from the second computer; the first one's ls shows it stopped elsewhere, not lost
     (down,) = second_laptop.json("down", session["id"])["results"]
@@ -158,7 +158,7 @@ def test_ls_scan_records_what_it_finds_with_its_token_so_attach_takes_it_over(
 
     attached = second_laptop.json("attach", session["id"], "--no-browser")
     assert attached["session"]["orphan"] is False
-    assert attached["session"]["state"] == "detached"
+    assert attached["session"]["state"] == "ready"
     base, again = split_url(attached["url"])
     assert again == token
     assert run_code(base, token, HOSTNAME).strip() == "login01"

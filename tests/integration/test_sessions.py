@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hoplab.process import alive
 from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
@@ -35,7 +36,8 @@ def test_up_ls_attach_logs_down(laptop: Laptop, host: str, mux: bool) -> None:
     flags = () if mux else ("--no-mux",)
     result = laptop.up(host, *flags)
     session, url = result["session"], result["url"]
-    assert session["state"] == "detached"
+    assert session["state"] == "ready"  # held by the background supervisor, which serves the port
+    assert session["relay_pid"] == result["supervisor_pid"]
     assert session["host"] == host
     assert session["listen"] == "socket"
     assert session["multiplex"] is mux
@@ -45,11 +47,14 @@ def test_up_ls_attach_logs_down(laptop: Laptop, host: str, mux: bool) -> None:
     assert status_code(port_of(url), "/", "wrong") == 403
 
     [listed] = laptop.json("ls")["sessions"]
-    assert (listed["id"], listed["state"]) == (session["id"], "detached")
+    assert (listed["id"], listed["state"]) == (session["id"], "ready")
+    assert listed["supervisor_pid"] == result["supervisor_pid"]
     assert "token" not in str(listed)
 
     again = laptop.json("attach", session["id"][:5], "--no-browser")
-    assert again["url"] == url
+    assert again["url"] == url  # the old supervisor let the port go, the new one serves it
+    assert again["supervisor_pid"] not in (None, result["supervisor_pid"])
+    assert again["session"]["relay_pid"] == again["supervisor_pid"]
     for path in (laptop.home / "state").rglob("*"):
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -96,24 +101,39 @@ def test_ls_marks_a_dead_session_lost(laptop: Laptop) -> None:
     laptop.run("down", result["session"]["id"], check=False)
 
 
-def test_attach_rebuilds_a_lost_master_and_forward(laptop: Laptop) -> None:
+def test_a_lost_master_and_forward_are_rebuilt_by_the_supervisor_and_by_attach(
+    laptop: Laptop,
+) -> None:
     result = laptop.up("node001")
+    url, sid = result["url"], result["session"]["id"]
     config = laptop.env["HOPLAB_SSH_CONFIG"]
     node_master = laptop.home / "rt" / "cm" / SshTarget("node001", (), config).key
     # node001's master, and login01's that it rides (one authentication per login node)
     assert sorted(laptop.masters()) == sorted(
         [node_master, node_master.with_name(SshTarget("login01", (), config).key)]
     )
+
+    # held: the background supervisor rebuilds the master and the forward, on the same port
+    before = set(laptop.master_pids())
     laptop.exit_master(node_master)
     wait_until(
         lambda: (
-            status_code(port_of(result["url"]), "/", token_of(result["url"]), timeout=1) is None
+            len(set(laptop.master_pids()) - before) == 1
+            and status_code(port_of(url), "/", token_of(url), timeout=1) == 200
         ),
-        10,
-        what="the forward to vanish with its master",
+        30,
+        what="the supervisor to rebuild node001's master and forward",
     )
-    again = laptop.json("attach", result["session"]["id"], "--no-browser")
+
+    # no supervisor (it crashed) and no master: attach rebuilds both
+    laptop.end_relay(sid)
+    laptop.exit_master(node_master)
+    wait_until(lambda: not node_master.exists(), 10, what="node001's master to exit")
+    assert status_code(port_of(url), "/", token_of(url), timeout=1) is None
+    again = laptop.json("attach", sid, "--no-browser")
+    assert port_of(again["url"]) == port_of(url)  # the old port was free
     assert status_code(port_of(again["url"]), "/", token_of(again["url"])) == 200
+    assert node_master.is_socket()
 
 
 def test_attach_moves_to_a_new_port_when_the_old_one_is_taken(laptop: Laptop) -> None:
@@ -121,23 +141,24 @@ def test_attach_moves_to_a_new_port_when_the_old_one_is_taken(laptop: Laptop) ->
 
     result = laptop.up("login01", "--no-mux")
     old_port = port_of(result["url"])
-    # Kill the forward's ssh (no-mux: it is its own process, recorded by PID), squat on its port.
     session_id = result["session"]["id"]
-    forward_pid = result["session"]["forward_pid"]
+    # The process serving the port crashes, and the forward's ssh (no-mux: its own process,
+    # recorded by PID) goes too; someone else then takes the port.
+    row = laptop.end_relay(session_id)
+    forward_pid = row["forward_pid"]
     assert forward_pid
+    assert forward_pid in laptop.pids()
     os.kill(forward_pid, signal.SIGTERM)
-    wait_until(
-        lambda: status_code(old_port, "/", token_of(result["url"]), timeout=1) is None,
-        10,
-        what="forward gone",
-    )
+    wait_until(lambda: not alive(forward_pid), 10, what="the forward's ssh to end")
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", old_port))
         squatter.listen()
         again = laptop.json("attach", session_id, "--no-browser")
     assert again["port_changed"] is True
+    assert again["port_taken_by_stranger"] is True
     assert port_of(again["url"]) != old_port
     assert status_code(port_of(again["url"]), "/", token_of(again["url"])) == 200
+    assert again["session"]["relay_pid"] == again["supervisor_pid"]
 
 
 def test_foreground_up_stops_on_interrupt(laptop: Laptop) -> None:

@@ -68,7 +68,7 @@ def test_a_scheduler_that_only_a_login_shell_finds(scheduler_hidden: Laptop) -> 
         assert run_code(base, token, HOSTNAME).strip() == session["host"]
         # ls asks squeue, logs and down scancel: each finds them as detection did
         [listed] = laptop.json("ls")["sessions"]
-        assert (listed["state"], listed["job_id"]) == ("detached", session["job_id"])
+        assert (listed["state"], listed["job_id"]) == ("ready", session["job_id"])
         assert "is running at" in laptop.run("logs", session["id"], "-n", "200").stdout
         [down] = laptop.json("down", session["id"])["results"]
         assert down["clean"], down

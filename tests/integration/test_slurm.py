@@ -112,9 +112,7 @@ def test_up_ls_attach_down_in_a_job(cluster_laptop: Laptop, hoplab_sandbox: Sand
     assert token not in records
 
     listed = laptop.json("ls")["sessions"]
-    assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [
-        (session["id"], "detached", job)
-    ]
+    assert [(s["id"], s["state"], s["job_id"]) for s in listed] == [(session["id"], "ready", job)]
     assert listed[0]["forwards"] == [
         {"name": "web", "port": 8787, "local_port": extra["local_port"]}
     ]
@@ -143,7 +141,7 @@ def test_two_sessions_at_once(cluster_laptop: Laptop, hoplab_sandbox: SandboxInf
     for result in (first, second):
         base, token = split_url(result["url"])
         assert run_code(base, token, HOSTNAME).strip() == result["session"]["host"]
-    assert {s["state"] for s in cluster_laptop.json("ls")["sessions"]} == {"detached"}
+    assert {s["state"] for s in cluster_laptop.json("ls")["sessions"]} == {"ready"}
 
 
 def test_pending_job_is_polled_gently_and_ctrl_c_cancels_it(

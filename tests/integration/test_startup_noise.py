@@ -99,7 +99,7 @@ def test_a_talking_login_changes_nothing(
     assert session["scheduler"] == name
 
     (listed,) = laptop.json("ls")["sessions"]
-    assert listed["state"] == "detached"
+    assert listed["state"] == "ready"
     assert "unknown" not in listed["note"]
     table = laptop.run("ls").stdout
     assert "unknown" not in table
