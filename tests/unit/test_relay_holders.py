@@ -1,8 +1,9 @@
 """Who serves a session's port once hoplab relays it: ``down`` (every target at once) closes
 this process's relays and removes the forward sockets, a relay of another live hoplab is left
 to it, ``--detach`` hands the port to the background supervisor with the warning and notice
-settings of the command, and ``attach`` (also ``--on``) takes the port from a background
-supervisor before it relays again.
+settings of the command, ``attach`` (also ``--on``) takes the port from a background
+supervisor before it relays again, and ``up`` reusing a session leaves a detached one to the
+supervisor that serves it (stopping that supervisor first whenever this process relays).
 
 Nothing reaches a network: transports and remote scripts are stand-ins; the relays are real.
 """
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
+# imported before any test replaces hoplab.sessions.attach.attach: up binds the real one
+import hoplab.sessions.up
 from hoplab.records.model import ExtraForward, Session, SessionState
 from hoplab.records.store import SessionStore
 from hoplab.remote import scripts
@@ -269,3 +272,112 @@ def test_a_quiet_attach_takes_the_port_from_the_supervisor_and_hands_it_back(
     assert done.exception is None, done.output
     assert events == [777, "relayed here", ("handed over", {"warn_minutes": 10, "notify": False})]
     assert json.loads(done.stdout)["supervisor_pid"] == 4243
+
+
+# up reuses a session the background supervisor serves -------------------------------------
+
+
+SUPERVISOR = 4244
+
+
+def supervised(
+    monkeypatch: pytest.MonkeyPatch, store: SessionStore, *, answering: bool
+) -> tuple[Session, list[object]]:
+    """A ready session held and relayed by a running background supervisor (its relay, its
+    record); whether Jupyter answers through its port. What happens is listed."""
+    import hoplab.records.model
+    import hoplab.sessions.attach
+    from hoplab.tunnel import listener
+
+    session = Session(
+        "ac000008",
+        "x",
+        "x",
+        (),
+        None,
+        True,
+        "lab",
+        token="secret",
+        state=SessionState.READY,
+        remote="/remote/jupyter.sock",
+        local_port=48123,
+        forward_socket=forwards.socket_path("ac000008"),
+        relay_pid=SUPERVISOR,
+        attached_pid=SUPERVISOR,
+    )
+    store.save(session)
+    events: list[object] = []
+    alive = {SUPERVISOR}
+
+    def stop(_sid: str) -> bool:
+        events.append("supervisor stopped")
+        alive.discard(SUPERVISOR)
+        return True
+
+    monkeypatch.setattr(hoplab.sessions.up, "open_transport", lambda target, **_kw: Reached(target))
+    monkeypatch.setattr(Reached, "notes", [], raising=False)
+    monkeypatch.setattr(
+        hoplab.sessions.attach, "open_transport", lambda target, **_kw: Reached(target)
+    )
+    monkeypatch.setattr(hoplab.records.model, "is_hoplab", lambda pid: pid in alive)
+    monkeypatch.setattr(background.process, "is_hoplab", lambda pid: pid in alive)
+    monkeypatch.setattr(background.process, "alive", lambda pid: pid in alive)
+    monkeypatch.setattr(background, "running", lambda _sid: next(iter(alive), None))
+    monkeypatch.setattr(background, "stop", stop)
+    monkeypatch.setattr(listener, "held_by", lambda port, pid: pid in alive and port == 48123)
+    monkeypatch.setattr(
+        forwards, "status_code", lambda *_args, **_kw: 200 if answering and alive else None
+    )
+    return session, events
+
+
+def test_a_detached_up_reusing_a_supervised_session_leaves_it_held_by_the_supervisor(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hoplab.cli import cli
+
+    store = SessionStore()
+    session, events = supervised(monkeypatch, store, answering=True)
+    done = CliRunner().invoke(cli, ["up", "x", "--json", "--no-notify"])
+    assert done.exception is None, done.output
+    answer = json.loads(done.stdout)
+    assert answer["reused"] is True
+    assert answer["supervisor_pid"] == SUPERVISOR
+    assert answer["session"]["state"] == "ready"
+    assert answer["url"] == f"http://127.0.0.1:48123/lab?token={session.token}"
+    kept = store.get(session.id)
+    assert (kept.state, kept.attached_pid, kept.relay_pid) == (
+        SessionState.READY,
+        SUPERVISOR,
+        SUPERVISOR,
+    )
+    assert events == []  # it kept serving its port: nothing stopped, nothing relayed here
+    assert relay.serving(48123) is None
+
+
+def test_an_up_that_must_relay_itself_stops_the_supervisor_first(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hoplab.cli import cli
+
+    store = SessionStore()
+    _session, events = supervised(monkeypatch, store, answering=False)
+
+    def attached(session_id: str, *_args: object, **kwargs: object) -> AttachResult:
+        events.append(("relayed here", kwargs["detach"]))  # the port is free by now
+        current = store.get(session_id)
+        current.relay_pid = os.getpid()
+        url = current.hold(detach=bool(kwargs["detach"]))
+        store.save(current)
+        return AttachResult(current, url, port_changed=False)
+
+    def hand_over(session_id: str, _store: object, **_settings: object) -> tuple[int, bool]:
+        events.append("handed over")
+        return 4245, True
+
+    monkeypatch.setattr(hoplab.sessions.up, "attach", attached)
+    monkeypatch.setattr(background, "hand_over", hand_over)
+    done = CliRunner().invoke(cli, ["up", "x", "--json", "--no-notify"])
+    assert done.exception is None, done.output
+    assert events == ["supervisor stopped", ("relayed here", True), "handed over"]
+    assert json.loads(done.stdout)["supervisor_pid"] == 4245

@@ -143,10 +143,11 @@ class Session:
         self.attached_pid = None
         self.error = error
 
-    def hold(self, *, detach: bool) -> str:
-        """Mark the session ready, held by this process unless ``detach``; its URL with token."""
+    def hold(self, *, detach: bool, by: int | None = None) -> str:
+        """Mark the session ready, held by the process ``by`` (this one when None) unless
+        ``detach``; its URL with token."""
         self.state = SessionState.DETACHED if detach else SessionState.READY
-        self.attached_pid = None if detach else os.getpid()
+        self.attached_pid = None if detach else by or os.getpid()
         url = self.url(with_token=True)
         if url is None:
             raise ValueError(f"session {self.id} has no local port yet")

@@ -62,7 +62,7 @@ def attach(
     _require_attachable(session)
     transport = open_transport(session.ssh_target, multiplex=session.multiplex)
     old_port = session.local_port
-    answers = _answers(session) if old_port is not None else False
+    answers = still_answers(session) if old_port is not None else False
     if port is None and answers:
         progress(Step("tunnel", f"the tunnel on 127.0.0.1:{old_port} still answers"))
     else:
@@ -103,7 +103,7 @@ def _require_attachable(session: Session) -> None:
     )
 
 
-def _answers(session: Session) -> bool | None:
+def still_answers(session: Session) -> bool | None:
     """True when Jupyter answers through our own forward; None when a stranger holds the port
     (the token is not sent), False otherwise."""
     try:

@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     from hoplab.records.store import SessionStore
 
 
-def take(store: SessionStore, session_id: str) -> Session:
-    """This process (a supervisor) holds the session from now on: ``ls`` shows it ready.
+def take(store: SessionStore, session_id: str, pid: int | None = None) -> Session:
+    """The supervisor ``pid`` (this process when None) holds the session from now on: ``ls``
+    shows it ready.
 
     A session still starting stays the ``up`` that starts it; a finished one is left as is.
     """
     session = store.get(session_id)
     if session.state.is_live and session.state is not SessionState.STARTING:
-        session.hold(detach=False)
+        session.hold(detach=False, by=pid)
         store.save(session)
     return session
 

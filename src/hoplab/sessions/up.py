@@ -20,8 +20,8 @@ from hoplab.records.model import (
 )
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
-from hoplab.sessions import masters, startup
-from hoplab.sessions.attach import AttachResult, attach
+from hoplab.sessions import background, holding, masters, startup
+from hoplab.sessions.attach import AttachResult, attach, still_answers
 from hoplab.sessions.cleanup import abandon, extra_remote
 from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.ports import port_is_free
@@ -328,6 +328,9 @@ def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> Attac
     for candidate in reversed(store.live_for(target_key(request.target, request.app))):
         if candidate.state is SessionState.STARTING:
             continue
+        kept = _kept_by_supervisor(request, candidate, store, progress)
+        if kept is not None:
+            return kept
         try:
             return attach(
                 candidate.id,
@@ -339,6 +342,32 @@ def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> Attac
             )
         except HoplabError:
             continue  # attach marked it lost; look at the next one or start anew
+    return None
+
+
+def _kept_by_supervisor(
+    request: UpRequest, session: Session, store: SessionStore, progress: Progress
+) -> AttachResult | None:
+    """A session whose port the background supervisor serves: a detached ``up`` leaves it to
+    that supervisor, which holds it, while Jupyter answers there and no other port is asked
+    for. Otherwise the supervisor stops first, as ``attach`` stops it, and this process
+    forwards and relays (a detached ``up`` then hands the port to a new supervisor): one
+    hoplab serves and rebuilds a session's tunnel, never two."""
+    pid = background.running(session.id)
+    if pid is None:
+        return None
+    if request.detach and request.port is None and still_answers(session):
+        kept = holding.take(store, session.id, pid)
+        url = kept.url(with_token=True)
+        if kept.state is SessionState.READY and url is not None:
+            progress(
+                Step(
+                    "tunnel",
+                    f"the background supervisor (pid {pid}) serves 127.0.0.1:{kept.local_port}",
+                )
+            )
+            return AttachResult(kept, url, port_changed=False)
+    background.stop(session.id)
     return None
 
 
