@@ -14,16 +14,17 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError, HoplabError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,15 @@ def run(
     return done
 
 
+def _endless_stdin() -> int:
+    """A descriptor whose reads block for good: a FIFO opened for reading and writing at once
+    (so no writer ever goes away), its name removed before anyone else could open it."""
+    with tempfile.TemporaryDirectory(prefix="hoplab-") as folder:  # 0700
+        fifo = Path(folder) / "in"
+        os.mkfifo(fifo, 0o600)
+        return os.open(fifo, os.O_RDWR)
+
+
 def spawn(
     argv: Sequence[str],
     *,
@@ -104,8 +114,12 @@ def spawn(
     output: Path | None = None,
     env: Mapping[str, str] | None = None,
     input: str | None = None,  # noqa: A002  (the name subprocess uses)
+    endless_input: bool = False,
 ) -> subprocess.Popen[str]:
     """Start ``argv`` without waiting for it; ``input`` is written to its stdin, then closed.
+
+    ``endless_input`` gives it a stdin that never has data and never ends (see
+    :func:`_endless_stdin`), for a remote command that must wait as long as its ssh lives.
 
     ``detach`` puts it in a new session so that it outlives hoplab and ignores the terminal's
     Ctrl-C; the caller records its PID and ends it by that PID only. Its stdout and stderr go
@@ -118,10 +132,13 @@ def spawn(
     if output is not None:  # private from the first byte: it may name hosts and paths
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         sink = os.fdopen(fd, "a", encoding="utf-8")
+    stdin: int = subprocess.DEVNULL if input is None else subprocess.PIPE
+    if endless_input:
+        stdin = _endless_stdin()
     try:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+            stdin=stdin,
             stdout=subprocess.PIPE if sink is None else sink,
             stderr=subprocess.PIPE if sink is None else sink,
             text=True,
@@ -133,6 +150,8 @@ def spawn(
     finally:
         if sink is not None:
             sink.close()
+        if endless_input:
+            os.close(stdin)
     if input is not None and proc.stdin is not None:
         with proc.stdin:
             proc.stdin.write(input)

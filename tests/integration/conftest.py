@@ -92,18 +92,22 @@ class Laptop:
 
     def master_pids(self) -> list[int]:
         """PIDs of this laptop's ssh masters (their ControlPath is under its runtime dir)."""
-        mark = f"ControlPath={self.home / 'rt' / 'cm'}/".encode()
-        found = []
+        return sorted(self.master_paths())
+
+    def master_paths(self) -> dict[int, Path]:
+        """This laptop's ssh masters: PID -> ControlPath (see :func:`master_control_path`)."""
+        folder = self.home / "rt" / "cm"
+        found = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                cmdline = (entry / "cmdline").read_bytes()
+                path = master_control_path((entry / "cmdline").read_bytes())
             except OSError:
                 continue
-            if mark in cmdline and b"ControlMaster=yes" in cmdline:
-                found.append(int(entry.name))
-        return sorted(found)
+            if path is not None and path.parent == folder:
+                found[int(entry.name)] = path
+        return found
 
     def pids(self) -> list[int]:
         """PIDs of this laptop's processes: every hoplab it ran (the background supervisors
@@ -172,6 +176,19 @@ class Laptop:
             if ("--ServerApp." in line or "--NotebookApp." in line)
             and not line.split()[1].startswith("Z")
         ]
+
+
+def master_control_path(cmdline: bytes) -> Path | None:
+    """The ControlPath of an ssh master from its ``/proc/PID/cmdline``: ``ssh: PATH [mux]`` once
+    ssh has backgrounded it itself, else its ``-o ControlPath=`` option; None for any other."""
+    words = [word.decode(errors="replace") for word in cmdline.split(b"\0") if word]
+    title = " ".join(" ".join(words).split())
+    if title.startswith("ssh: ") and title.endswith(" [mux]"):
+        return Path(title.removeprefix("ssh: ").removesuffix(" [mux]"))
+    if "ControlMaster=yes" not in words:
+        return None
+    paths = [word.partition("=")[2] for word in words if word.startswith("ControlPath=")]
+    return Path(paths[0]) if paths else None
 
 
 # -- a login node's own PATH: scheduler shims, or commands that answer as absent ----------

@@ -18,18 +18,19 @@ import json
 import os
 import signal
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from hoplab.records.model import SessionState
 from hoplab.records.store import SessionStore
+from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from conftest import Laptop
     from hoplab.testing.cluster import Sandbox
@@ -72,13 +73,11 @@ def supervisor_log(laptop: Laptop, session_id: str) -> str:
 
 
 def master_socket(laptop: Laptop, host: str) -> Path:
-    """The ControlPath of this laptop's master whose destination is ``host``."""
-    for pid in laptop.master_pids():
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        if host in argv[-3:]:
-            (path,) = (a.partition("=")[2] for a in argv if a.startswith("ControlPath="))
-            return Path(path)
-    raise AssertionError(f"no master to {host}: {laptop.master_pids()}")
+    """The ControlPath of this laptop's master to ``host`` as a target of its own."""
+    key = SshTarget(host, (), laptop.env["HOPLAB_SSH_CONFIG"]).key
+    path = laptop.home / "rt" / "cm" / key
+    assert path in laptop.master_paths().values(), (path, laptop.master_paths())
+    return path
 
 
 def exit_every_master(laptop: Laptop) -> None:

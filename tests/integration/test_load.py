@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import listening_ports_of_laptop, listening_ssh_ports
+from conftest import listening_ports_of_laptop, listening_ssh_ports, master_control_path
 from hoplab.testing.slurm import SHARED_PARTITION
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
@@ -89,5 +89,6 @@ def test_twenty_concurrent_sessions(cluster_laptop: Laptop, hoplab_sandbox: Sand
 
 
 def _control_path(pid: int) -> str:
-    words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    return next(w.decode() for w in words if w.startswith(b"ControlPath="))
+    path = master_control_path(Path(f"/proc/{pid}/cmdline").read_bytes())
+    assert path is not None, pid
+    return str(path)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 from kernel import api, split_url
 
+from hoplab.waiting import wait_until
+
 if TYPE_CHECKING:
     from conftest import Laptop
 
@@ -65,8 +67,19 @@ def test_a_kernel_round_trip_waits_for_no_delayed_ack(laptop: Laptop, mux: bool)
     result = laptop.up("login01", "--scheduler", "none", *([] if mux else ["--no-mux"]))
     try:
         assert _median_round_trip_ms(result["url"]) < DELAYED_ACK_MS / 2
+        # the session that makes both ends set TCP_NODELAY: a master's ``exit`` is over at
+        # once; a no-mux forward's ``cat`` waits for as long as its ssh lives
+        assert len(_remote_sessions(laptop, "cat")) == (0 if mux else 1)
     finally:
         laptop.run("down", result["session"]["id"])
+    # it ends with its connection (sshd closes its stdin), a moment after ssh ends
+    wait_until(lambda: _remote_sessions(laptop, "cat") == [], 10, what="the remote cat to end")
+
+
+def _remote_sessions(laptop: Laptop, command: str) -> list[str]:
+    """The test user's processes on login01 running exactly ``command``."""
+    done = laptop.sandbox.run_as_user("login01", 'ps -u "$(id -u)" -o pid= -o args=\n')
+    return [line for line in done.stdout.splitlines() if line.split()[1:] == [command]]
 
 
 def test_the_node_path_round_trip_waits_for_no_delayed_ack(cluster_laptop: Laptop) -> None:

@@ -18,7 +18,7 @@ from hoplab import process
 from hoplab.errors import ForeignListenerError
 from hoplab.process import Completed
 from hoplab.records.model import Session, SessionState
-from hoplab.ssh import mux
+from hoplab.ssh import direct, mux
 from hoplab.ssh.direct import DirectTransport
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
@@ -78,17 +78,14 @@ def test_a_master_starts_with_a_short_first_session_not_with_minus_n(
     assert transport.pid_file.read_text() == "4242\n"
 
 
-def test_without_multiplexing_the_forward_gets_a_first_session_then_stops_multiplexing(
-    runtime: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_without_multiplexing_the_forward_has_a_session_that_waits_as_long_as_it_lives(
+    runtime: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = Recorder()
-    monkeypatch.setattr(process, "run", recorder)
-    spawned: list[list[str]] = []
+    spawned: list[tuple[list[str], dict[str, object]]] = []
     path = forwards.socket_path("abcd1234")
-    control = Path(f"{path}.ctl")
 
     class Ssh:
-        """A forward's ssh that listens on its socket (and makes its control socket)."""
+        """A forward's ssh that listens on its socket."""
 
         pid = 31337
         returncode = None
@@ -100,9 +97,8 @@ def test_without_multiplexing_the_forward_gets_a_first_session_then_stops_multip
     listening.bind(path)
     listening.listen()
 
-    def spawn(argv: list[str], **_kwargs: object) -> Ssh:
-        spawned.append(list(argv))
-        control.touch()  # the master's control socket, made as it starts
+    def spawn(argv: list[str], **kwargs: object) -> Ssh:
+        spawned.append((list(argv), kwargs))
         return Ssh()
 
     monkeypatch.setattr(process, "spawn", spawn)
@@ -112,14 +108,21 @@ def test_without_multiplexing_the_forward_gets_a_first_session_then_stops_multip
         listening.close()
     assert forward.spec == f"{path}:/remote/jupyter.sock"
     assert forward.pid == Ssh.pid
-    [argv] = spawned
+    [(argv, kwargs)] = spawned
     assert argv[argv.index("-L") + 1] == forward.spec
-    assert "ControlPersist=no" in argv
-    assert f"ControlPath={control}" in argv
-    first, stop = recorder.calls
-    assert first[-3:] == ["--", "host", mux.PRIMARY]  # the exec sshd needs, through the forward
-    assert f"ControlPath={control}" in first
-    assert stop[-4:] == ["-O", "stop", "--", "host"]  # then nothing multiplexes on it
+    assert "-N" not in argv  # a session, so that both ends set TCP_NODELAY
+    assert argv[-3:] == ["--", "host", direct.HOLD]
+    assert "ControlMaster=no" in argv  # no control socket: ssh clients that cannot multiplex
+    assert kwargs["endless_input"] is True
+
+
+def test_an_endless_stdin_never_ends(tmp_path: Path) -> None:
+    """What keeps the no-mux forward's remote ``cat`` waiting: no data and no end of file."""
+    out = tmp_path / "out"
+    waited = process.spawn(["timeout", "0.5", "cat"], endless_input=True, output=out)
+    assert waited.wait(10) == 124  # still reading when timeout ended it
+    ended = process.spawn(["timeout", "10", "cat"], output=out)
+    assert ended.wait(10) == 0  # the ordinary stdin: end of file at once
 
 
 def test_forward_sockets_are_private_and_short(runtime: Path) -> None:
@@ -127,7 +130,7 @@ def test_forward_sockets_are_private_and_short(runtime: Path) -> None:
     assert path.parent == runtime / "fw"
     assert (path.parent.stat().st_mode & 0o777) == 0o700
     assert path.name == "abcd1234-8787.sock"
-    assert len(os.fsencode(f"{path}.ctl")) + 17 < 104
+    assert len(os.fsencode(str(path))) < 104
 
 
 class _Status(http.server.BaseHTTPRequestHandler):
@@ -205,3 +208,13 @@ def test_the_token_goes_to_our_relay_only(jupyter_socket: str) -> None:
     # the relay is gone and the port free: no answer, and still nothing sent
     assert forwards.probe(_session(jupyter_socket, served.port, os.getpid())) is None
     assert _Status.seen == ["token secret-token"]
+
+
+def test_a_master_is_known_by_the_name_ssh_gives_it_in_the_background() -> None:
+    path = Path("/run/user/1000/hoplab/cm/0123456789abcdef")
+    # Linux: ssh renames the master it backgrounds itself (no -f), padding the old argv
+    assert mux.is_master_command(f"ssh: {path} [mux]          ", path)
+    # macOS keeps the argv it was started with
+    assert mux.is_master_command(f"ssh -o ControlPath={path} -o ControlMaster=yes host", path)
+    assert not mux.is_master_command(f"ssh: {path}0 [mux]", path)
+    assert not mux.is_master_command(f"vim {path}", path)

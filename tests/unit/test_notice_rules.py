@@ -14,6 +14,7 @@ from hoplab.errors import HoplabError, SshError
 from hoplab.notify import Notice, Topic, applescript_string, desktop_argv
 from hoplab.process import Completed
 from hoplab.records.model import Session, SessionState
+from hoplab.records.store import SessionStore
 from hoplab.schedulers.slurm import Slurm
 from hoplab.sessions import background, startup
 from hoplab.sessions.progress import silent
@@ -30,7 +31,6 @@ from hoplab.sessions.walltime import Walltime
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hoplab.records.store import SessionStore
 
 TOKEN = "5ecret" * 8
 
@@ -195,12 +195,37 @@ def test_the_end_of_a_session(
         assert "TIMEOUT" in recorder.notices[0].message
 
 
+@pytest.mark.parametrize("how", ["moved aside", "removed"])
+def test_supervision_stops_when_the_session_is_no_longer_recorded(how: str, tmp_path: Path) -> None:
+    """The way back from a broken database moves it aside; SQLite would go on reading the old
+    file, and the supervisor would keep a tunnel (and its relay) to a session nobody records."""
+    store = SessionStore(tmp_path / "state" / "sessions.db")
+    store.save(make_session())
+    recorder = Recorder()
+    supervisor = recorder.supervisor(store)
+    assert supervisor._current().id == "ab12cd34"
+    if how == "moved aside":
+        (tmp_path / "aside").mkdir()
+        store.path.rename(tmp_path / "aside" / store.path.name)
+    else:
+        store.path.unlink()
+    with pytest.raises(SessionOverError):
+        supervisor._current()
+    supervisor.run()  # and run() ends on it, with the one event that says so
+    assert [e.change for e in recorder.events] == [Change.ENDED]
+    assert recorder.notices == []
+    store.close()
+
+
 class Store:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def get(self, _session_id: str) -> Session:
         return self.session
+
+    def replaced(self) -> bool:
+        return False
 
 
 class StopError(Exception):

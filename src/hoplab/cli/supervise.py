@@ -28,7 +28,6 @@ def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
     from hoplab.records.store import SessionStore
     from hoplab.sessions import background, holding
     from hoplab.sessions.supervisor import Supervisor
-    from hoplab.tunnel import relay
 
     store = SessionStore()
     session = store.get(session_id)
@@ -52,7 +51,7 @@ def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
             holding.release(store, session.id)
             err.print(f"{why}: supervision stops; the session itself keeps running")
         finally:
-            relay.stop_all()  # the browser's port: nothing serves it once this process ends
+            background.let_go(store, session)  # nothing serves the port once this process ends
 
 
 @click.command(name="close-idle", hidden=True)

@@ -51,6 +51,7 @@ class SessionStore:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.path.chmod(0o600)
+        self._file = self._identity()
         # Two hoplab processes that meet a new (or older) store set it up one after the other:
         # SQLite may refuse a second journal-mode or schema change at once ("locked") rather
         # than wait for it.
@@ -75,6 +76,19 @@ class SessionStore:
             raise self._broken(exc) from exc
         finally:
             os.close(lock)  # and with it the lock
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def replaced(self) -> bool:
+        """Whether the file at :attr:`path` is no longer the one this store opened: moved aside
+        (the way back from a broken database) or removed. SQLite goes on reading the old file,
+        so a long-lived process asks this before trusting what it reads."""
+        return self._identity() != self._file
 
     def _connect(self) -> sqlite3.Connection:
         # check_same_thread=False only so that close() may close another thread's connection

@@ -13,14 +13,16 @@ supervisor. Its output goes to a 0600 log beside the pidfile and never holds the
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from hoplab import process
 from hoplab.errors import HoplabError, WaitTimeoutError
 from hoplab.paths import private_dir, state_dir, write_private
+from hoplab.sessions.cleanup import drop_forwards
 from hoplab.tunnel import relay
 from hoplab.waiting import wait_until
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from hoplab.records.store import SessionStore
 
 START_TIMEOUT = 20.0
+
+log = logging.getLogger(__name__)
 
 
 def _folder() -> Path:
@@ -141,3 +145,19 @@ def claim(session_id: str) -> Iterator[None]:
     finally:
         if recorded(session_id) == os.getpid():
             path.unlink(missing_ok=True)
+
+
+def let_go(store: SessionStore, session: Session) -> None:
+    """This supervisor stops serving ``session``: its relays close, and ssh's forwards that fed
+    them go with their sockets, for nothing reads from them any more (``attach`` makes them
+    again). The session itself runs on. ``session``: as it was when supervision began, used
+    when its record can no longer be read."""
+    try:
+        # moved aside or unreadable: the forwards are still those it began with
+        with suppress(HoplabError):
+            session = store.get(session.id)
+        drop_forwards(session)
+    except HoplabError as exc:
+        log.debug("the forwards of %s stay: %s", session.id, exc.message)
+    finally:
+        relay.stop_all()

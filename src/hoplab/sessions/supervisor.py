@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from hoplab import notify as notifying
 from hoplab import process
-from hoplab.errors import ForeignListenerError, HoplabError, SshError
+from hoplab.errors import ForeignListenerError, HoplabError, SessionNotFoundError, SshError
 from hoplab.notify import Notice, Topic
 from hoplab.records.model import SessionState
 from hoplab.remote import scripts
@@ -173,7 +173,17 @@ class Supervisor:
     # probing ---------------------------------------------------------------------------
 
     def _current(self) -> Session:
-        session = self.store.get(self.session_id)
+        """The session as recorded now; over when it is no longer live, or no longer recorded
+        (its store moved aside or its record gone: whoever did that stops the tunnel too)."""
+        if self.store.replaced():
+            raise SessionOverError(
+                f"the session database {self.store.path} was moved or removed; supervision of "
+                f"{self.session_id} stops ('hoplab ls --scan TARGET' finds the session again)"
+            )
+        try:
+            session = self.store.get(self.session_id)
+        except SessionNotFoundError:
+            raise SessionOverError(f"{self.session_id} is no longer recorded") from None
         if not session.state.is_live:
             raise _over(session)
         return session
@@ -217,9 +227,7 @@ class Supervisor:
             except SessionOverError:
                 raise
             except HoplabError as exc:
-                current = self.store.get(self.session_id)
-                if not current.state.is_live:
-                    raise _over(current) from exc
+                self._current()  # over now (stopped meanwhile, say): no retry
                 if not asked and needs_authentication(exc):
                     asked = True
                     said = (

@@ -14,13 +14,13 @@ import socket
 from pathlib import Path
 
 from hoplab import process
-from hoplab.paths import SSH_TEMPORARY_SUFFIX, fitting_socket_path, private_dir, state_dir
-from hoplab.ssh.mux import CONTROL_TIMEOUT, PRIMARY
+from hoplab.paths import private_dir, state_dir
 from hoplab.ssh.target import raise_for_ssh, ssh_error
 from hoplab.ssh.transport import Forward, Transport
 from hoplab.waiting import wait_until
 
 FORWARD_READY_TIMEOUT = 60.0
+HOLD = "cat"  # the forward's session: waits on a stdin that never ends (every shell runs it)
 
 
 class DirectTransport(Transport):
@@ -48,49 +48,28 @@ class DirectTransport(Transport):
         raise_for_ssh(self.target, done, always=True)
 
     def forward(self, path: str, remote: str) -> Forward:
+        """One ssh for this forward, with a remote ``cat`` as its session: sshd sets TCP_NODELAY
+        on its end of a connection only when a session starts, and ssh on its own end likewise,
+        so an ``ssh -N`` forward made Jupyter's small answers wait for delayed ACKs (~40 ms
+        each). ``cat`` reads a stdin that never ends and writes nothing; it ends with the
+        connection (sshd closes its stdin), so nothing is left on the remote host."""
         self.prepare(interactive=False)  # its own connection: the vouched key, the jump
         spec = Forward(path, remote).spec
-        control = fitting_socket_path(Path(f"{path}.ctl"), extra=SSH_TEMPORARY_SUFFIX)
         log_path = private_dir(state_dir() / "forwards") / f"{Path(path).name}.log"
         log_path.unlink(missing_ok=True)
-        control.unlink(missing_ok=True)
-        # The forward's own control socket, for one command: see first_session().
-        options = ("-o", "ControlMaster=yes", "-o", f"ControlPath={control}")
-        proc = process.spawn(
-            [
-                *self.effective.argv(
-                    *options, "-o", "ControlPersist=no", "-o", "BatchMode=yes", "-N", "-L", spec
-                )
-            ],
-            detach=True,
-            output=log_path,
-        )
+        argv = self.effective.argv("-o", "ControlMaster=no", "-o", "BatchMode=yes", "-L", spec)
+        proc = process.spawn([*argv, HOLD], detach=True, output=log_path, endless_input=True)
 
         def listening() -> bool:
             if proc.poll() is not None:
                 return True
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                return probe.connect_ex(path) == 0 and control.exists()
+                return probe.connect_ex(path) == 0
 
         wait_until(listening, FORWARD_READY_TIMEOUT, what=f"ssh to listen on {path}")
         if proc.returncode is not None:
             raise ssh_error(self.target, log_path.read_text(encoding="utf-8", errors="replace"))
-        self._first_session(control)
         return Forward(path, remote, proc.pid)
-
-    def _first_session(self, control: Path) -> None:
-        """Run one short command on the forward's connection, then close its control socket.
-
-        sshd sets TCP_NODELAY on its end of a connection only on the first exec: an ``ssh -N``
-        forward never has one, and Jupyter's small answers waited for delayed ACKs (~40 ms
-        each). The forward's ssh is started as a master of its own, the command (a shell
-        builtin that ends at once) runs through it, and ``-O stop`` then closes the control
-        socket: the forward lives on as a plain ssh, and nothing multiplexes on it afterwards.
-        """
-        via = ("-o", f"ControlPath={control}", "-o", "ControlMaster=no", "-o", "BatchMode=yes")
-        process.run([*self.effective.argv(*via, "-n"), PRIMARY], check=False, timeout=60)
-        stop = self.effective.argv(*via, "-O", "stop")
-        process.run(stop, check=False, timeout=CONTROL_TIMEOUT)
 
     def cancel(self, forward: Forward) -> None:
         if forward.pid is not None and is_our_forward(forward):

@@ -53,6 +53,20 @@ def master_options(control_path: Path, interactive: bool) -> list[str]:
     ]  # fmt: skip
 
 
+def is_master_command(args: str, control_path: Path | str) -> bool:
+    """Whether the command line ``args`` is the ssh master at ``control_path``.
+
+    Once authenticated, ssh backgrounds a ControlPersist master started without ``-f`` itself
+    and renames the process ``ssh: PATH [mux]`` (OpenSSH's ``control_persist_detach``; where
+    the system cannot rename a process, as on macOS, the original argv stays and names the
+    path in its ``ControlPath=`` option).
+    """
+    return (
+        f"ControlPath={control_path}" in args.split()
+        or " ".join(args.split()) == f"ssh: {control_path} [mux]"
+    )
+
+
 class MasterHealth(str, Enum):
     """What a master looks like from its control socket."""
 
@@ -151,7 +165,7 @@ class MuxTransport(Transport):
 
     def _is_our_master(self, pid: int) -> bool:
         args = process.own_command(pid)
-        return args is not None and f"ControlPath={self.control_path}" in args.split()
+        return args is not None and is_master_command(args, self.control_path)
 
     def _remove_stale_socket(self) -> None:
         """A socket left by a dead master blocks a new one; remove it, but only if it is ours."""

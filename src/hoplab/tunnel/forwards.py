@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hoplab.errors import ForeignListenerError, HoplabError, OpenJupyterError
-from hoplab.paths import SSH_TEMPORARY_SUFFIX, fitting_socket_path, private_dir, runtime_dir
+from hoplab.paths import fitting_socket_path, private_dir, runtime_dir
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.ports import LOOPBACK, port_is_free
 from hoplab.ssh.transport import Forward
@@ -105,9 +105,7 @@ def socket_path(session_id: str, remote_port: int | None = None) -> str:
     """Where ssh's local end of a session's forward is: a Unix socket in hoplab's private
     runtime directory (``remote_port``: an extra forward's), short enough for any system."""
     name = session_id if remote_port is None else f"{session_id}-{remote_port}"
-    path = private_dir(runtime_dir() / "fw") / f"{name}.sock"
-    # without multiplexing, the forward's ssh binds a control socket beside it for a moment
-    return str(fitting_socket_path(path, extra=len(".ctl") + SSH_TEMPORARY_SUFFIX))
+    return str(fitting_socket_path(private_dir(runtime_dir() / "fw") / f"{name}.sock"))
 
 
 def open_tunnel(
