@@ -115,11 +115,13 @@ def spawn(
     env: Mapping[str, str] | None = None,
     input: str | None = None,  # noqa: A002  (the name subprocess uses)
     endless_input: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[str]:
     """Start ``argv`` without waiting for it; ``input`` is written to its stdin, then closed.
 
     ``endless_input`` gives it a stdin that never has data and never ends (see
     :func:`_endless_stdin`), for a remote command that must wait as long as its ssh lives.
+    ``pass_fds``: descriptors it inherits under the same numbers (a listening socket).
 
     ``detach`` puts it in a new session so that it outlives hoplab and ignores the terminal's
     Ctrl-C; the caller records its PID and ends it by that PID only. Its stdout and stderr go
@@ -144,6 +146,7 @@ def spawn(
             text=True,
             start_new_session=detach,
             env=None if env is None else {**os.environ, **env},
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as exc:
         raise CommandNotFoundError(argv[0], INSTALL_HINTS.get(argv[0], "")) from exc

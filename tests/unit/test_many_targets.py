@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -24,6 +25,7 @@ from hoplab.remote.scripts import Entry, Liveness, Purged
 from hoplab.schedulers.base import JobState, JobStatus
 from hoplab.sessions import cleanup, down, fanout, listing, masters, orphans, purge
 from hoplab.ssh.target import SshTarget
+from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
     from hoplab.ssh.transport import Transport
@@ -496,3 +498,58 @@ def test_a_chain_that_cannot_be_worked_out_leaves_its_masters_and_raises_nothing
     monkeypatch.setattr(masters.Chains, "of", unreachable)
     monkeypatch.setattr(masters, "needed", needed)
     masters.release(_store(laptop), sessions=[session])
+
+
+SLOW_JUPYTER = """
+import signal, sys, time
+log = sys.argv[1]
+def on_term(*_):
+    with open(log, "a") as f:
+        f.write(f"term {time.time()}\\n")
+    time.sleep(0.3)  # a server shutting down its kernels
+    with open(log, "a") as f:
+        f.write(f"exit {time.time()}\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+with open(log, "a") as f:
+    f.write("up\\n")
+while True:
+    signal.pause()
+"""
+
+
+def test_one_stop_of_many_sessions_shuts_them_all_down_at_once(tmp_path: Path) -> None:
+    """Every Jupyter gets its TERM before the first is waited for: ten sessions on a target
+    cost one shutdown, not ten in a row."""
+    program = tmp_path / "fake-jupyter.py"  # 'jupyter' in its command line, as stop checks
+    program.write_text(SLOW_JUPYTER)
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOPLAB_SOCKET_BASE": str(tmp_path)}
+    rows: list[render.Row] = []
+    servers = []
+    for n in range(4):
+        sid, log = f"mm00000{n}", tmp_path / f"{n}.log"
+        (tmp_path / ".hoplab" / "sessions" / sid).mkdir(parents=True)
+        servers.append(subprocess.Popen([sys.executable, str(program), str(log)]))
+        wait_until(lambda log=log: log.exists(), 10, what="the stand-in to start")
+        rows.append((sid, servers[-1].pid, None, Where.HOST))
+    try:
+        script = render.stop(rows)
+        done = subprocess.run(
+            ["sh", "-s"], input=script.text, env=env, check=True, capture_output=True, text=True
+        )
+        for server in servers:
+            assert server.wait(10) == 0  # each ended on its TERM, none was killed
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.kill()
+                server.wait(10)
+    said = frames.read(done.stdout, script.nonce).replies()
+    assert [r.args for r in said] == [(sid, "done") for sid, *_ in rows], done.stdout
+    events = [
+        line.split() for n in range(4) for line in (tmp_path / f"{n}.log").read_text().splitlines()
+    ]
+    terms = [float(at) for word, *rest in events if word == "term" for at in rest]
+    exits = [float(at) for word, *rest in events if word == "exit" for at in rest]
+    assert len(terms) == len(exits) == 4  # one TERM each
+    assert max(terms) < min(exits)  # all were told before any had finished

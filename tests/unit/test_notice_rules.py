@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from fake_laptop import environment
 
+import hoplab.sessions.supervisor as supervisor_module
 from hoplab import notify
 from hoplab.errors import HoplabError, SshError
 from hoplab.notify import Notice, Topic, applescript_string, desktop_argv
@@ -243,13 +247,14 @@ def test_an_authentication_it_cannot_ask_for_is_told_once(
     def rebuild(_session: Session) -> None:
         raise SshError("login01", "hopuser@login01: Permission denied (keyboard-interactive).")
 
-    def wait(seconds: float, _session: Session) -> None:
+    def wait(seconds: float, _closed: object) -> None:
         waits.append(seconds)
         if len(waits) == 3:
             raise StopError
 
     monkeypatch.setattr(supervisor, "_rebuild", rebuild)
     monkeypatch.setattr(supervisor, "_wait_for_path", wait)
+    monkeypatch.setattr(supervisor_module, "_closed_hop", lambda _session: None)
     with pytest.raises(StopError):
         supervisor._recover()
     assert [n.topic for n in recorder.notices] == [Topic.AUTH]
@@ -276,25 +281,27 @@ def test_background_supervisor_gets_no_notify_and_the_warning(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("HOPLAB_STATE_DIR", str(tmp_path / "state"))
+    store = SessionStore()
+    session = make_session()
+    session.local_port = 41873
+    store.save(session)
     spawned: list[list[str]] = []
 
-    class Exited:
-        pid = 99999999
-        returncode = 1
+    class Started:
+        pid = 99999999  # no such process: the next hand-over starts one again
 
-        def poll(self) -> int:
-            return 1
-
-    def spawn(argv: Sequence[str], **_kwargs: object) -> Exited:
+    def spawn(argv: Sequence[str], **_kwargs: object) -> Started:
         spawned.append(list(argv))
-        return Exited()
+        return Started()
 
     monkeypatch.setattr(background.process, "spawn", spawn)
     for notify_on in (True, False):
-        with pytest.raises(HoplabError, match="exited at once"):
-            background.start("ab12cd34", warn_minutes=7, notify=notify_on)
+        assert background.hand_over("ab12cd34", store, warn_minutes=7, notify=notify_on) == (
+            Started.pid
+        )
     assert spawned[0][-3:] == ["supervise", "ab12cd34", "--walltime-warning=7"]
     assert spawned[1][-2:] == ["--walltime-warning=7", "--no-notify"]
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -337,9 +344,9 @@ def test_no_notify_and_the_profile_key_turn_notices_off(
 
     handed: list[dict[str, object]] = []
 
-    def hand_over(_session_id: str, _store: object, **settings: object) -> tuple[int, bool]:
+    def hand_over(_session_id: str, _store: object, **settings: object) -> int:
         handed.append(settings)
-        return 4242, True
+        return 4242
 
     monkeypatch.setattr(hoplab.sessions.up, "up", fake_up)
     monkeypatch.setattr(background, "hand_over", hand_over)
@@ -357,3 +364,29 @@ def test_the_option_is_defined_once() -> None:
     assert option.flag_names == ("--no-notify",)
     assert option.default is True
     assert "`--no-notify`" in reference_markdown()
+
+
+# -- the first hop, while a retry waits ----------------------------------------------------
+
+
+def test_a_hop_that_starts_accepting_is_seen_within_a_step() -> None:
+    """A port that refuses, then listens: accepting() returns soon after, not after a try's
+    patience or the whole wait."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: refused at once
+    began = time.monotonic()
+    assert not supervisor_module.accepting(("127.0.0.1", port), 0.3, step=0.02)
+    assert time.monotonic() - began >= 0.3  # it waited the whole time, trying
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    later = threading.Timer(0.2, lambda: (server.bind(("127.0.0.1", port)), server.listen()))
+    later.start()
+    try:
+        began = time.monotonic()
+        assert supervisor_module.accepting(("127.0.0.1", port), 20, step=0.02)
+        assert time.monotonic() - began < 5  # seen soon after it listened, not at the end
+    finally:
+        later.join()
+        server.close()

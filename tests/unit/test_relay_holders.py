@@ -180,47 +180,70 @@ def test_a_relay_of_another_live_hoplab_is_left_to_it(
 # --detach: the background supervisor takes the port over ------------------------------------
 
 
-def test_hand_over_closes_this_process_relay_and_passes_the_settings(
+def test_hand_over_passes_the_listening_socket_so_the_port_never_closes(
     laptop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The supervisor inherits the port's listening socket: a connection made while it starts
+    waits in the queue and is relayed once it serves; this process's relay is closed and the
+    record names the supervisor at once."""
     store = SessionStore()
     session, forward = relayed("dd000004", "x")
     store.save(session)
-    started: list[dict[str, object]] = []
+    inherited: dict[int, int] = {}
+    started: list[list[str]] = []
 
-    def start(session_id: str, **settings: object) -> int:
-        assert relay.serving(session.local_port) is None  # closed before it starts
-        started.append(settings)
-        taken = store.get(session_id)
-        taken.relay_pid = 4242  # what the supervisor records once it relays
-        store.save(taken)
-        return 4242
+    class Started:
+        pid = 4242
 
-    monkeypatch.setattr(background, "start", start)
-    monkeypatch.setattr(background.process, "is_hoplab", lambda pid: pid == 4242)
+    def spawn(argv: list[str], **kwargs: object) -> Started:
+        started.append(argv)
+        passed = kwargs["pass_fds"]
+        assert isinstance(passed, tuple)
+        for word in argv:  # what the child gets: the same descriptors, still open in it
+            if word.startswith("--listen="):
+                port, fd = map(int, word.removeprefix("--listen=").split(":"))
+                assert fd in passed
+                inherited[port] = os.dup(fd)
+        return Started()
+
+    monkeypatch.setattr(background.process, "spawn", spawn)
+    monkeypatch.setattr(background, "running", lambda _sid: None)
     try:
-        assert background.hand_over(session.id, store, warn_minutes=7, notify=False) == (
-            4242,
-            True,
-        )
+        assert background.hand_over(session.id, store, warn_minutes=7, notify=False) == 4242
+        assert started[0][-2:] == ["--walltime-warning=7", "--no-notify"]
+        assert list(inherited) == [session.local_port]
+        assert relay.serving(session.local_port) is None  # this process serves it no more
+        kept = store.get(session.id)
+        assert (kept.relay_pid, kept.attached_pid, kept.state) == (4242, 4242, SessionState.READY)
+        assert background.pid_file(session.id).read_text(encoding="utf-8").strip() == "4242"
+        port = session.local_port
+        assert port is not None
+        early = socket.create_connection(("127.0.0.1", port), timeout=5)  # not refused
+        try:
+            background.adopt(kept, inherited)  # what the supervisor does first
+            early.sendall(b"hello")
+            far, _ = forward.sock.accept()  # relayed into the forward's socket
+            far.settimeout(5)
+            assert far.recv(5) == b"hello"
+            far.close()
+        finally:
+            early.close()
     finally:
         forward.close()
-    assert started == [{"warn_minutes": 7, "notify": False}]
 
 
-def test_hand_over_says_when_the_supervisor_does_not_serve_yet(
-    laptop: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = SessionStore()
-    session, forward = relayed("ee000005", "x")
-    store.save(session)
-    monkeypatch.setattr(background, "start", lambda _sid, **_settings: 4242)
-    monkeypatch.setattr(background.process, "alive", lambda pid: pid == 4242)
-    monkeypatch.setattr(background, "START_TIMEOUT", 0.3)
-    try:
-        assert background.hand_over(session.id, store) == (4242, False)
-    finally:
-        forward.close()
+def test_adopt_closes_a_descriptor_for_a_port_the_session_no_longer_has(laptop: Path) -> None:
+    session, forward = relayed("dd000005", "x")
+    forward.close()
+    stray = socket.socket()
+    stray.bind(("127.0.0.1", 0))
+    stray.listen()
+    fd = os.dup(stray.fileno())
+    stray.close()
+    background.adopt(session, {1: fd})
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)  # closed, not leaked
+    assert relay.serving(1) is None
 
 
 def test_a_port_served_elsewhere_needs_no_wait(laptop: Path) -> None:
@@ -257,9 +280,9 @@ def test_a_quiet_attach_takes_the_port_from_the_supervisor_and_hands_it_back(
         current = SessionStore().get(session_id)
         return AttachResult(current, current.url(with_token=True) or "", port_changed=False)
 
-    def hand_over(session_id: str, _store: object, **settings: object) -> tuple[int, bool]:
+    def hand_over(session_id: str, _store: object, **settings: object) -> int:
         events.append(("handed over", settings))
-        return 4243, True
+        return 4243
 
     monkeypatch.setattr(hoplab.sessions.attach, "attach", attached)
     monkeypatch.setattr(
@@ -371,9 +394,9 @@ def test_an_up_that_must_relay_itself_stops_the_supervisor_first(
         store.save(current)
         return AttachResult(current, url, port_changed=False)
 
-    def hand_over(session_id: str, _store: object, **_settings: object) -> tuple[int, bool]:
+    def hand_over(session_id: str, _store: object, **_settings: object) -> int:
         events.append("handed over")
-        return 4245, True
+        return 4245
 
     monkeypatch.setattr(hoplab.sessions.up, "attach", attached)
     monkeypatch.setattr(background, "hand_over", hand_over)

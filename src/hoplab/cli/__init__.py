@@ -90,7 +90,11 @@ def cli(debug: bool) -> None:
     TARGET is a profile name (see 'hoplab config init') or anything ssh accepts.
     """
     if debug:
-        logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s")
+        logging.basicConfig(  # the time to the millisecond: where a slow command spends it
+            level=logging.DEBUG,
+            format="debug: %(asctime)s.%(msecs)03d %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
 
 
 NATIVE_WINDOWS = (

@@ -127,7 +127,7 @@ def attach(
     if quiet:  # the port's relay needs a process that stays: the background supervisor's
         from hoplab.cli.foreground import hand_over
 
-        supervisor, session = hand_over(result.session, store, quiet=as_json, notify=notify)
+        supervisor, session = hand_over(result.session, store, notify=notify)
         result = replace(
             result,
             session=session,

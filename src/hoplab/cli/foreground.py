@@ -57,29 +57,21 @@ def hand_over(
     session: Session,
     store: SessionStore,
     *,
-    quiet: bool = False,
     warn_minutes: int = 10,
     notify: bool = True,
 ) -> tuple[int, Session]:
     """The browser's port is served by this process's relay, which ends with it: hand the
     session to the background supervisor (which warns ``warn_minutes`` before the walltime
     ends, and shows desktop notices with ``notify``). Its PID and the session as it now
-    stands; ``quiet``: nothing printed."""
+    stands."""
     from hoplab.errors import HoplabError
     from hoplab.sessions import background
 
     try:
-        pid, serving = background.hand_over(
-            session.id, store, warn_minutes=warn_minutes, notify=notify
-        )
+        pid = background.hand_over(session.id, store, warn_minutes=warn_minutes, notify=notify)
     except HoplabError:
         release(store, session.id)
         raise
-    if not serving and not quiet:
-        err.print(
-            "[yellow]the background supervisor does not serve the tunnel yet; it keeps "
-            f"trying[/] (its log: {escape(str(background.log_file(session.id)))})"
-        )
     return pid, store.get(session.id)
 
 

@@ -7,13 +7,37 @@ import click
 
 from hoplab.cli.common import Detach, signals_raise
 from hoplab.cli.render import err
+from hoplab.errors import HoplabError
+
+
+def _listens(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[int, int]:
+    """``PORT:FD`` values: a port and the descriptor of its inherited listening socket."""
+    found = {}
+    for value in values:
+        port, _, fd = value.partition(":")
+        if not (port.isdigit() and fd.isdigit()):
+            raise click.BadParameter(f"{value!r} is not PORT:FD")
+        found[int(port)] = int(fd)
+    return found
 
 
 @click.command(hidden=True)
 @click.argument("session_id", metavar="SESSION")
 @click.option("--walltime-warning", type=click.IntRange(min=0), default=10, metavar="MINUTES")
 @click.option("--no-notify", is_flag=True, help="No desktop notifications.")
-def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
+@click.option(
+    "--listen",
+    "listens",
+    multiple=True,
+    callback=_listens,
+    metavar="PORT:FD",
+    help="Serve the listening socket inherited as descriptor FD (127.0.0.1:PORT).",
+)
+def supervise(
+    session_id: str, walltime_warning: int, no_notify: bool, listens: dict[int, int]
+) -> None:
     """Keep SESSION's tunnel answering, detached; 'hoplab down SESSION' ends it.
 
     Started by 'hoplab up --background' or '--detach' (and attach's), with its output in the
@@ -33,6 +57,10 @@ def supervise(session_id: str, walltime_warning: int, no_notify: bool) -> None:
     session = store.get(session_id)
     with background.claim(session.id):
         session = holding.take(store, session.id)
+        try:
+            background.adopt(session, listens)
+        except HoplabError as exc:  # then the supervisor forwards and relays anew
+            err.print(f"the ports handed over are not served: {exc.message}", markup=False)
         err.print(
             f"supervising {session.id} on {session.ssh_target.label}", markup=False, soft_wrap=True
         )

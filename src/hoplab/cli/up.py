@@ -94,7 +94,6 @@ def up(
         supervisor, session = hand_over(
             session,
             store,
-            quiet=as_json,
             warn_minutes=resolved["walltime_warning"],
             notify=resolved["notify"],
         )

@@ -272,7 +272,13 @@ def stop(sessions: list[Row], *, by: str = "", at: int = 0) -> Script:
     """Stop each session and remove what it left, reporting what remains. ``by`` (a ``down``:
     who, as ``user@computer``, at ``at``, Unix time) leaves a tombstone for each session whose
     directory it removed, for the other computers that know it (see ``ended.sh``)."""
-    return _script(_body("stop"), *_calls("stop", sessions), HOPLAB_BY=by, HOPLAB_AT=str(at))
+    return _script(
+        _body("stop"),
+        *_calls("term", sessions),  # every one shuts down at once, then each is verified
+        *_calls("stop", sessions),
+        HOPLAB_BY=by,
+        HOPLAB_AT=str(at),
+    )
 
 
 def ended(session_ids: list[str], *, forget: bool = False) -> Script:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from hoplab.ssh.transport import Transport
 
 
+QUICK_ANSWER = 2.0  # a rebuilt tunnel to a Jupyter that answered lately answers within this
+
+
 @dataclass(frozen=True)
 class AttachResult:
     """The session, its URL with the token, and whether the local port changed (``stranger``:
@@ -51,11 +54,18 @@ def attach(
     interactive: bool = False,
     progress: Progress = silent,
     ready_timeout: float = forwards.READY_TIMEOUT,
+    answered_lately: bool = False,
 ) -> AttachResult:
     """Reconnect the master and forward as needed, then prove Jupyter answers.
 
     An orphan that ``ls --scan`` found with its token and handshake is taken over: once it
     answers, it is this computer's session like any other.
+
+    ``answered_lately``: the caller saw Jupyter answer a moment ago (the supervisor, rebuilding
+    a broken tunnel). The tunnel is then rebuilt first, and an answer with the token proves the
+    session alive; what the target says about it (stopped elsewhere, its job over, Jupyter
+    gone) is asked only when nothing answers at once. That saves two round trips when the link
+    comes back.
     """
     session = store.get(session_id)
     session.require_protocol()
@@ -68,7 +78,8 @@ def attach(
     else:
         with step(progress, "connect", f"connecting to {session.ssh_target.label}"):
             transport.connect(interactive=interactive)
-        _require_alive(transport, session, store)
+        if not answered_lately:
+            _require_alive(transport, session, store)
         carrier = forward_transport(session)
         if carrier.target != transport.target:
             with step(progress, "connect", f"connecting to {carrier.target.label}"):
@@ -77,7 +88,10 @@ def attach(
             _reforward(carrier, session, port)
             _reforward_extras(carrier, session)
             store.save(session)
-            forwards.prove_ready(session, ready_timeout)
+            if not (answered_lately and _answers_at_once(session)):
+                if answered_lately:
+                    _require_alive(transport, session, store)
+                forwards.prove_ready(session, ready_timeout)
             note[0] = f"Jupyter answers on 127.0.0.1:{session.local_port}"
     url = session.hold(detach=detach)
     if session.orphan:  # found by ls --scan: taken over, it is this computer's session now
@@ -110,6 +124,16 @@ def still_answers(session: Session) -> bool | None:
         return forwards.probe(session, timeout=2) == 200
     except ForeignListenerError:
         return None
+
+
+def _answers_at_once(session: Session) -> bool:
+    """Jupyter answers through the new tunnel within a moment (a few tries: ssh may still be
+    opening the forward's channel)."""
+    try:
+        forwards.prove_ready(session, QUICK_ANSWER)
+    except HoplabError:
+        return False
+    return True
 
 
 def _require_alive(transport: Transport, session: Session, store: SessionStore) -> None:

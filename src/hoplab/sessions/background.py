@@ -20,20 +20,18 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from hoplab import process
-from hoplab.errors import HoplabError, WaitTimeoutError
+from hoplab.errors import HoplabError
 from hoplab.paths import private_dir, state_dir, write_private
-from hoplab.sessions.cleanup import drop_forwards
+from hoplab.sessions import holding
+from hoplab.sessions.cleanup import drop_forwards, local_ports
 from hoplab.tunnel import relay
-from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
-
-START_TIMEOUT = 20.0
 
 log = logging.getLogger(__name__)
 
@@ -68,49 +66,59 @@ def running(session_id: str) -> int | None:
     return pid if "supervise" in words and session_id in words else None
 
 
-def start(session_id: str, *, warn_minutes: int = 10, notify: bool = True) -> int:
-    """Start the detached supervisor and return its PID once it has claimed the session.
+def hand_over(
+    session_id: str, store: SessionStore, *, warn_minutes: int = 10, notify: bool = True
+) -> int:
+    """Let the background supervisor serve the session's ports instead of this process; its PID.
 
-    It warns ``warn_minutes`` before the walltime ends; with ``notify`` it shows desktop
+    It inherits this process's listening sockets, so the ports never close and ssh's forwards
+    stay as they are: a connection that arrives while it starts waits in the socket's queue.
+    The record names it as the session's holder and relay at once, and this process's relays
+    close. It warns ``warn_minutes`` before the walltime ends; with ``notify`` it shows desktop
     notifications (it has no terminal to ring), or none.
     """
-    if (pid := running(session_id)) is not None:
+    session = store.get(session_id)
+    if (pid := running(session_id)) is not None:  # one already: it takes the ports when free
+        relay.stop_all()
         return pid
-    log = log_file(session_id)
+    mine = [found for port in local_ports(session) if (found := relay.serving(port))]
+    listeners = {served.port: served.listening_fd() for served in mine}
     argv = [sys.executable, "-m", "hoplab", "supervise", session_id]
+    argv += [f"--listen={port}:{fd}" for port, fd in listeners.items()]
     argv += [f"--walltime-warning={warn_minutes}", *(() if notify else ("--no-notify",))]
-    child = process.spawn(argv, detach=True, output=log)
-
-    def claimed() -> bool:
-        if child.poll() is not None:
-            raise HoplabError(
-                f"the background supervisor exited at once (code {child.returncode})",
-                f"its log says why: {log}",
-            )
-        return recorded(session_id) == child.pid
-
-    wait_until(claimed, START_TIMEOUT, what="the background supervisor to start")
+    try:
+        child = process.spawn(
+            argv, detach=True, output=log_file(session_id), pass_fds=tuple(listeners.values())
+        )
+    finally:
+        for fd in listeners.values():
+            os.close(fd)
+    write_private(pid_file(session_id), f"{child.pid}\n")  # it writes the same when it runs
+    holding.take(store, session_id, pid=child.pid)
+    if listeners:
+        session = store.get(session_id)
+        session.relay_pid = child.pid
+        store.save(session)
+    relay.stop_all()
+    log.debug("the background supervisor (pid %d) serves %s", child.pid, sorted(listeners))
     return child.pid
 
 
-def hand_over(
-    session_id: str, store: SessionStore, *, warn_minutes: int = 10, notify: bool = True
-) -> tuple[int, bool]:
-    """Let the background supervisor serve the session's port instead of this process: this
-    process's relays close, the supervisor forwards and relays again (on the same port while
-    it is free), and warns and notifies as :func:`start` says. Its PID, and whether it serves
-    the port yet (False: it keeps trying, and its log says why)."""
-    relay.stop_all()
-    pid = start(session_id, warn_minutes=warn_minutes, notify=notify)
-    try:
-        wait_until(
-            lambda: served(store.get(session_id)) or not process.alive(pid),
-            START_TIMEOUT,
-            what="the background supervisor to serve the tunnel",
-        )
-    except WaitTimeoutError:
-        return pid, False
-    return pid, served(store.get(session_id))
+def adopt(session: Session, listeners: Mapping[int, int]) -> None:
+    """Serve, from this process, the listening sockets a hoplab handed over (port ->
+    descriptor), each relayed to its forward's socket; one the session no longer has is
+    closed."""
+    targets = {extra.local_port: extra.socket for extra in session.forwards}
+    targets[session.local_port] = session.forward_socket
+    for port, fd in listeners.items():
+        target = targets.get(port)
+        if target is None:
+            os.close(fd)
+            continue
+        served = relay.adopt(fd, target)
+        if served.port != port:
+            relay.stop(served.port)
+            raise HoplabError(f"the descriptor handed over for port {port} listens on another")
 
 
 def served(session: Session) -> bool:

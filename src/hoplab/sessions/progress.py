@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,10 @@ def silent(_: Step) -> None:
 def step(progress: Progress, name: str, starting: str) -> Iterator[list[str]]:
     """Report ``starting``, run the block, then report the message the block left in ``[0]``."""
     began = time.monotonic()
+    log.debug("step %s begins", name)
     progress(Step(name, starting, done=False))
     result = [starting]
     yield result
-    progress(Step(name, result[0], time.monotonic() - began))
+    took = time.monotonic() - began
+    log.debug("step %s done in %.3f s", name, took)
+    progress(Step(name, result[0], took))

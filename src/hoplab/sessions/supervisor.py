@@ -20,6 +20,7 @@ forwards ssh's Unix socket again.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
@@ -54,7 +55,9 @@ if TYPE_CHECKING:
 PROBE_INTERVAL = 5.0
 PROBE_TIMEOUT = 3.0  # Jupyter answers /api/status in milliseconds; the tunnel is what is slow
 RETRY_CAP = 30.0
-PATH_CHECK = 0.5  # while a retry waits: how often one TCP connect tries the first hop
+PATH_CHECK = 0.5  # as a rebuild fails: how long one TCP connect to the first hop may take
+PATH_STEP = 0.05  # while a retry waits and the first hop is unreachable: how often to try it
+PATH_PATIENCE = 3.0  # how long one such TCP connect may take
 GIVE_UP_AFTER = 12 * 3600.0  # a tunnel down this long is not coming back by itself
 LEASE_RENEW_MAX = 60.0
 # A rebuilt tunnel to a Jupyter known to be alive answers at once; waiting longer would hide a
@@ -237,10 +240,11 @@ class Supervisor:
                     self.notify(Event(Change.AUTH, said))
                     self.notices(Notice(Topic.AUTH, session.id, f"{session.id}: {said}"))
                 delay = next(delays)
+                closed = _closed_hop(session)  # before anyone hears of the retry
                 self.notify(
                     Event(Change.RETRY, f"{_first_line(exc.message)}; again in {delay:.0f} s")
                 )
-                self._wait_for_path(delay, session)
+                self._wait_for_path(delay, closed)
                 continue
             took = time.monotonic() - began
             self.notify(Event(Change.REBUILT, "Jupyter answers again", seconds=took))
@@ -262,7 +266,11 @@ class Supervisor:
                 master.reset()
         old_port = session.local_port
         result = attach(
-            session.id, self.store, interactive=False, ready_timeout=REBUILD_READY_TIMEOUT
+            session.id,
+            self.store,
+            interactive=False,
+            ready_timeout=REBUILD_READY_TIMEOUT,
+            answered_lately=True,
         )
         if result.session.local_port != old_port:
             by = " by a process hoplab did not start (no token sent)" if result.stranger else ""
@@ -271,23 +279,17 @@ class Supervisor:
                 Event(Change.PORT, f"127.0.0.1:{old_port} is taken{by}; Jupyter is now on {url}")
             )
 
-    def _wait_for_path(self, seconds: float, session: Session) -> None:
-        """Wait out a retry delay, but stop early once the first hop accepts connections again
-        after refusing them (a link that came back, an sshd that restarted)."""
-        hop = first_hop(session.ssh_target)
-        if hop is None:
+    def _wait_for_path(self, seconds: float, closed: tuple[str, int] | None) -> None:
+        """Wait out a retry delay; when the first hop refused connections as the rebuild
+        failed (``closed``), stop early once it accepts them again (a link that came back, an
+        sshd that restarted). A hop that accepted is not tried meanwhile: each connection
+        there is a line in its sshd's log, and the retry was for another reason."""
+        if closed is None:
             self._pause.wait(seconds)
-            return
-        deadline = time.monotonic() + seconds
-        was_open = _accepts(hop, PATH_CHECK)
-        while (left := deadline - time.monotonic()) > 0:
-            self._pause.wait(min(PATH_CHECK, left))
-            is_open = _accepts(hop, PATH_CHECK)
-            if is_open and not was_open:
-                return
-            was_open = is_open
+        else:
+            accepting(closed, seconds)
 
-    # the lease -------------------------------------------------------------------------
+        # the lease -------------------------------------------------------------------------
 
     def _renew_lease(self, session: Session) -> None:
         if session.lease_seconds is None:
@@ -319,12 +321,71 @@ def _watched_pids(session: Session) -> list[int]:
     return [pid for master in _masters(session) if (pid := master.watched_pid()) is not None]
 
 
-def _accepts(hop: tuple[str, int], timeout: float) -> bool:
+def _closed_hop(session: Session) -> tuple[str, int] | None:
+    """The session's first hop, if it does not accept a TCP connection now."""
+    hop = first_hop(session.ssh_target)
+    if hop is None or accepting(hop, PATH_CHECK, step=PATH_CHECK):
+        return None
+    return hop
+
+
+def accepting(
+    hop: tuple[str, int],
+    seconds: float,
+    *,
+    step: float = PATH_STEP,
+    patience: float = PATH_PATIENCE,
+) -> bool:
+    """Whether ``hop`` accepts a TCP connection within ``seconds``.
+
+    A new try starts ``step`` after the last, the step growing by a quarter each time up to a
+    second, and each try may take up to ``patience`` (a far host's round trip, a SYN sent
+    again): several are under way at once, so a link that comes back soon is seen within
+    about ``step`` plus one round trip, however long a try takes while it is down. Nothing
+    reaches the host while it is unreachable; the first connection that succeeds is closed.
+    """
     try:
-        with socket.create_connection(hop, timeout=timeout):
-            return True
+        family, kind, proto, _name, address = socket.getaddrinfo(*hop, type=socket.SOCK_STREAM)[0]
     except OSError:
         return False
+    deadline = time.monotonic() + seconds
+    tries: dict[socket.socket, float] = {}
+    steps = backoff(step, 1.25, max(step, 1.0))
+    next_try = time.monotonic()
+    try:
+        for _ in range(100_000):  # bounded: each round waits for a try or the deadline
+            now = time.monotonic()
+            if now >= next_try:
+                next_try = now + next(steps)
+                attempt = socket.socket(family, kind, proto)
+                attempt.setblocking(False)
+                code = attempt.connect_ex(address)
+                if code == 0:
+                    attempt.close()
+                    return True
+                if code in _CONNECTING:
+                    tries[attempt] = now
+                else:  # refused or unreachable at once
+                    attempt.close()
+            for stale in [t for t, began in tries.items() if now - began > patience]:
+                stale.close()
+                del tries[stale]
+            wait = min(next_try, deadline) - time.monotonic()
+            _read, done, _error = select.select([], list(tries), [], max(0.0, wait))
+            for attempt in done:
+                if attempt.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    return True
+                attempt.close()
+                del tries[attempt]
+            if time.monotonic() >= deadline:
+                return False
+        return False
+    finally:
+        for attempt in tries:
+            attempt.close()
+
+
+_CONNECTING = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY}
 
 
 @cache  # one `ssh -G` per chain for the supervisor's life

@@ -4,6 +4,7 @@ it, and proof that Jupyter answers through them."""
 from __future__ import annotations
 
 import http.client
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from hoplab.ssh.transport import Transport
 
 READY_TIMEOUT = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def status_code(port: int, base_url: str, token: str, *, timeout: float = 5.0) -> int | None:
@@ -122,6 +125,7 @@ def open_tunnel(
         transport.cancel(forward)
         clear_socket(transport, forward)
         raise
+    log.debug("relaying 127.0.0.1:%d to %s", port, path)
     return forward, port
 
 
@@ -158,4 +162,5 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
         return code if code == 200 else None
 
     wait_until(answered, timeout, what="Jupyter to answer /api/status through the tunnel")
+    log.debug("Jupyter answers through 127.0.0.1:%d", port)
     require_token(session, port)

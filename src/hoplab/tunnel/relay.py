@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import socket
 import threading
 from typing import TYPE_CHECKING
@@ -44,9 +45,10 @@ STOP_TIMEOUT = 10.0
 class Relay:
     """127.0.0.1:``port`` (0: any free port) relayed to the Unix socket ``target``."""
 
-    def __init__(self, port: int, target: str) -> None:
+    def __init__(self, port: int, target: str, listener: socket.socket | None = None) -> None:
         self.port = port
         self.target = target
+        self._listener = listener  # given: one inherited from the hoplab that served before
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -58,8 +60,10 @@ class Relay:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> Relay:
-        """Bind the port (:class:`PortInUseError` if taken) and serve it from a thread."""
-        listener = _bind(self.port)
+        """Bind the port (:class:`PortInUseError` if taken), or take the listener given, and
+        serve it from a thread."""
+        listener = self._listener if self._listener is not None else _bind(self.port)
+        self._listener = listener
         self.port = listener.getsockname()[1]
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -73,6 +77,13 @@ class Relay:
                 f"the local relay on 127.0.0.1:{self.port} did not start: {self._failed}"
             )
         return self
+
+    def listening_fd(self) -> int:
+        """A new descriptor of the listening socket, for a process that serves it next: the
+        connections that arrive meanwhile wait in its queue, none is refused."""
+        if self._listener is None:
+            raise HoplabError(f"the relay on 127.0.0.1:{self.port} does not listen")
+        return os.dup(self._listener.fileno())
 
     def close(self) -> None:
         """End every connection, close the listener and join the thread (idempotent)."""
@@ -224,6 +235,23 @@ def serve(port: int, target: str) -> Relay:
         relay = Relay(port, target).start()
         _relays[relay.port] = relay
         return relay
+
+
+def adopt(fd: int, target: str) -> Relay:
+    """Serve the inherited listening socket ``fd`` (see :meth:`Relay.listening_fd`), relayed to
+    ``target``: the port a previous hoplab served, with no moment where it is closed."""
+    listener = socket.socket(fileno=fd)
+    if listener.family != socket.AF_INET or listener.getsockname()[0] != LOOPBACK:
+        listener.close()
+        raise HoplabError(f"descriptor {fd} is not a listener on {LOOPBACK}")
+    listener.setblocking(False)
+    relay = Relay(listener.getsockname()[1], target, listener)
+    with _lock:
+        if relay.port in _relays:
+            listener.close()
+            raise HoplabError(f"this process already relays 127.0.0.1:{relay.port}")
+        _relays[relay.port] = relay.start()
+    return relay
 
 
 def serving(port: int | None) -> Relay | None:

@@ -10,6 +10,22 @@
 # With HOPLAB_BY (a `hoplab down`), a directory removed here leaves a tombstone
 # ~/.hoplab/ended/ID, "AT BY", that tells the other computers which know the session that it
 # was stopped elsewhere, and by whom (`ended.sh` reads and removes it).
+# term ID PID SOCKET WHERE: only the TERM of `stop`, sent to every session first, so that many
+# Jupyter servers shut down at once and `stop` then mostly finds them gone (ten stops took ten
+# shutdowns one after another).
+termed=' '
+# Not every script calls every shared function (shellcheck cannot see the callers):
+# shellcheck disable=SC2317
+term() {
+    [ "$4" != login ] || return 0
+    pid=$(pid_of "$1" "$2")
+    alive "$pid" || return 0
+    case $(command_of "$pid") in
+        *jupyter*|*"/$1/launch.sh") kill -TERM "$pid" 2>/dev/null && termed="$termed$1 " ;;
+    esac
+    return 0
+}
+
 stop() {
     id=$1 sock=$3 where=$4
     dir="$sessions/$id"
@@ -20,7 +36,7 @@ stop() {
         case $(command_of "$pid") in
             *jupyter*|*"/$id/launch.sh")  # Jupyter, or its launcher before the exec
                 kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
-                kill -TERM "$pid" 2>/dev/null
+                case $termed in *" $id "*) ;; *) kill -TERM "$pid" 2>/dev/null ;; esac
                 cs=2 waited=0
                 while alive "$pid" && [ "$waited" -lt 1000 ]; do nap; done
                 if alive "$pid"; then
