@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from hoplab.errors import CommandError, CommandNotFoundError, CommandTimeoutError, HoplabError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -226,19 +226,32 @@ def is_hoplab(pid: int) -> bool:
 def terminate(pid: int, patience: float = 1.0) -> bool:
     """End ``pid``: TERM, then KILL after ``patience`` seconds (a stopped process obeys only
     KILL). The caller has checked that the PID is one of ours. True once it is gone."""
+    return terminate_all([pid], patience)[pid]
+
+
+def terminate_all(pids: Sequence[int], patience: float = 1.0) -> dict[int, bool]:
+    """End each of ``pids`` as :func:`terminate` does, all at once: the TERM goes to every one
+    before any is waited for. For each, True once it is gone."""
     from hoplab.waiting import wait_until
 
+    def ended(waited: tuple[int, ...]) -> Callable[[], bool]:
+        return lambda: not any(alive(pid) for pid in waited)
+
+    left = list(pids)
     for sig, wait in ((signal.SIGTERM, patience), (signal.SIGKILL, 5.0)):
+        for pid in list(left):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                left.remove(pid)
+        waited = tuple(left)
         try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        try:
-            wait_until(lambda: not alive(pid), wait, what=f"process {pid} to exit")
+            wait_until(ended(waited), wait, what="processes to exit")
         except HoplabError:
+            left = [pid for pid in left if alive(pid)]
             continue
-        return True
-    return False
+        return dict.fromkeys(pids, True)
+    return {pid: pid not in left for pid in pids}
 
 
 def _text(data: str | bytes | None) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 from fake_laptop import environment, hoplab, record, ssh_calls
 
+from hoplab import process
 from hoplab.errors import SshError
 from hoplab.launcher import render
 from hoplab.protocol import VERSION, Process, PurgeFinding, Reply, SchedulerName, Where
@@ -553,3 +554,34 @@ def test_one_stop_of_many_sessions_shuts_them_all_down_at_once(tmp_path: Path) -
     exits = [float(at) for word, *rest in events if word == "exit" for at in rest]
     assert len(terms) == len(exits) == 4  # one TERM each
     assert max(terms) < min(exits)  # all were told before any had finished
+
+
+def test_supervisors_are_ended_all_at_once(tmp_path: Path) -> None:
+    """``down`` ends a target's background supervisors together: every one gets its TERM
+    before the first is waited for."""
+    program = tmp_path / "slow.py"
+    program.write_text(SLOW_JUPYTER)
+    children = []
+    for n in range(3):
+        log = tmp_path / f"{n}.log"
+        children.append(subprocess.Popen([sys.executable, str(program), str(log)]))
+        wait_until(lambda log=log: log.exists(), 10, what="the stand-in to start")
+    reapers = [threading.Thread(target=child.wait) for child in children]  # no zombies
+    for reaper in reapers:
+        reaper.start()
+    try:
+        ended = process.terminate_all([child.pid for child in children], patience=10)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+        for reaper in reapers:
+            reaper.join(10)
+    assert ended == {child.pid: True for child in children}
+    assert [child.returncode for child in children] == [0, 0, 0]  # TERM was enough
+    logs = [(tmp_path / f"{n}.log").read_text() for n in range(3)]
+    events = [line.split() for log in logs for line in log.splitlines()]
+    terms = [float(at) for word, *rest in events if word == "term" for at in rest]
+    exits = [float(at) for word, *rest in events if word == "exit" for at in rest]
+    assert len(terms) == len(exits) == 3
+    assert max(terms) < min(exits)

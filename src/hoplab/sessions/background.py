@@ -133,14 +133,19 @@ def served(session: Session) -> bool:
 
 def stop(session_id: str) -> bool:
     """End the session's supervisor, if one runs; True when none is left."""
-    pid = running(session_id)
-    if pid is None:
-        pid_file(session_id).unlink(missing_ok=True)
-        return True
-    gone = process.terminate(pid, patience=5.0)
-    if gone:
-        pid_file(session_id).unlink(missing_ok=True)
-    return gone
+    return stop_all([session_id])[session_id]
+
+
+def stop_all(session_ids: list[str]) -> dict[str, bool]:
+    """End these sessions' supervisors, all at once; for each, True when none is left."""
+    pids = {sid: running(sid) for sid in session_ids}
+    gone = process.terminate_all([pid for pid in pids.values() if pid is not None], patience=5.0)
+    result = {}
+    for sid, pid in pids.items():
+        result[sid] = pid is None or gone[pid]
+        if result[sid]:
+            pid_file(sid).unlink(missing_ok=True)
+    return result
 
 
 @contextmanager

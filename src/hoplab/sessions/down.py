@@ -108,7 +108,7 @@ def _down_target(
     if isinstance(transport, HoplabError):
         return [_not_stopped(s, f"{s.ssh_target.label} reached", transport) for s in batch]
     # first their supervisors: one left running would rebuild the forwards removed below
-    supervised = {s.id: background.stop(s.id) for s in batch if background.recorded(s.id)}
+    supervised = background.stop_all([s.id for s in batch if background.recorded(s.id)])
     try:
         done = _down_on(transport, batch, store)
     except HoplabError as exc:  # the connection broke on the way: try again later
