@@ -196,16 +196,40 @@ def alive(pid: int) -> bool:
     return True
 
 
+PROC = Path("/proc")
+
+
 def own_command(pid: int) -> str | None:
     """The full command line of ``pid`` if it runs as this user, else None.
 
-    PIDs are reused: a caller checks this before it signals a PID it recorded earlier.
+    PIDs are reused: a caller checks this before it signals a PID it recorded earlier. Read from
+    ``/proc`` where there is one (no process to start: ``ls`` asks this for every session),
+    else from ``ps``.
     """
+    if (PROC / "self" / "cmdline").exists() and (found := _proc_command(pid)) is not None:
+        return found or None
     done = run(["ps", "-ww", "-o", "uid=", "-o", "args=", "-p", str(pid)], check=False, timeout=10)
     uid, _, args = done.stdout.strip().partition(" ")
     if done.returncode != 0 or uid != str(os.getuid()):
         return None
     return args.strip()
+
+
+def _proc_command(pid: int) -> str | None:
+    """The command line from ``/proc``, as ps shows it (the arguments joined by spaces); ""
+    for no process of this user or a zombie; None when ``/proc`` cannot tell (an empty
+    ``cmdline`` of a live process, as a process that has just started may show)."""
+    folder = PROC / str(pid)
+    try:
+        if folder.stat().st_uid != os.getuid():
+            return ""
+        raw = (folder / "cmdline").read_bytes()
+        if not raw:
+            state = (folder / "stat").read_text(encoding="utf-8").rpartition(")")[2].split()
+            return "" if state[:1] == ["Z"] else None
+    except (OSError, IndexError):  # no such process
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def is_hoplab(pid: int) -> bool:

@@ -131,7 +131,10 @@ def ps_answers(monkeypatch: pytest.MonkeyPatch, stdout: str, returncode: int = 0
         "501 /usr/bin/ssh -o ControlPath=/tmp/hoplab-501/cm/ab -N login.hpc\n",  # procps
     ],
 )
-def test_own_command_reads_bsd_and_procps_ps(monkeypatch: pytest.MonkeyPatch, stdout: str) -> None:
+def test_own_command_reads_bsd_and_procps_ps(
+    monkeypatch: pytest.MonkeyPatch, stdout: str, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(process, "PROC", tmp_path / "no-proc")  # as on macOS
     monkeypatch.setattr(os, "getuid", lambda: 501)
     asked = ps_answers(monkeypatch, stdout)
     command = process.own_command(4242)
@@ -141,8 +144,9 @@ def test_own_command_reads_bsd_and_procps_ps(monkeypatch: pytest.MonkeyPatch, st
 
 
 def test_own_command_is_none_for_another_user_or_no_process(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setattr(process, "PROC", tmp_path / "no-proc")
     monkeypatch.setattr(os, "getuid", lambda: 501)
     ps_answers(monkeypatch, "    0 /usr/sbin/sshd\n")
     assert process.own_command(1) is None
@@ -166,3 +170,37 @@ def test_alive_by_signal_zero(
 
     monkeypatch.setattr(os, "kill", kill)
     assert process.alive(4242) is alive
+
+
+def test_own_command_reads_proc_without_starting_a_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Linux: ``/proc/PID/cmdline`` (NUL-separated; a master renamed by ssh keeps its padding),
+    only for a process of this user; ``ps`` is never run."""
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "cmdline").write_bytes(b"python\0")
+    (proc / "4242").mkdir()
+    (proc / "4242" / "cmdline").write_bytes(b"/usr/bin/ssh\0-o\0ControlPath=/tmp/x\0host\0")
+    (proc / "4243").mkdir()
+    (proc / "4243" / "cmdline").write_bytes(b"ssh: /tmp/cm/ab [mux]" + b" " * 40 + b"\0\0")
+    (proc / "4244").mkdir()
+    (proc / "4244" / "cmdline").write_bytes(b"")  # a zombie
+    (proc / "4244" / "stat").write_text("4244 (python3 (x)) Z 1 4244")
+    monkeypatch.setattr(process, "PROC", proc)
+    asked = ps_answers(monkeypatch, "")
+    assert process.own_command(4242) == "/usr/bin/ssh -o ControlPath=/tmp/x host"
+    assert process.own_command(4243) == "ssh: /tmp/cm/ab [mux]"
+    assert process.own_command(4244) is None
+    assert process.own_command(4245) is None  # no such process
+    monkeypatch.setattr(os, "getuid", lambda: proc.stat().st_uid + 1)
+    assert process.own_command(4242) is None  # another user's
+    assert asked == []
+    # a live process whose cmdline is empty for a moment, just started: ps is asked instead
+    (proc / "4246").mkdir()
+    (proc / "4246" / "cmdline").write_bytes(b"")
+    (proc / "4246" / "stat").write_text("4246 (python3) R 1 4246")
+    monkeypatch.setattr(os, "getuid", lambda: proc.stat().st_uid)
+    asked = ps_answers(monkeypatch, f"{proc.stat().st_uid} python3 -m hoplab up\n")
+    assert process.own_command(4246) == "python3 -m hoplab up"
+    assert asked[-1] == "4246"

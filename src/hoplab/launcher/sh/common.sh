@@ -13,14 +13,16 @@ alive() {
     return 0
 }
 
-# nap: one step of a bounded backoff (20, 40, 80, then 100 ms); `waited` counts centiseconds.
+# nap: one step of a bounded backoff (20, 40, 80, then 100 ms; at most `nap_cap` centiseconds);
+# `waited` counts centiseconds.
 cs=2
 waited=0
+nap_cap=10
 nap() {
     if [ "$cs" -ge 10 ]; then sleep 0.1; else sleep "0.0$cs"; fi
     waited=$((waited + cs))
-    if [ "$cs" -lt 10 ]; then cs=$((cs * 2)); fi
-    if [ "$cs" -gt 10 ]; then cs=10; fi
+    if [ "$cs" -lt "$nap_cap" ]; then cs=$((cs * 2)); fi
+    if [ "$cs" -gt "$nap_cap" ]; then cs=$nap_cap; fi
 }
 
 # Not every script calls every shared function (shellcheck cannot see the callers):

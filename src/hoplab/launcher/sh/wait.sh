@@ -6,6 +6,10 @@
 # news before anything else; HOPLAB_EXPECT (protocol.Expect) skips a server being replaced:
 # tcp skips a socket one, home one whose socket is not in the session directory.
 dir="$sessions/$HOPLAB_ID"
+# Jupyter starting on this very host answers within a second or two: look every 20 ms, so the
+# handshake is seen at most that long after it is written (a job's may wait in a queue for
+# hours: 100 ms there).
+if [ "$HOPLAB_LOCAL" = yes ]; then nap_cap=2; fi
 while :; do
     state=none detail=
     if [ -f "$dir/status" ]; then read -r state detail < "$dir/status" || state=none; fi
@@ -18,7 +22,8 @@ while :; do
         say node "$(cat "$dir/node")"
         exit 0
     fi
-    pid=$(cat "$dir/pid" 2>/dev/null || true)
+    pid=
+    if [ -f "$dir/pid" ]; then read -r pid < "$dir/pid" || true; fi
     info="$dir/runtime/jpserver-$pid.json"  # classic Notebook (< 7) writes nbserver-<pid>.json
     if [ ! -s "$info" ]; then info="$dir/runtime/nbserver-$pid.json"; fi
     if [ -n "$pid" ] && [ -s "$info" ] && { [ "$HOPLAB_EXPECT" != tcp ] || ! grep -q '"sock": "/' "$info"; } &&
