@@ -185,18 +185,27 @@ def _wait_for_child(_signum: int, _frame: object) -> None:
     """Ctrl-C while a child holds the terminal: the child decides; hoplab goes on waiting."""
 
 
+PROC = Path("/proc")
+
+
 def alive(pid: int) -> bool:
-    """Whether a local process exists (signal 0 sends nothing)."""
+    """Whether a local process exists (signal 0 sends nothing) and has not ended: a zombie,
+    which has ended but waits for its parent (or init) to reap it, is not alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
 
 
-PROC = Path("/proc")
+def _zombie(pid: int) -> bool:
+    try:  # Linux; elsewhere a zombie is reaped soon enough to wait for
+        state = (PROC / str(pid) / "stat").read_text(encoding="utf-8").rpartition(")")[2]
+    except OSError:
+        return False
+    return state.split()[:1] == ["Z"]
 
 
 def own_command(pid: int) -> str | None:

@@ -16,6 +16,7 @@ from hoplab.errors import HoplabError
 from hoplab.process import Completed
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
+from hoplab.waiting import wait_until
 
 LAUNCHER = Path(paths.__file__).parent / "launcher" / "sh" / "launcher.sh"
 
@@ -204,3 +205,15 @@ def test_own_command_reads_proc_without_starting_a_process(
     asked = ps_answers(monkeypatch, f"{proc.stat().st_uid} python3 -m hoplab up\n")
     assert process.own_command(4246) == "python3 -m hoplab up"
     assert asked[-1] == "4246"
+
+
+def test_a_zombie_is_not_alive() -> None:
+    """A process that has ended but is not reaped yet (the supervisor ``down`` just ended,
+    whose parent is gone) is not alive: ``down`` does not wait for init to reap it."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_until(lambda: not process.alive(child.pid), 10, what="the child to end")
+        state = Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0]
+        assert state == "Z"  # it was a zombie all along: ended, not reaped (we never waited)
+    finally:
+        child.wait(10)
