@@ -585,3 +585,30 @@ def test_supervisors_are_ended_all_at_once(tmp_path: Path) -> None:
     exits = [float(at) for word, *rest in events if word == "exit" for at in rest]
     assert len(terms) == len(exits) == 3
     assert max(terms) < min(exits)
+
+
+def test_the_login_node_a_master_landed_on_is_asked_once_for_all_its_sessions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ls`` and ``down`` group a target's sessions by the host each runs on: the master is
+    asked where it landed once, not once per session (each asks ssh -O check)."""
+    from hoplab.ssh.mux import MuxTransport
+    from hoplab.tunnel import landing
+
+    asked: list[object] = []
+
+    def landed(login: object) -> str:
+        asked.append(login)
+        return "login01"
+
+    monkeypatch.setattr(landing, "landed", landed)
+    login = MuxTransport(SshTarget("login01"))
+    sessions = []
+    for n in range(5):
+        session = Session(f"nn00000{n}", "login01", "login01", (), None, True, "lab", "t")
+        session.remote_host = "login01"
+        sessions.append(session)
+    [(carrier, members)] = landing.by_host(sessions, login)
+    assert carrier is login
+    assert members == sessions
+    assert asked == [login]

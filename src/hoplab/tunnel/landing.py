@@ -8,6 +8,7 @@ same master, with that host's key vouched for as a node's is (see :mod:`hoplab.t
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 from hoplab.paths import write_private
@@ -17,6 +18,8 @@ from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hoplab.records.model import Session
     from hoplab.ssh.transport import Transport
 
@@ -44,12 +47,15 @@ def landed(transport: Transport) -> str | None:
     return name
 
 
-def host_target(session: Session, login: Transport) -> SshTarget:
+def host_target(
+    session: Session, login: Transport, where: Callable[[], str | None] | None = None
+) -> SshTarget:
     """Where a plain session's Jupyter runs, seen through ``login``: ``login``'s own target, or
-    a hop from the login node it landed on to the one the session was started on."""
+    a hop from the login node it landed on to the one the session was started on (``where``:
+    that node, asked once for many sessions; else :func:`landed`)."""
     if session.batch or not session.remote_host or not isinstance(login, MuxTransport):
         return login.target
-    here = landed(login)
+    here = (where or (lambda: landed(login)))()
     if here is None or here == session.remote_host:
         return login.target
     target = login.target
@@ -62,10 +68,12 @@ def host_target(session: Session, login: Transport) -> SshTarget:
     )
 
 
-def host_transport(session: Session, login: Transport) -> Transport:
+def host_transport(
+    session: Session, login: Transport, where: Callable[[], str | None] | None = None
+) -> Transport:
     """A connected transport to where a plain session's Jupyter runs (see :func:`host_target`),
     for its check and stop scripts."""
-    target = host_target(session, login)
+    target = host_target(session, login, where)
     if target == login.target:
         return login
     carrier = open_transport(target, multiplex=True)
@@ -77,7 +85,8 @@ def by_host(sessions: list[Session], login: Transport) -> list[tuple[Transport, 
     """``sessions`` grouped by the transport that reaches where each runs (see
     :func:`host_transport`): one remote call per host, not per session."""
     groups: dict[str, tuple[Transport, list[Session]]] = {}
+    where = cache(lambda: landed(login))  # one question to the master for all of them
     for session in sessions:
-        carrier = host_transport(session, login)
+        carrier = host_transport(session, login, where)
         groups.setdefault(carrier.target.key, (carrier, []))[1].append(session)
     return list(groups.values())
