@@ -1,8 +1,9 @@
 """Time for a supervised tunnel to answer again, median over N runs, against a floor.
 
-- after SIGKILL of the ssh master (target: under 2 s);
-- after the laptop's link to login01 is cut and restored, counted from the moment it returns
-  (target: under 2 s).
+- after SIGKILL of the ssh master;
+- after the laptop's link to login01 is cut and restored, counted from the moment it returns.
+
+Target for each: at most 2x the floor.
 
 The floor, measured in the same run: a raw ``ssh -N -L`` to the same Jupyter socket, from
 starting ssh to the first ``/api/status`` 200 through it, which is what rebuilding by hand costs.
@@ -104,11 +105,11 @@ def main() -> None:
     print(f"floor  raw ssh -N -L, start to /api/status 200:       {floor:.2f} s")
     print(
         f"master SIGKILL -> answers again (median):             {kill:.2f} s "
-        f"= {kill / floor:.2f}x floor (target < 2 s; max {max(kills):.2f} s)"
+        f"= {kill / floor:.2f}x floor (target <= 2x; max {max(kills):.2f} s)"
     )
     print(
         f"link restored -> answers again (median):              {cut:.2f} s "
-        f"= {cut / floor:.2f}x floor (target < 2 s; max {max(cuts):.2f} s)"
+        f"= {cut / floor:.2f}x floor (target <= 2x; max {max(cuts):.2f} s)"
     )
 
 
