@@ -21,11 +21,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench_sessions import finish, had_hoplab
+from bench_sessions import finish, had_hoplab, laptop_env
 from hoplab.records.store import SessionStore
 from hoplab.ssh.ports import free_port
 from hoplab.testing.cluster import Sandbox
@@ -42,15 +41,8 @@ def main() -> None:
     sandbox = Sandbox()
     info = sandbox.up()
     had = had_hoplab(info)
-    base = Path(tempfile.mkdtemp(prefix="hr-"))
-    env = {
-        **os.environ,
-        "HOPLAB_STATE_DIR": str(base / "state"),
-        "HOPLAB_RUNTIME_DIR": str(base / "rt"),
-        "HOPLAB_CONFIG": str(base / "none.toml"),
-        "HOPLAB_SSH_CONFIG": str(info.ssh_config),
-        "HOPLAB_SCHEDULER": "none",
-    }
+    env = {**laptop_env(info, "hr-"), "HOPLAB_SCHEDULER": "none"}
+    base = Path(env["HOPLAB_STATE_DIR"]).parent
     hoplab = [sys.executable, "-m", "hoplab"]
     up = subprocess.run(
         [*hoplab, "up", HOST, "--venv", str(info.jupyter_venv), "--background", "--json"],

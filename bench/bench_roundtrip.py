@@ -25,18 +25,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.request import Request, urlopen
 
 import websocket
 
-from bench_sessions import finish, had_hoplab, timed
+from bench_sessions import finish, had_hoplab, laptop_env, timed
 from hoplab.records.store import SessionStore
 from hoplab.ssh.ports import free_port
 from hoplab.testing.cluster import Sandbox
@@ -192,14 +190,7 @@ def main() -> None:
     known = parser.parse_args()
     info = Sandbox().up()
     had = had_hoplab(info)
-    base = Path(tempfile.mkdtemp(prefix="hb-"))
-    env = {
-        **os.environ,
-        "HOPLAB_STATE_DIR": str(base / "state"),
-        "HOPLAB_RUNTIME_DIR": str(base / "rt"),
-        "HOPLAB_CONFIG": str(base / "none.toml"),
-        "HOPLAB_SSH_CONFIG": str(info.ssh_config),
-    }
+    env = laptop_env(info)
     os.environ["HOPLAB_STATE_DIR"] = env["HOPLAB_STATE_DIR"]  # SessionStore() reads the same
     hoplab = [sys.executable, "-m", "hoplab"]
     venv = str(info.jupyter_venv)

@@ -67,15 +67,20 @@ def setup() -> tuple[int, SandboxInfo, dict[str, str], list[str]]:
     parser.add_argument("--rounds", type=int, default=5)
     rounds = parser.parse_args().rounds
     info = Sandbox().up()
-    base = Path(tempfile.mkdtemp(prefix="hb-"))
-    env = {
+    return rounds, info, laptop_env(info), [sys.executable, "-m", "hoplab"]
+
+
+def laptop_env(info: SandboxInfo, prefix: str = "hb-") -> dict[str, str]:
+    """A laptop of the bench's own: state, runtime directory and (no) config in a new temporary
+    directory, and the sandbox's ssh config."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    return {
         **os.environ,
         "HOPLAB_STATE_DIR": str(base / "state"),
         "HOPLAB_RUNTIME_DIR": str(base / "rt"),
         "HOPLAB_CONFIG": str(base / "none.toml"),
         "HOPLAB_SSH_CONFIG": str(info.ssh_config),
     }
-    return rounds, info, env, [sys.executable, "-m", "hoplab"]
 
 
 def had_hoplab(info: SandboxInfo) -> bool:
