@@ -16,16 +16,19 @@ import socket
 import stat
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conftest import listening_ports_of_laptop, listening_ssh_ports
+from hoplab.process import alive
+from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.forwards import status_code
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Laptop
     from hoplab.testing.cluster import Sandbox
     from hoplab.testing.info import SandboxInfo
@@ -50,11 +53,9 @@ def log_of(laptop: Laptop, session_id: str) -> str:
 
 
 def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    """Ended: no such process, or a zombie its parent (init, for a detached one) has not reaped
+    yet."""
+    return not alive(pid)
 
 
 def keeps_answering(url: str, until: float) -> None:
@@ -119,11 +120,12 @@ def test_master_sigkill_answers_again_within_3_s(request: pytest.FixtureRequest,
 
 
 def _login_master(laptop: Laptop) -> int:
-    """The master to login01 itself (the node's master carries a ProxyCommand)."""
-    for pid in laptop.master_pids():
-        if b"ProxyCommand" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+    """The master to login01 itself (not the node's, which rides it), by its ControlPath."""
+    key = SshTarget("login01", (), laptop.env["HOPLAB_SSH_CONFIG"]).key
+    for pid, path in laptop.master_paths().items():
+        if path.name == key:
             return pid
-    raise AssertionError("no login master")
+    raise AssertionError(f"no login master: {laptop.master_paths()}")
 
 
 # 2 ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hoplab.process import alive
 from hoplab.records.model import SessionState
 from hoplab.records.store import SessionStore
 from hoplab.ssh.target import SshTarget
@@ -52,14 +53,6 @@ def token_of(url: str) -> str:
 def answers(url: str, token: str | None = None, timeout: float = 2.0) -> bool:
     code = status_code(port_of(url), "/", token or token_of(url), timeout=timeout)
     return code == 200
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def hoplab_jobs(laptop: Laptop) -> list[str]:

@@ -6,11 +6,12 @@
 # news before anything else; HOPLAB_EXPECT (protocol.Expect) skips a server being replaced:
 # tcp skips a socket one, home one whose socket is not in the session directory.
 dir="$sessions/$HOPLAB_ID"
-# Jupyter starting on this very host answers within a second or two: look every 20 ms, so the
-# handshake is seen at most that long after it is written (a job's may wait in a queue for
-# hours: 100 ms there).
+# Jupyter starting on this very host answers within a second or two: look every 20 ms for the
+# first 5 s, so the handshake is seen at most that long after it is written; then, and for a
+# job (which may wait in a queue for hours), every 100 ms.
 if [ "$HOPLAB_LOCAL" = yes ]; then nap_cap=2; fi
 while :; do
+    if [ "$waited" -ge 500 ]; then nap_cap=10; fi
     state=none detail=
     if [ -f "$dir/status" ]; then read -r state detail < "$dir/status" || state=none; fi
     if [ "$state" = failed ]; then
