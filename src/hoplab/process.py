@@ -8,6 +8,7 @@ ever logs what goes to a process's standard input, because that is how secrets t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -262,9 +263,12 @@ def terminate(pid: int, patience: float = 1.0) -> bool:
     return terminate_all([pid], patience)[pid]
 
 
-def terminate_all(pids: Sequence[int], patience: float = 1.0) -> dict[int, bool]:
+def terminate_all(
+    pids: Sequence[int], patience: float = 1.0, *, termed: bool = False
+) -> dict[int, bool]:
     """End each of ``pids`` as :func:`terminate` does, all at once: the TERM goes to every one
-    before any is waited for. For each, True once it is gone."""
+    before any is waited for (``termed``: it went already, see :func:`term_all`, and the
+    caller did other work meanwhile). For each, True once it is gone."""
     from hoplab.waiting import wait_until
 
     def ended(waited: tuple[int, ...]) -> Callable[[], bool]:
@@ -272,11 +276,8 @@ def terminate_all(pids: Sequence[int], patience: float = 1.0) -> dict[int, bool]
 
     left = list(pids)
     for sig, wait in ((signal.SIGTERM, patience), (signal.SIGKILL, 5.0)):
-        for pid in list(left):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                left.remove(pid)
+        if not (termed and sig is signal.SIGTERM):
+            left = _signal_all(left, sig)
         waited = tuple(left)
         try:
             wait_until(ended(waited), wait, what="processes to exit")
@@ -285,6 +286,21 @@ def terminate_all(pids: Sequence[int], patience: float = 1.0) -> dict[int, bool]
             continue
         return dict.fromkeys(pids, True)
     return {pid: pid not in left for pid in pids}
+
+
+def term_all(pids: Sequence[int]) -> None:
+    """Send each of ``pids`` its TERM, waiting for none (see :func:`terminate_all`)."""
+    _signal_all(pids, signal.SIGTERM)
+
+
+def _signal_all(pids: Sequence[int], sig: signal.Signals) -> list[int]:
+    """Send ``sig`` to each of ``pids``; those that were still there."""
+    there = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+            there.append(pid)
+    return there
 
 
 def _text(data: str | bytes | None) -> str:

@@ -97,3 +97,41 @@ def test_config_path_is_one_line_however_long(laptop: dict[str, str], tmp_path: 
     assert len(str(deep)) >= 150
     done = hoplab(laptop, "config", "path")
     assert done.stdout == f"{deep}\n"
+
+
+def test_every_exit_freezes_what_is_left_and_still_runs_exit_handlers(tmp_path: Path) -> None:
+    """run_cli ends with gc.freeze(), so the interpreter's last collection walks nothing (see
+    render._exit); exit handlers and threads that are not daemons are still run and awaited,
+    and the exit code is the command's."""
+    import subprocess
+    import sys
+
+    program = """
+import atexit, gc, sys, threading
+import click
+from hoplab.cli.render import run_cli
+frozen = []
+real_freeze = gc.freeze
+gc.freeze = lambda: (frozen.append(1), real_freeze())
+atexit.register(lambda: print("handler ran, frozen", len(frozen), flush=True))
+@click.group()
+def cli():
+    pass
+@cli.command()
+@click.argument("code", type=int)
+def finish(code):
+    main = threading.main_thread()  # it ends once the command has returned
+    threading.Thread(target=lambda: (main.join(), print("thread ended", flush=True))).start()
+    return code
+run_cli(cli)
+"""
+    for code in (0, 3):
+        done = subprocess.run(
+            [sys.executable, "-c", program, "finish", str(code)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == code, done.stderr
+        assert done.stdout.splitlines() == ["thread ended", "handler ran, frozen 1"]

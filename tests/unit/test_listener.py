@@ -213,3 +213,29 @@ def test_with_multiplexing_the_expected_listener_is_the_recorded_master(
     pid_file.write_text(f"{child.pid}\n")  # the listener is the recorded master
     assert forwards.probe(session) == 200
     assert "token the-token" in requests.read_text()
+
+
+def test_a_port_this_process_relays_needs_no_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process holds the listening socket of its own relay: nobody else can listen on
+    that port, so the probe sends the token without reading the socket tables (or lsof)."""
+    from hoplab.tunnel import relay
+
+    def looked_up(*_args: object) -> bool:
+        raise AssertionError("the listener was looked up")
+
+    monkeypatch.setattr(listener, "held_by", looked_up)
+    served = relay.serve(0, str(tmp_path / "absent.sock"))
+    try:
+        session = _session(served.port, None)
+        session.forward_socket, session.relay_pid = served.target, os.getpid()
+        assert forwards.is_ours(session)
+        session.relay_pid = os.getpid() + 1  # recorded as another process's relay: looked up
+        with pytest.raises(AssertionError, match="looked up"):
+            forwards.is_ours(session)
+    finally:
+        relay.stop(served.port)
+    session.relay_pid = os.getpid()  # this process no longer relays it: looked up
+    with pytest.raises(AssertionError, match="looked up"):
+        forwards.is_ours(session)

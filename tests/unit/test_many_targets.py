@@ -327,6 +327,31 @@ def test_a_master_no_live_session_needs_is_scheduled_once_and_a_needed_one_kept(
     assert plan[0] == idle
 
 
+def test_the_masters_a_command_leaves_are_asked_about_at_once(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each master's check (an ssh -O check) runs beside the others': down --all on three
+    targets waited for three in a row."""
+    import threading
+
+    monkeypatch.setenv("HOPLAB_STATE_DIR", laptop["HOPLAB_STATE_DIR"])
+    monkeypatch.setenv("HOPLAB_RUNTIME_DIR", laptop["HOPLAB_RUNTIME_DIR"])
+    together = threading.Barrier(3, timeout=10)
+    closed: list[str] = []
+
+    def has_master(_target: SshTarget) -> bool:
+        together.wait()  # a check made after another had ended would wait here in vain
+        return True
+
+    monkeypatch.setattr(masters, "_has_master", has_master)
+    monkeypatch.setattr(masters, "needed", lambda _store: set())
+    monkeypatch.setattr(
+        masters.MuxTransport, "close", lambda self: closed.append(self.target.destination)
+    )
+    masters.release(_store(laptop), targets=[(SshTarget(n), 0) for n in ("a", "b", "c")])
+    assert sorted(closed) == ["a", "b", "c"]
+
+
 # the purge ---------------------------------------------------------------------------------
 
 
@@ -612,3 +637,31 @@ def test_the_login_node_a_master_landed_on_is_asked_once_for_all_its_sessions(
     assert carrier is login
     assert members == sessions
     assert asked == [login]
+
+
+def test_where_a_master_landed_is_kept_from_the_launch_and_unknown_when_it_cannot_be_asked(
+    laptop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launch reports ``hostname`` through the master: kept beside its control socket, so
+    nobody asks again (a supervisor started as sshd restarted asked a master that was gone, and
+    died of ssh's fallback to a refused connection). A question that fails is no answer."""
+    from hoplab.errors import SshError
+    from hoplab.remote import frames
+    from hoplab.ssh.mux import MuxTransport
+    from hoplab.tunnel import landing
+
+    monkeypatch.setenv("HOPLAB_RUNTIME_DIR", laptop["HOPLAB_RUNTIME_DIR"])
+    master = MuxTransport(SshTarget("login01"))
+    monkeypatch.setattr(MuxTransport, "master_pid", lambda _self, *_a, **_kw: 4321)
+    asked: list[str] = []
+
+    def refused(*_args: object, **_kwargs: object) -> object:
+        asked.append("hostname")
+        raise SshError("login01", "ssh: connect to host login01 port 22: Connection refused")
+
+    monkeypatch.setattr(frames, "run_commands", refused)
+    assert landing.landed(master) is None
+    assert asked == ["hostname"]
+    landing.remember(master, "login02")
+    assert landing.landed(master) == "login02"
+    assert asked == ["hostname"]  # not asked again

@@ -353,7 +353,7 @@ def test_no_notify_and_the_profile_key_turn_notices_off(
     done = CliRunner().invoke(cli, ["up", "gpu", "--detach", "--no-browser", *argv])
     assert done.exception is None, done.output
     assert len(shown) == sent
-    assert handed == [{"warn_minutes": 10, "notify": bool(sent)}]
+    assert handed == [{"warn_minutes": 10, "notify": bool(sent), "after_exit": True}]
     assert all(TOKEN not in notice.message for notice in shown)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
-# imported before any test replaces hoplab.sessions.attach.attach: up binds the real one
+import hoplab.sessions.attach
 import hoplab.sessions.up
 from hoplab.records.model import ExtraForward, Session, SessionState
 from hoplab.records.store import SessionStore
@@ -28,12 +28,12 @@ from hoplab.remote import scripts
 from hoplab.sessions import background, cleanup, down, masters, orphans
 from hoplab.sessions.attach import AttachResult
 from hoplab.ssh.ports import port_is_free
+from hoplab.ssh.target import SshTarget
 from hoplab.tunnel import forwards, relay
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Forward
 
 
@@ -94,11 +94,16 @@ def relayed(sid: str, target: str, **extra: object) -> tuple[Session, Listening]
 class Carrier:
     """The transport a session's forwards ride: it records what it cancels."""
 
-    def __init__(self, cancelled: list[str]) -> None:
+    def __init__(self, cancelled: list[str], name: str = "carrier") -> None:
         self.cancelled = cancelled
+        self.target = SshTarget(name)
 
     def cancel(self, forward: Forward) -> None:
         self.cancelled.append(forward.local)
+
+    def cancel_all(self, forwards: list[Forward]) -> None:
+        for forward in forwards:
+            self.cancel(forward)
 
 
 class Reached:
@@ -142,7 +147,11 @@ def test_down_on_every_target_at_once_closes_this_process_relays_and_removes_the
     monkeypatch.setattr(scripts, "ended", lambda *_args, **_kwargs: {})
     monkeypatch.setattr(orphans, "recover_job_ids", lambda *_args: None)
     monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
-    monkeypatch.setattr(cleanup, "forward_transport", lambda _session: Carrier(cancelled))
+    monkeypatch.setattr(
+        cleanup,
+        "forward_transport",
+        lambda session, _where=None: Carrier(cancelled, session.target),
+    )
     try:
         results = down.down([one.id, two.id], store)
     finally:
@@ -163,13 +172,125 @@ def test_down_on_every_target_at_once_closes_this_process_relays_and_removes_the
     assert set(cancelled) >= {first.path, second.path, extra_path}  # ssh's forwards too
 
 
+def test_down_of_many_sessions_cancels_their_forwards_with_one_ssh_per_carrier(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three sessions whose forwards ride one master, one on another: two cancel calls (one
+    ssh each, see MuxTransport.cancel_all), each session's port freed."""
+    made = [relayed(f"ee00000{n}", "x") for n in range(3)]
+    other, other_forward = relayed("ee000009", "z")
+    calls: list[list[str]] = []
+
+    class Batch(Carrier):
+        def cancel_all(self, forwards: list[Forward]) -> None:
+            calls.append([forward.local for forward in forwards])
+            super().cancel_all(forwards)
+
+    def carrier(session: Session, _where: object = None) -> Batch:
+        return Batch([], session.target)
+
+    monkeypatch.setattr(cleanup, "forward_transport", carrier)
+    sessions = [session for session, _ in made] + [other]
+    try:
+        freed = cleanup.drop_forwards_of(sessions)
+    finally:
+        for _, forward in [*made, (other, other_forward)]:
+            forward.close()
+    assert sorted(map(len, calls)) == [1, 3]
+    assert freed == {s.id: [s.local_port] for s in sessions}
+    assert all(relay.serving(s.local_port) is None for s in sessions)
+
+
+def test_a_master_cancels_many_forwards_in_one_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hoplab.ssh import mux
+    from hoplab.ssh.transport import Forward
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(mux.process, "run", lambda argv, **_kw: ran.append(list(argv)))
+    master = mux.MuxTransport(SshTarget("login01"))
+    master.cancel_all([Forward("/l/a.sock", "/r/a.sock"), Forward("/l/b.sock", "/r/b.sock")])
+    master.cancel_all([])
+    assert len(ran) == 1
+    argv = ran[0]
+    assert argv[argv.index("-O") + 1] == "cancel"
+    assert [argv[i + 1] for i, word in enumerate(argv) if word == "-L"] == [
+        "/l/a.sock:/r/a.sock",
+        "/l/b.sock:/r/b.sock",
+    ]
+
+
+def test_down_stops_jupyter_while_the_supervisors_end_and_drops_forwards_after(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisors get their TERM first (one left running would rebuild a forward), the
+    target stops Jupyter meanwhile, and the forwards go only once the supervisors are gone."""
+    store = SessionStore()
+    session, forward = relayed("ff000001", "x")
+    forward.close()
+    store.save(session)
+    events: list[str] = []
+
+    def ask(ids: list[str]) -> dict[str, int | None]:
+        events.append("TERM to the supervisors")
+        return dict.fromkeys(ids, 4444)
+
+    def stopped(asked: dict[str, int | None]) -> dict[str, bool]:
+        events.append("supervisors gone")
+        return dict.fromkeys(asked, True)
+
+    def stop(_t: object, sessions: list[Session], **_kw: str) -> dict[str, scripts.StopReport]:
+        events.append("Jupyter stopped")
+        return {s.id: scripts.StopReport((), answered=True) for s in sessions}
+
+    def dropped(sessions: list[Session], _where: object = None) -> dict[str, list[int]]:
+        events.append("forwards dropped")
+        return {s.id: [] for s in sessions}
+
+    monkeypatch.setattr(down, "open_transport", lambda target, **_kw: Reached(target))
+    monkeypatch.setattr(background, "recorded", lambda _sid: 4444)
+    monkeypatch.setattr(background, "ask_to_stop", ask)
+    monkeypatch.setattr(background, "stopped", stopped)
+    monkeypatch.setattr(scripts, "stop", stop)
+    monkeypatch.setattr(scripts, "ended", lambda *_args, **_kwargs: {})
+    monkeypatch.setattr(orphans, "recover_job_ids", lambda *_args: None)
+    monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(down, "drop_forwards_of", dropped)
+    (result,) = down.down([session.id], store)
+    assert result.clean, result
+    assert dict(result.checks)["background supervisor stopped"] is True
+    assert events == [
+        "TERM to the supervisors",
+        "Jupyter stopped",
+        "supervisors gone",
+        "forwards dropped",
+    ]
+
+
+def test_a_supervisor_ended_by_a_signal_leaves_the_forwards_to_whoever_sent_it(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """down removes them itself and attach replaces them: the supervisor only closes its relays
+    (no ssh); one that stops on its own drops them (see test_supervision)."""
+    store = SessionStore()
+    session, forward = relayed("ff000002", "x")
+    store.save(session)
+    monkeypatch.setattr(
+        background, "drop_forwards", lambda _s: pytest.fail("the forwards were dropped")
+    )
+    try:
+        background.let_go(store, session, forwards=False)
+    finally:
+        forward.close()
+    assert relay.serving(session.local_port) is None
+
+
 def test_a_relay_of_another_live_hoplab_is_left_to_it(
     laptop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session, forward = relayed("cc000003", "x")
     session.relay_pid = os.getpid() + 100000  # a foreground up in another terminal
     monkeypatch.setattr(cleanup, "is_hoplab", lambda pid: pid == session.relay_pid)
-    monkeypatch.setattr(cleanup, "forward_transport", lambda _session: Carrier([]))
+    monkeypatch.setattr(cleanup, "forward_transport", lambda _session, _where=None: Carrier([]))
     try:
         assert cleanup.drop_forwards(session) == []  # its port is not this down's to check
     finally:
@@ -232,6 +353,49 @@ def test_hand_over_passes_the_listening_socket_so_the_port_never_closes(
         forward.close()
 
 
+def test_a_supervisor_handed_over_by_a_command_starts_once_that_command_has_exited(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``after_exit``: the child gets the read end of a pipe whose write end this process
+    holds until it exits; ``supervise --after`` waits for that end (bounded) before it starts,
+    so its start-up does not compete with the command's last steps."""
+    from hoplab.cli import supervise
+
+    store = SessionStore()
+    session, forward = relayed("dd000006", "x")
+    forward.close()
+    store.save(session)
+    ends: list[int] = []
+
+    class Started:
+        pid = 4243
+
+    def spawn(argv: list[str], **kwargs: object) -> Started:
+        passed = kwargs["pass_fds"]
+        assert isinstance(passed, tuple)
+        (after,) = [int(w.removeprefix("--after=")) for w in argv if w.startswith("--after=")]
+        assert after in passed
+        ends.append(os.dup(after))  # what the child holds
+        return Started()
+
+    monkeypatch.setattr(background.process, "spawn", spawn)
+    monkeypatch.setattr(background, "running", lambda _sid: None)
+    monkeypatch.setattr(background, "_held_until_exit", [])
+    monkeypatch.setattr(supervise, "AFTER_PATIENCE", 30.0)
+    assert background.hand_over(session.id, store, notify=False, after_exit=True) == 4243
+    (held,) = background._held_until_exit
+
+    finished = threading.Event()
+    waiter = threading.Thread(target=lambda: (supervise._wait_for_end(ends[0]), finished.set()))
+    waiter.start()
+    try:
+        assert not finished.wait(0.3)  # this process (the command) is still there
+    finally:
+        os.close(held)  # what its exit does
+    waiter.join(10)
+    assert finished.is_set()
+
+
 def test_adopt_closes_a_descriptor_for_a_port_the_session_no_longer_has(laptop: Path) -> None:
     session, forward = relayed("dd000005", "x")
     forward.close()
@@ -264,7 +428,6 @@ def test_a_quiet_attach_takes_the_port_from_the_supervisor_and_hands_it_back(
     laptop: Path, monkeypatch: pytest.MonkeyPatch, on: bool
 ) -> None:
     import hoplab.sessions.adopt
-    import hoplab.sessions.attach
     from hoplab.cli import cli
 
     store = SessionStore()
@@ -293,7 +456,11 @@ def test_a_quiet_attach_takes_the_port_from_the_supervisor_and_hands_it_back(
     argv = ["attach", "--on", "login01", session.id] if on else ["attach", session.id]
     done = CliRunner().invoke(cli, [*argv, "--json", "--no-notify"])
     assert done.exception is None, done.output
-    assert events == [777, "relayed here", ("handed over", {"warn_minutes": 10, "notify": False})]
+    assert events == [
+        777,
+        "relayed here",
+        ("handed over", {"warn_minutes": 10, "notify": False, "after_exit": True}),
+    ]
     assert json.loads(done.stdout)["supervisor_pid"] == 4243
 
 
@@ -398,7 +565,7 @@ def test_an_up_that_must_relay_itself_stops_the_supervisor_first(
         events.append("handed over")
         return 4245
 
-    monkeypatch.setattr(hoplab.sessions.up, "attach", attached)
+    monkeypatch.setattr(hoplab.sessions.attach, "attach", attached)
     monkeypatch.setattr(background, "hand_over", hand_over)
     done = CliRunner().invoke(cli, ["up", "x", "--json", "--no-notify"])
     assert done.exception is None, done.output

@@ -414,7 +414,9 @@ def test_down_signs_its_tombstone_with_this_user_and_computer(
     monkeypatch.setattr(scripts, "ended", lambda *_: {})
     monkeypatch.setattr(scripts, "stop", stop)
     monkeypatch.setattr(masters, "release", lambda *_args, **_kwargs: None)
-    monkeypatch.setattr(down_module, "drop_forwards", lambda _s: [])
+    monkeypatch.setattr(
+        down_module, "drop_forwards_of", lambda sessions, _where=None: {s.id: [] for s in sessions}
+    )
     results = down_module.down(["aa000001"], store)
     assert results[0].clean
     assert signed == [f"{getpass.getuser()}@{socket.gethostname()}"]

@@ -56,3 +56,19 @@ def test_corrupt_database_is_a_clear_error(tmp_path: Path, damage: str) -> None:
         SessionStore(path).all()
     assert str(path) in caught.value.hint
     assert path.exists()  # nothing was silently dropped
+
+
+def test_a_commit_is_not_a_disk_sync(tmp_path: Path) -> None:
+    """WAL with synchronous=NORMAL, on every thread's connection: commits wait for no fsync."""
+    import threading
+
+    store = SessionStore(tmp_path / "s.db")
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    seen = []
+    worker = threading.Thread(
+        target=lambda: seen.append(store._db.execute("PRAGMA synchronous").fetchone()[0])
+    )
+    worker.start()
+    worker.join()
+    assert [store._db.execute("PRAGMA synchronous").fetchone()[0], *seen] == [1, 1]  # NORMAL
+    store.close()

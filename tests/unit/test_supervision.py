@@ -122,3 +122,20 @@ def test_a_lease_renewal_writes_new_content_each_time() -> None:
     first, second = render.renew_lease("abc").text, render.renew_lease("abc").text
     assert first != second
     assert "HOPLAB_ID=abc" in first
+
+
+def test_the_wait_between_probes_outlives_a_chain_it_cannot_work_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Which masters to watch may need a question the target cannot answer now (its sshd
+    restarting): the wait then watches none and ends on time, and the probe after it decides."""
+    from hoplab.records.model import Session
+    from hoplab.sessions import supervisor
+
+    def unanswered(_session: Session) -> list[int]:
+        raise HoplabError("ssh to login01 failed: Connection refused")
+
+    monkeypatch.setattr(supervisor, "_watched_pids", unanswered)
+    watcher = supervisor.Supervisor("ab12cd34", store=None, notify=lambda _event: None)  # type: ignore[arg-type]
+    session = Session("ab12cd34", "login01", "login01", (), None, True, "lab", "t")
+    watcher._wait(0.01, session)  # returns: no exception

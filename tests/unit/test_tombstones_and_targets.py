@@ -108,7 +108,7 @@ class Cluster:
     ) -> dict[str, JobStatus]:
         return {job: JobStatus(job, self.job_state) for job in ids}
 
-    def no_node(self, session: Session) -> Transport:
+    def no_node(self, session: Session, _where: object = None) -> Transport:
         raise AssertionError(f"ssh to {session.node}: Jupyter there is stopped already")
 
     def release(
@@ -174,7 +174,9 @@ def test_ls_marks_a_live_session_stopped_elsewhere_and_releases_its_masters(
     record(laptop, "dd000002", target="host")
     cluster = Cluster(monkeypatch, job_state=JobState.CANCELLED)
     monkeypatch.setattr(listing, "open_transport", Reached)
-    monkeypatch.setattr(cleanup, "forward_transport", lambda _session: Reached(SshTarget("x")))
+    monkeypatch.setattr(
+        cleanup, "forward_transport", lambda _session, _where=None: Reached(SshTarget("x"))
+    )
     monkeypatch.setattr(
         scripts,
         "check",

@@ -96,8 +96,14 @@ def notifier(*, enabled: bool) -> Notifier:
 
 
 def print_json(kind: str, payload: dict[str, Any]) -> None:
-    """Versioned JSON on stdout, one object per command."""
-    out.print_json(json.dumps({"version": JSON_VERSION, "kind": kind, **payload}))
+    """Versioned JSON on stdout, one object per command: coloured on a terminal, else as is
+    (a script reads it; rich's highlighting costs a few ms on every command)."""
+    document = {"version": JSON_VERSION, "kind": kind, **payload}
+    if out.is_terminal:
+        out.print_json(json.dumps(document))
+    else:
+        out.file.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        out.file.flush()
 
 
 def open_browser(session: Session) -> None:
@@ -107,12 +113,14 @@ def open_browser(session: Session) -> None:
     import threading
 
     from hoplab import browser
+    from hoplab.threads import leave_signals_to_main
 
     url = session.url(with_token=True)
     if url is None:
         return
 
     def hand_over() -> None:
+        leave_signals_to_main()
         reason = browser.hand_over(session.id, url).reason
         if reason is not None:
             err.print(f"[yellow]{escape(reason)}[/]")

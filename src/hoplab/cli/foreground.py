@@ -68,7 +68,9 @@ def hand_over(
     from hoplab.sessions import background
 
     try:
-        pid = background.hand_over(session.id, store, warn_minutes=warn_minutes, notify=notify)
+        pid = background.hand_over(
+            session.id, store, warn_minutes=warn_minutes, notify=notify, after_exit=True
+        )
     except HoplabError:
         release(store, session.id)
         raise

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
@@ -25,14 +26,23 @@ def run_cli(cli: click.Group) -> None:
         code = cli.main(prog_name="hoplab", complete_var="_HOPLAB_COMPLETE", standalone_mode=False)
     except HoplabError as exc:
         render_error(exc)
-        sys.exit(1)
+        _exit(1)
     except (KeyboardInterrupt, click.Abort):
         err.print("interrupted")
-        sys.exit(130)
+        _exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        _exit(exc.exit_code)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code``. What is still allocated goes with the process: frozen, it spares the
+    interpreter's last collection a walk through every object of some 300 modules (~15 ms of
+    every command). Exit handlers and threads that are not daemons still run and are waited
+    for."""
+    gc.freeze()
+    sys.exit(code)
 
 
 def render_error(exc: HoplabError) -> None:

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+
 import click
 
 from hoplab.cli.common import Detach, signals_raise
 from hoplab.cli.render import err
 from hoplab.errors import HoplabError
+
+AFTER_PATIENCE = 5.0  # a hoplab that hands over exits at once; one that hangs is not waited for
 
 
 def _listens(
@@ -35,8 +41,18 @@ def _listens(
     metavar="PORT:FD",
     help="Serve the listening socket inherited as descriptor FD (127.0.0.1:PORT).",
 )
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    metavar="FD",
+    help="Start once the hoplab that handed over has exited (FD, the pipe it holds, ends).",
+)
 def supervise(
-    session_id: str, walltime_warning: int, no_notify: bool, listens: dict[int, int]
+    session_id: str,
+    walltime_warning: int,
+    no_notify: bool,
+    listens: dict[int, int],
+    after: int | None,
 ) -> None:
     """Keep SESSION's tunnel answering, detached; 'hoplab down SESSION' ends it.
 
@@ -47,6 +63,8 @@ def supervise(
     ends, and, unless --no-notify, shows a desktop notification for that, for a job that ends
     on its own, for a lost session and for an authentication it cannot ask for.
     """
+    if after is not None:
+        _wait_for_end(after)
     from hoplab.cli.common import notifier
     from hoplab.cli.foreground import show_event
     from hoplab.records.store import SessionStore
@@ -72,14 +90,27 @@ def supervise(
             notices=notifier(enabled=not no_notify),  # no terminal here: no bell, only desktop
             warn_minutes=walltime_warning,
         )
+        drop = True  # its forwards go with it...
         try:
             with signals_raise(Detach):
                 supervisor.run()
         except Detach as why:
+            # ...unless a signal came from down or attach: they remove or replace the forwards
+            # their record names, this one's while the store is the same
+            drop = store.replaced()
             holding.release(store, session.id)
             err.print(f"{why}: supervision stops; the session itself keeps running")
         finally:
-            background.let_go(store, session)  # nothing serves the port once this process ends
+            # nothing serves the port once this process ends
+            background.let_go(store, session, forwards=drop)
+
+
+def _wait_for_end(fd: int) -> None:
+    """Until the pipe ``fd`` ends (its writer, the hoplab that handed the session over, has
+    exited), for at most AFTER_PATIENCE seconds; meanwhile connections wait in the queue of the
+    inherited listening sockets."""
+    with contextlib.suppress(OSError), os.fdopen(fd, "rb", buffering=0) as pipe:
+        select.select([pipe], [], [], AFTER_PATIENCE)
 
 
 @click.command(name="close-idle", hidden=True)

@@ -66,8 +66,18 @@ def running(session_id: str) -> int | None:
     return pid if "supervise" in words and session_id in words else None
 
 
+# The write ends of the pipes whose end a supervisor waits for (``after_exit``): held open
+# until this process exits, when the system closes them.
+_held_until_exit: list[int] = []
+
+
 def hand_over(
-    session_id: str, store: SessionStore, *, warn_minutes: int = 10, notify: bool = True
+    session_id: str,
+    store: SessionStore,
+    *,
+    warn_minutes: int = 10,
+    notify: bool = True,
+    after_exit: bool = False,
 ) -> int:
     """Let the background supervisor serve the session's ports instead of this process; its PID.
 
@@ -76,6 +86,10 @@ def hand_over(
     The record names it as the session's holder and relay at once, and this process's relays
     close. It warns ``warn_minutes`` before the walltime ends; with ``notify`` it shows desktop
     notifications (it has no terminal to ring), or none.
+
+    ``after_exit``, for a command that exits next: the supervisor starts its work once this
+    process has exited (see ``hoplab supervise --after``), so that its start-up does not
+    compete with this process's last steps for the CPU.
     """
     session = store.get(session_id)
     if (pid := running(session_id)) is not None:  # one already: it takes the ports when free
@@ -86,12 +100,18 @@ def hand_over(
     argv = [sys.executable, "-m", "hoplab", "supervise", session_id]
     argv += [f"--listen={port}:{fd}" for port, fd in listeners.items()]
     argv += [f"--walltime-warning={warn_minutes}", *(() if notify else ("--no-notify",))]
+    passed = list(listeners.values())
+    if after_exit:
+        ends_with_us, held = os.pipe()  # neither end is inherited by anything else
+        _held_until_exit.append(held)
+        passed.append(ends_with_us)
+        argv.append(f"--after={ends_with_us}")
     try:
         child = process.spawn(
-            argv, detach=True, output=log_file(session_id), pass_fds=tuple(listeners.values())
+            argv, detach=True, output=log_file(session_id), pass_fds=tuple(passed)
         )
     finally:
-        for fd in listeners.values():
+        for fd in passed:
             os.close(fd)
     write_private(pid_file(session_id), f"{child.pid}\n")  # it writes the same when it runs
     holding.take(store, session_id, pid=child.pid)
@@ -138,10 +158,25 @@ def stop(session_id: str) -> bool:
 
 def stop_all(session_ids: list[str]) -> dict[str, bool]:
     """End these sessions' supervisors, all at once; for each, True when none is left."""
+    return stopped(ask_to_stop(session_ids))
+
+
+def ask_to_stop(session_ids: list[str]) -> dict[str, int | None]:
+    """Send these sessions' supervisors their TERM, all at once, and wait for none: the
+    caller does other work while they end, then waits in :func:`stopped`. A supervisor ended by
+    a signal leaves the session's forwards to whoever sent it (see :func:`let_go`)."""
     pids = {sid: running(sid) for sid in session_ids}
-    gone = process.terminate_all([pid for pid in pids.values() if pid is not None], patience=5.0)
+    process.term_all([pid for pid in pids.values() if pid is not None])
+    return pids
+
+
+def stopped(asked: dict[str, int | None]) -> dict[str, bool]:
+    """Wait until the supervisors :func:`ask_to_stop` asked have ended (KILL after 5 s); for
+    each session, True when none is left."""
+    pids = [pid for pid in asked.values() if pid is not None]
+    gone = process.terminate_all(pids, patience=5.0, termed=True)
     result = {}
-    for sid, pid in pids.items():
+    for sid, pid in asked.items():
         result[sid] = pid is None or gone[pid]
         if result[sid]:
             pid_file(sid).unlink(missing_ok=True)
@@ -160,11 +195,19 @@ def claim(session_id: str) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def let_go(store: SessionStore, session: Session) -> None:
+def let_go(store: SessionStore, session: Session, *, forwards: bool = True) -> None:
     """This supervisor stops serving ``session``: its relays close, and ssh's forwards that fed
     them go with their sockets, for nothing reads from them any more (``attach`` makes them
     again). The session itself runs on. ``session``: as it was when supervision began, used
-    when its record can no longer be read."""
+    when its record can no longer be read.
+
+    Without ``forwards``, for a supervisor ended by a signal while its store is the one
+    everyone reads, the forwards stay to whoever sent it: ``down`` removes them itself,
+    ``attach`` replaces them (and one ended by hand leaves them to the next of these).
+    """
+    if not forwards:
+        relay.stop_all()
+        return
     try:
         # moved aside or unreadable: the forwards are still those it began with
         with suppress(HoplabError):

@@ -19,11 +19,13 @@ from hoplab.schedulers.base import JobState
 from hoplab.sessions.orphans import recover_job_ids
 from hoplab.ssh.transport import Forward
 from hoplab.tunnel import relay
-from hoplab.tunnel.forwards import clear_socket
+from hoplab.tunnel.forwards import remove_socket_file
 from hoplab.tunnel.landing import host_transport
 from hoplab.tunnel.reach import forward_target, forward_transport
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
     from hoplab.remote.scripts import StopReport, Tombstone
@@ -105,22 +107,37 @@ def drop_forwards(session: Session) -> list[int]:
     relays into a removed socket, so nothing answers there, and it ends when its supervisor
     sees the session is over. Its ports are not among those returned.
     """
-    forwards = all_forwards(session)
-    ports = local_ports(session)
-    for port in ports:
-        relay.stop(port)
-    if forwards:
-        carrier = forward_transport(session)
-        for forward in forwards:
-            carrier.cancel(forward)
-            clear_socket(carrier, forward)
-    elsewhere = (
-        session.forward_socket is not None
-        and session.relay_pid is not None
-        and session.relay_pid != os.getpid()
-        and is_hoplab(session.relay_pid)
-    )
-    return [] if elsewhere else ports
+    return drop_forwards_of([session])[session.id]
+
+
+def drop_forwards_of(
+    sessions: list[Session], where: Callable[[], str | None] | None = None
+) -> dict[str, list[int]]:
+    """:func:`drop_forwards` for many sessions at once: one ssh per connection that carries
+    them (``where``: the login node their target's master landed on, asked once for all).
+    Each session's ports, as there."""
+    carriers: dict[tuple[str, bool], tuple[Transport, list[Forward]]] = {}
+    freed = {}
+    for session in sessions:
+        ports = local_ports(session)
+        for port in ports:
+            relay.stop(port)
+        if forwards := all_forwards(session):
+            carrier = forward_transport(session, where)
+            key = (carrier.target.key, session.multiplex)
+            carriers.setdefault(key, (carrier, []))[1].extend(forwards)
+        elsewhere = (
+            session.forward_socket is not None
+            and session.relay_pid is not None
+            and session.relay_pid != os.getpid()
+            and is_hoplab(session.relay_pid)
+        )
+        freed[session.id] = [] if elsewhere else ports
+    for carrier, forwards in carriers.values():
+        carrier.cancel_all(forwards)
+        for forward in forwards:  # ssh leaves the socket file of a cancelled forward
+            remove_socket_file(forward)
+    return freed
 
 
 def end_job(transport: Transport, session: Session) -> list[Leftover]:

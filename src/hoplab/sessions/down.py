@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError
@@ -10,13 +11,15 @@ from hoplab.protocol import Reach
 from hoplab.records.model import SessionState
 from hoplab.remote import scripts
 from hoplab.sessions import background, fanout, masters, orphans
-from hoplab.sessions.cleanup import Leftover, drop_forwards, end_jobs, leftovers, signature
+from hoplab.sessions.cleanup import Leftover, drop_forwards_of, end_jobs, leftovers, signature
 from hoplab.ssh.ports import port_is_free
 from hoplab.tunnel.chain import open_transport
-from hoplab.tunnel.landing import by_host
+from hoplab.tunnel.landing import by_host, landed
 from hoplab.waiting import wait_until
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hoplab.records.model import Session
     from hoplab.records.store import SessionStore
     from hoplab.ssh.transport import Transport
@@ -107,12 +110,16 @@ def _down_target(
     transport = _reach(batch, interactive=False) if reached is None else reached
     if isinstance(transport, HoplabError):
         return [_not_stopped(s, f"{s.ssh_target.label} reached", transport) for s in batch]
-    # first their supervisors: one left running would rebuild the forwards removed below
-    supervised = background.stop_all([s.id for s in batch if background.recorded(s.id)])
+    # first their supervisors' TERM: one left running would rebuild the forwards removed
+    # below. They end while the target stops Jupyter; the forwards go once they are gone.
+    asked = background.ask_to_stop([s.id for s in batch if background.recorded(s.id)])
+    supervisors_gone = cache(lambda: background.stopped(asked))
     try:
-        done = _down_on(transport, batch, store)
+        done = _down_on(transport, batch, store, supervisors_gone)
     except HoplabError as exc:  # the connection broke on the way: try again later
         return [_not_stopped(s, f"{s.ssh_target.label} answered", exc) for s in batch]
+    finally:
+        supervised = supervisors_gone()
     return [
         replace(r, checks=(("background supervisor stopped", supervised[r.session.id]), *r.checks))
         if r.session.id in supervised
@@ -128,13 +135,19 @@ def _not_stopped(session: Session, check: str, cause: HoplabError) -> DownResult
 
 
 def _down_on(
-    transport: Transport, sessions: list[Session], store: SessionStore
+    transport: Transport,
+    sessions: list[Session],
+    store: SessionStore,
+    supervisors_gone: Callable[[], object],
 ) -> list[DownResult]:
     # stopped by a down on another computer (its tombstone says so): Jupyter and the session
     # directory are gone; the record is left to settle, and the job to verify
     tombstones = scripts.ended(transport, [s.id for s in sessions])
     over = [s for s in sessions if s.id in tombstones or s.state is SessionState.STOPPED_ELSEWHERE]
-    results = _settle_elsewhere(transport, over, store) if over else []
+    where = cache(lambda: landed(transport))  # one question to the master for all of them
+    if over:
+        supervisors_gone()
+    results = _settle_elsewhere(transport, over, store, where) if over else []
     sessions = [s for s in sessions if s.id not in {o.id for o in over}]
     if not sessions:
         return results
@@ -143,8 +156,10 @@ def _down_on(
     job_problems = end_jobs(transport, [s for s in sessions if s.batch])
     reports = {}
     by = signature()
-    for carrier, members in by_host(sessions, transport):
+    for carrier, members in by_host(sessions, transport, where):
         reports.update(scripts.stop(carrier, members, by=by))
+    supervisors_gone()
+    freed = drop_forwards_of(sessions, where)
     for session in sessions:
         found = leftovers(reports[session.id]) + job_problems.get(session.id, [])
         checks = [
@@ -164,7 +179,7 @@ def _down_on(
             checks.append((f"node {session.node} reached", Leftover.NODE_UNREACHABLE not in found))
         checks += [
             (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
-            for port in drop_forwards(session)
+            for port in freed[session.id]
         ]
         if session.batch and session.job_id and Leftover.JOB_NOT_GONE not in found:
             session.job_over = True
@@ -178,13 +193,17 @@ def _down_on(
 
 
 def _settle_elsewhere(
-    transport: Transport, sessions: list[Session], store: SessionStore
+    transport: Transport,
+    sessions: list[Session],
+    store: SessionStore,
+    where: Callable[[], str | None],
 ) -> list[DownResult]:
     """Sessions a ``down`` on another computer stopped (Jupyter and the session directory are
     gone): their jobs verified gone (cancelled, should that ``down`` have left one), their
     tombstones and their forwards here removed, and their records settled as stopped."""
     job_problems = end_jobs(transport, [s for s in sessions if s.batch], on_nodes=False)
     forgotten = scripts.forget_ended(transport, [s.id for s in sessions])
+    freed = drop_forwards_of(sessions, where)
     results = []
     for session in sessions:
         checks = [("tombstone of the other computer's down removed", forgotten)]
@@ -194,7 +213,7 @@ def _settle_elsewhere(
             session.job_over = session.job_over or job_gone
         checks += [
             (f"local forward 127.0.0.1:{port} removed", _forward_gone(port))
-            for port in drop_forwards(session)
+            for port in freed[session.id]
         ]
         failed = [name for name, ok in checks if not ok]
         session.settle(

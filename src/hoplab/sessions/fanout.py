@@ -16,6 +16,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
+from hoplab.threads import leave_signals_to_main
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -31,7 +33,9 @@ def each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
     if len(items) <= 1:
         return [work(item) for item in items]
     with ThreadPoolExecutor(
-        max_workers=min(MAX_THREADS, len(items)), thread_name_prefix="hoplab-target"
+        max_workers=min(MAX_THREADS, len(items)),
+        thread_name_prefix="hoplab-target",
+        initializer=leave_signals_to_main,  # Ctrl-C interrupts the main thread's wait
     ) as pool:
         futures = [pool.submit(work, item) for item in items]
         return [future.result() for future in futures]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from hoplab import locks, process
 from hoplab.errors import HoplabError, WaitTimeoutError
 from hoplab.paths import private_dir, state_dir, write_private
+from hoplab.sessions import fanout
 from hoplab.ssh.mux import MuxTransport
 from hoplab.ssh.target import SshTarget
 from hoplab.tunnel.chain import hops
@@ -64,11 +65,17 @@ class Chains:
         if not session.multiplex:
             return []
         target = session.ssh_target
-        where = (target.key, session.scheduler, session.reach, session.node, session.remote_host)
+        where = self.key(session)
         if where not in self._carriers:
             self._carriers[where] = forward_target(session)
         found = [self._carriers[where], *self.to(target)]
         return list({t.key: t for t in found}.values())
+
+    @staticmethod
+    def key(session: Session) -> tuple[object, ...]:
+        """Sessions with the same key ride the same masters."""
+        target = session.ssh_target
+        return (target.key, session.scheduler, session.reach, session.node, session.remote_host)
 
     def to(self, target: SshTarget) -> list[SshTarget]:
         """The masters a connection to ``target`` rides: its own, then its login nodes'."""
@@ -99,15 +106,26 @@ def release(
     seconds), that no live session needs go after that idle time (at once for 0).
 
     Never raises: a chain it cannot work out (its login node does not answer) is left as it
-    is, and so is every master when it cannot tell which ones live sessions need.
+    is, and so is every master when it cannot tell which ones live sessions need. Each chain
+    and each master is asked about at once (see :mod:`hoplab.sessions.fanout`).
     """
     chains = Chains()
-    pairs = list(targets)
+    alike: dict[tuple[object, ...], list[Session]] = {}
     for session in sessions:
+        alike.setdefault(Chains.key(session), []).append(session)
+
+    def rode(group: list[Session]) -> list[tuple[SshTarget, int]]:
         try:
-            pairs += [(target, session.master_idle) for target in chains.of(session)]
+            ridden = chains.of(group[0])  # the same for the whole group
         except HoplabError as exc:
-            log.debug("the masters of %s are left as they are: %s", session.id, exc)
+            log.debug("the masters of %s are left as they are: %s", group[0].id, exc)
+            return []
+        idle = max(session.master_idle for session in group)
+        return [(target, idle) for target in ridden]
+
+    pairs = list(targets)
+    for found in fanout.each(list(alike.values()), rode):
+        pairs += found
     wanted: dict[str, tuple[SshTarget, int]] = {}
     for target, idle in pairs:
         known = wanted.get(target.key)
@@ -119,13 +137,16 @@ def release(
     except HoplabError as exc:
         log.debug("masters left as they are: %s", exc)
         return
-    for key, (target, idle) in wanted.items():
-        if key in keep or not _has_master(target):
-            continue
+
+    def end_or_schedule(target: SshTarget, idle: int) -> None:
+        if target.key in keep or not _has_master(target):
+            return
         if idle <= 0:
             MuxTransport(target).close()
         else:
             schedule(target, idle)
+
+    fanout.each(list(wanted.values()), lambda item: end_or_schedule(*item))
 
 
 def _folder() -> Path:

@@ -1,4 +1,9 @@
-"""``hoplab up``: start Jupyter on a host or in a batch job, tunnel to it, prove it answers."""
+"""``hoplab up``: start Jupyter on a host or in a batch job, tunnel to it, prove it answers.
+
+What only a reused session, the tunnel or a failure needs is imported where it is used: the
+tunnel's modules (asyncio, http.client among them) load while Jupyter starts, not before the
+launch, which then comes sooner.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,10 @@ from hoplab.records.model import (
 )
 from hoplab.remote import jobs, scripts
 from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
-from hoplab.sessions import background, holding, masters, startup
-from hoplab.sessions.attach import AttachResult, attach, still_answers
-from hoplab.sessions.cleanup import abandon, extra_remote
+from hoplab.sessions import startup
 from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.ports import port_is_free
-from hoplab.tunnel import forwards, reach
+from hoplab.tunnel import landing, reach
 from hoplab.tunnel.chain import open_transport
 from hoplab.waiting import wait_until
 
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
     from hoplab.records.store import SessionStore
     from hoplab.schedulers.base import Scheduler
+    from hoplab.sessions.attach import AttachResult
     from hoplab.ssh.target import SshTarget
     from hoplab.ssh.transport import Transport
 
@@ -130,6 +134,8 @@ def up(
     try:
         _start(request, transport, scheduler, job, session, store, progress, notices=notices)
     except BaseException as exc:
+        from hoplab.sessions.cleanup import abandon
+
         abandon(transport, session, store, exc)
         _release_masters(session, store)
         raise
@@ -141,6 +147,8 @@ def up(
 def _release_masters(session: Session, store: SessionStore) -> None:
     """A start that failed leaves no master for good: each goes after its idle time, unless
     another live session rides it."""
+    from hoplab.sessions import masters
+
     masters.release(store, sessions=[session])
 
 
@@ -232,18 +240,51 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
         progress(Step("queue", f"job {started.job_id} submitted", done=False))
     else:
         progress(Step("start", f"starting Jupyter on {label}", done=False))
+    from hoplab.tunnel import forwards, relay  # while Jupyter starts (see the module's docstring)
+
+    path = forwards.socket_path(session.id)
+    # while Jupyter starts: the port, and the relay that serves it (ssh forwards to its path
+    # once Jupyter's socket is known); a --port that is taken is said now, not after the wait
+    port = relay.serve(request.port or 0, path).port
+    # the launch ran `hostname` through this connection: where it landed, for those who ask
+    landing.remember(transport, started.host)
+    try:
+        _tunnel(request, transport, queue, watch, session, store, progress, path, port)
+    except BaseException:
+        relay.stop(port)
+        raise
+    ready = notify.ready(session.id, session.node or started.host, watch.queued)
+    if ready is not None:
+        notices(ready)
+
+
+def _tunnel(  # noqa: PLR0917 - one private step of up(), called once
+    request: UpRequest,
+    transport: Transport,
+    queue: BatchScheduler | None,
+    watch: startup.Watch,
+    session: Session,
+    store: SessionStore,
+    progress: Progress,
+    path: str,
+    port: int,
+) -> None:
+    """Wait until Jupyter is ready, forward ``path`` to it and prove it answers on ``port``."""
+    from hoplab.sessions.cleanup import extra_remote
+    from hoplab.tunnel import forwards
+
     info = startup.wait_ready(watch)
     session.jupyter_pid, session.remote, session.socket = info.pid, info.remote, info.socket
     session.base_url = info.base_url
     store.save(session)
     where = f"socket {info.socket}" if info.socket else f"tcp {info.remote}"
-    host = session.node or started.host
+    host = session.node or session.remote_host
     took = time.monotonic() - (watch.running_since or watch.began)
     progress(Step("start", f"Jupyter {request.app} ready on {host} ({where})", took))
     with step(progress, "tunnel", "opening the tunnel") as note:
-        carrier = reach.forward_transport(session)
-        path = forwards.socket_path(session.id)
-        forward, port = forwards.open_tunnel(carrier, info.remote, path, request.port)
+        # a plain session runs where this connection landed: its forward rides it
+        carrier = reach.forward_transport(session) if queue else transport
+        forward, port = forwards.open_tunnel(carrier, info.remote, path, port)
         session.forward_socket, session.relay_pid = path, os.getpid()
         session.local_port, session.forward_pid = port, forward.pid
         store.save(session)
@@ -262,9 +303,6 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
                 session.walltime_end = time.time() + status.time_left
         for extra in session.forwards:
             note[0] += f"; {extra.name} on 127.0.0.1:{extra.local_port}"
-    ready = notify.ready(session.id, host, watch.queued)
-    if ready is not None:
-        notices(ready)
 
 
 def _without_scheduler(request: UpRequest, label: str, progress: Progress) -> None:
@@ -325,6 +363,8 @@ def _version(scheduler: Scheduler) -> str | None:
 
 def _reuse(request: UpRequest, store: SessionStore, progress: Progress) -> AttachResult | None:
     """Attach to a ready session of the same target and app, if one still answers."""
+    from hoplab.sessions.attach import attach
+
     for candidate in reversed(store.live_for(target_key(request.target, request.app))):
         if candidate.state is SessionState.STARTING:
             continue
@@ -353,6 +393,9 @@ def _kept_by_supervisor(
     for. Otherwise the supervisor stops first, as ``attach`` stops it, and this process
     forwards and relays (a detached ``up`` then hands the port to a new supervisor): one
     hoplab serves and rebuilds a session's tunnel, never two."""
+    from hoplab.sessions import background, holding
+    from hoplab.sessions.attach import AttachResult, still_answers
+
     pid = background.running(session.id)
     if pid is None:
         return None

@@ -21,6 +21,7 @@ from hoplab.ssh.target import raise_for_ssh
 from hoplab.ssh.transport import Forward, Transport
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from hoplab.process import Completed
@@ -197,6 +198,12 @@ class MuxTransport(Transport):
     def cancel(self, forward: Forward) -> None:
         # Cancelling a forward the master no longer has fails harmlessly; nothing to undo.
         self._control("cancel", "-L", forward.spec)
+
+    def cancel_all(self, forwards: Sequence[Forward]) -> None:
+        # one ssh for all: the client asks the master to cancel each -L in turn, and goes on
+        # past one it no longer has
+        if forwards:
+            self._control("cancel", *(word for f in forwards for word in ("-L", f.spec)))
 
     def close(self) -> None:
         if self.master_pid() is not None:

@@ -20,6 +20,7 @@ from hoplab.ssh.target import raise_for_ssh
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Sequence
 
     from hoplab.process import Completed
     from hoplab.ssh.target import SshTarget
@@ -107,6 +108,11 @@ class Transport(ABC):
     @abstractmethod
     def cancel(self, forward: Forward) -> None:
         """Remove ``forward``; a forward that is already gone is not an error."""
+
+    def cancel_all(self, forwards: Sequence[Forward]) -> None:
+        """Remove each of ``forwards`` (see :meth:`cancel`)."""
+        for forward in forwards:
+            self.cancel(forward)
 
     @abstractmethod
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,13 @@ def is_ours(session: Session, expected: int | None = None) -> bool:
     (see :func:`owner`; ``expected``, when the caller already knows it)."""
     port = session.local_port
     holder = expected if expected is not None else owner(session)
-    return port is not None and listener.held_by(port, holder)
+    if port is None:
+        return False
+    if holder == os.getpid() and relay.serving(port) is not None:
+        # this process listens on 127.0.0.1:PORT itself, without SO_REUSEPORT: no other
+        # socket can listen there (nor on the wildcard address), so there is nothing to look up
+        return True
+    return listener.held_by(port, holder)
 
 
 def probe(session: Session, *, timeout: float = 5.0, expected: int | None = None) -> int | None:
@@ -138,6 +145,14 @@ def clear_socket(transport: Transport, forward: Forward) -> None:
         return
     transport.cancel(Forward(forward.local, forward.remote))  # a pid-less cancel: masters only
     path.unlink(missing_ok=True)
+
+
+def remove_socket_file(forward: Forward) -> None:
+    """Remove the local socket file of a forward that was cancelled (ssh leaves it); older
+    records' TCP forwards have none."""
+    path = Path(forward.local)
+    if path.is_absolute():
+        path.unlink(missing_ok=True)
 
 
 def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
+from hoplab.errors import HoplabError
 from hoplab.paths import write_private
 from hoplab.remote import frames
 from hoplab.ssh.mux import MuxTransport
@@ -19,32 +20,54 @@ from hoplab.tunnel.chain import open_transport
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from hoplab.records.model import Session
     from hoplab.ssh.transport import Transport
 
 
 def landed(transport: Transport) -> str | None:
-    """The host name of the machine ``transport``'s master is connected to (None without a
-    master): asked once per master, then kept beside its control socket."""
+    """The host name of the machine ``transport``'s master is connected to: asked once per
+    master, then kept beside its control socket. None without a master, or when the master
+    could not say (it went meanwhile)."""
     if not isinstance(transport, MuxTransport):
         return None
     pid = transport.master_pid()
     if pid is None:
         return None
-    note = transport.control_path.with_name(f"{transport.control_path.name}.host")
     try:
-        kept_pid, kept_host = note.read_text(encoding="utf-8").split()
+        kept_pid, kept_host = _note(transport).read_text(encoding="utf-8").split()
     except (OSError, ValueError):
         kept_pid, kept_host = "", ""
     if kept_pid == str(pid):
         return kept_host
-    host = frames.run_commands(transport, [("host", "hostname")], timeout=30)["host"]
-    name = host.stdout.strip()
-    if host.returncode != 0 or not name or any(c.isspace() for c in name):
+    try:
+        host = frames.run_commands(transport, [("host", "hostname")], timeout=30)["host"]
+    except HoplabError:
         return None
-    write_private(note, f"{pid} {name}\n")
+    name = host.stdout.strip()
+    if host.returncode != 0 or not _is_name(name):
+        return None
+    write_private(_note(transport), f"{pid} {name}\n")
     return name
+
+
+def remember(transport: Transport, host: str) -> None:
+    """Keep ``host`` as where ``transport``'s master landed, when a script that ran through it
+    said so (the launch reports ``hostname``): :func:`landed` need not ask again."""
+    if not isinstance(transport, MuxTransport) or not _is_name(host):
+        return
+    pid = transport.master_pid()
+    if pid is not None:
+        write_private(_note(transport), f"{pid} {host}\n")
+
+
+def _note(master: MuxTransport) -> Path:
+    return master.control_path.with_name(f"{master.control_path.name}.host")
+
+
+def _is_name(host: str) -> bool:
+    return bool(host) and not any(c.isspace() for c in host)
 
 
 def host_target(
@@ -81,11 +104,14 @@ def host_transport(
     return carrier
 
 
-def by_host(sessions: list[Session], login: Transport) -> list[tuple[Transport, list[Session]]]:
+def by_host(
+    sessions: list[Session], login: Transport, where: Callable[[], str | None] | None = None
+) -> list[tuple[Transport, list[Session]]]:
     """``sessions`` grouped by the transport that reaches where each runs (see
-    :func:`host_transport`): one remote call per host, not per session."""
+    :func:`host_transport`): one remote call per host, not per session (``where``: see
+    :func:`host_target`; else asked once here)."""
     groups: dict[str, tuple[Transport, list[Session]]] = {}
-    where = cache(lambda: landed(login))  # one question to the master for all of them
+    where = where or cache(lambda: landed(login))  # one question to the master for all
     for session in sessions:
         carrier = host_transport(session, login, where)
         groups.setdefault(carrier.target.key, (carrier, []))[1].append(session)

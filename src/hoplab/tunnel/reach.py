@@ -19,6 +19,8 @@ from hoplab.tunnel.chain import open_transport
 from hoplab.tunnel.landing import host_target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hoplab.records.model import Session
     from hoplab.schedulers.base import BatchScheduler
     from hoplab.ssh.transport import Transport
@@ -35,18 +37,20 @@ def behind(login: SshTarget, node: str, *, multiplex: bool) -> SshTarget:
     return SshTarget(node, (*login.jumps, login.destination), login.config_file, via, as_named=True)
 
 
-def forward_transport(session: Session) -> Transport:
+def forward_transport(session: Session, where: Callable[[], str | None] | None = None) -> Transport:
     """The connection that carries the session's forwards (see :func:`forward_target`); the
     caller connects it."""
-    return open_transport(forward_target(session), multiplex=session.multiplex)
+    return open_transport(forward_target(session, where), multiplex=session.multiplex)
 
 
-def forward_target(session: Session) -> SshTarget:
+def forward_target(session: Session, where: Callable[[], str | None] | None = None) -> SshTarget:
     """The chain the session's forwards ride (nothing connects here): the node's; or, for a
-    plain session, the target's, with one hop more when it landed on another login node."""
+    plain session, the target's, with one hop more when it landed on another login node
+    (``where``: the login node its master landed on, asked once for many sessions)."""
     if session.reach == Reach.SSH_NODE and session.node:
         return node_target(session, session.node)
-    return host_target(session, open_transport(session.ssh_target, multiplex=session.multiplex))
+    login = open_transport(session.ssh_target, multiplex=session.multiplex)
+    return host_target(session, login, where)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.ssh.ports import LOOPBACK
+from hoplab.threads import leave_signals_to_main
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -99,6 +100,7 @@ class Relay:
     # the loop's thread --------------------------------------------------------------------
 
     def _run(self, listener: socket.socket, ready: threading.Event) -> None:
+        leave_signals_to_main()
         loop = self._loop
         if loop is None:  # pragma: no cover - set before the thread starts
             return

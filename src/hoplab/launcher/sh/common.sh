@@ -5,10 +5,17 @@ sessions="$HOME/.hoplab/sessions"
 # shellcheck disable=SC2034
 trials="$HOME/.hoplab/doctor"
 
-# alive PID: the process exists and is not a zombie waiting to be reaped.
+# alive PID: a process of this user that exists and is not a zombie waiting to be reaped.
+# Without a process: the shell's own kill and read, from /proc where there is one (a stop
+# asks this in a loop for every session: ps each time cost a fork and an exec).
 alive() {
-    [ -n "$1" ] || return 1
-    s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+    if [ -r "/proc/$1/stat" ]; then
+        { IFS= read -r s < "/proc/$1/stat"; } 2>/dev/null || return 1  # gone meanwhile
+        s=${s##*) }  # the state follows the command's name, which may hold ") "
+    else
+        s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    fi
     case $s in Z*|'') return 1 ;; esac
     return 0
 }

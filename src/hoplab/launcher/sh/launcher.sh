@@ -78,6 +78,15 @@ if _server[0] >= 2:  # the identity provider holds it (ServerApp.token: deprecat
     c.PasswordIdentityProvider.token = _token  # a subclass's setting would beat its base's
 else:
     c.ServerApp.token = _token
+
+# hoplab: at exit, Python's last collections walk the server's whole heap three times (about
+# 0.3 s of CPU each time a session stops, which add up when many stop at once). What is left
+# then goes with the process: frozen first, it is not walked. Exit handlers still run.
+import atexit, gc
+
+if hasattr(gc, "freeze"):  # Python 3.7+
+    atexit.unregister(gc.freeze)  # both config files may be read: once is enough
+    atexit.register(gc.freeze)
 EOF_CONFIG
 done
 JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"

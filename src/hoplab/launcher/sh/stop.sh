@@ -14,6 +14,9 @@
 # Jupyter servers shut down at once and `stop` then mostly finds them gone (ten stops took ten
 # shutdowns one after another).
 termed=' '
+umask 077  # the tombstones below are this user's alone
+viewdir=$(socket_dir)
+ended="$HOME/.hoplab/ended"
 # Not every script calls every shared function (shellcheck cannot see the callers):
 # shellcheck disable=SC2317
 term() {
@@ -35,12 +38,13 @@ stop() {
     if alive "$pid"; then
         case $(command_of "$pid") in
             *jupyter*|*"/$id/launch.sh")  # Jupyter, or its launcher before the exec
-                kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
                 case $termed in *" $id "*) ;; *) kill -TERM "$pid" 2>/dev/null ;; esac
                 cs=2 waited=0
                 while alive "$pid" && [ "$waited" -lt 1000 ]; do nap; done
                 if alive "$pid"; then
                     say stop "$id" killed
+                    # its kernels, while it is still their parent
+                    kids=$(ps -A -o pid= -o ppid= | awk -v p="$pid" '$2 == p { print $1 }')
                     # One argument per PID:
                     # shellcheck disable=SC2086
                     kill -KILL "$pid" $kids 2>/dev/null
@@ -56,15 +60,16 @@ stop() {
     if [ -n "$sock" ]; then rm -f "$sock"; fi
     if [ -n "$sock" ] && [ -e "$sock" ]; then say stop "$id" socket-left; fi
     if [ "$where" != login ]; then
-        viewdir="${HOPLAB_SOCKET_BASE:-/tmp}/hoplab-$(id -u)"
         rm -f "$viewdir/$id.view"
-        rmdir "$viewdir" 2>/dev/null || true
+        for mark in "$viewdir"/*.view; do break; done  # another session's: the directory stays
+        if [ ! -e "$mark" ]; then rmdir "$viewdir" 2>/dev/null || true; fi
     fi
     if [ "$where" != node ]; then rm -rf "$dir"; fi
     if [ "$where" != node ] && [ -e "$dir" ]; then say stop "$id" dir-left; fi
     if [ -n "$HOPLAB_BY" ] && [ "$where" != node ] && [ "$had" = yes ] && [ ! -e "$dir" ]; then
-        (umask 077 && mkdir -p "$HOME/.hoplab/ended" &&
-            printf '%s %s\n' "$HOPLAB_AT" "$HOPLAB_BY" > "$HOME/.hoplab/ended/$id") || true
+        if [ -d "$ended" ] || mkdir -p "$ended"; then
+            printf '%s %s\n' "$HOPLAB_AT" "$HOPLAB_BY" > "$ended/$id" || true
+        fi
     fi
     say stop "$id" 'done'
 }

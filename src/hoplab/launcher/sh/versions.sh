@@ -16,7 +16,8 @@ version_of() {  # version_of DIST: "major minor", or nothing
     for info in "${py%/bin/*}"/lib/python3*/site-packages/"$1"-*.dist-info; do
         [ -d "$info" ] || continue
         v=${info##*/"$1"-}; v=${v%.dist-info}
-        printf '%s %s\n' "${v%%.*}" "$(printf '%s' "${v#*.}" | sed 's/[^0-9].*//')"
+        minor=${v#*.}; minor=${minor%%[!0-9]*}  # "14" of 2.14.2, "0" of 7.0.0a1: no sed to start
+        printf '%s %s\n' "${v%%.*}" "$minor"
         return 0
     done
     HOPLAB_DIST="$1" "$py" -c 'import os
