@@ -297,7 +297,8 @@ def _signal_all(pids: Sequence[int], sig: signal.Signals) -> list[int]:
     """Send ``sig`` to each of ``pids``; those that were still there."""
     there = []
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
+        # gone, or its number taken meanwhile by another user's process: not ours to end
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
             there.append(pid)
     return there

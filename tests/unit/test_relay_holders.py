@@ -236,6 +236,9 @@ def test_down_stops_jupyter_while_the_supervisors_end_and_drops_forwards_after(
 
     def stopped(asked: dict[str, int | None]) -> dict[str, bool]:
         events.append("supervisors gone")
+        rebuilt = store.get(session.id)  # one rebuilt its forward meanwhile: a new ssh
+        rebuilt.forward_pid = 5555
+        store.save(rebuilt)
         return dict.fromkeys(asked, True)
 
     def stop(_t: object, sessions: list[Session], **_kw: str) -> dict[str, scripts.StopReport]:
@@ -243,7 +246,7 @@ def test_down_stops_jupyter_while_the_supervisors_end_and_drops_forwards_after(
         return {s.id: scripts.StopReport((), answered=True) for s in sessions}
 
     def dropped(sessions: list[Session], _where: object = None) -> dict[str, list[int]]:
-        events.append("forwards dropped")
+        events.append(f"forwards dropped, the forward's ssh {sessions[0].forward_pid}")
         return {s.id: [] for s in sessions}
 
     monkeypatch.setattr(down, "open_transport", lambda target, **_kw: Reached(target))
@@ -262,7 +265,7 @@ def test_down_stops_jupyter_while_the_supervisors_end_and_drops_forwards_after(
         "TERM to the supervisors",
         "Jupyter stopped",
         "supervisors gone",
-        "forwards dropped",
+        "forwards dropped, the forward's ssh 5555",  # as the record is now
     ]
 
 
@@ -383,7 +386,7 @@ def test_a_supervisor_handed_over_by_a_command_starts_once_that_command_has_exit
     monkeypatch.setattr(background, "_held_until_exit", [])
     monkeypatch.setattr(supervise, "AFTER_PATIENCE", 30.0)
     assert background.hand_over(session.id, store, notify=False, after_exit=True) == 4243
-    (held,) = background._held_until_exit
+    assert len(background._held_until_exit) == 1
 
     finished = threading.Event()
     waiter = threading.Thread(target=lambda: (supervise._wait_for_end(ends[0]), finished.set()))
@@ -391,9 +394,10 @@ def test_a_supervisor_handed_over_by_a_command_starts_once_that_command_has_exit
     try:
         assert not finished.wait(0.3)  # this process (the command) is still there
     finally:
-        os.close(held)  # what its exit does
+        background.let_start()  # what its exit does, or opening the browser before it waits
     waiter.join(10)
     assert finished.is_set()
+    assert background._held_until_exit == []
 
 
 def test_adopt_closes_a_descriptor_for_a_port_the_session_no_longer_has(laptop: Path) -> None:
@@ -571,3 +575,29 @@ def test_an_up_that_must_relay_itself_stops_the_supervisor_first(
     assert done.exception is None, done.output
     assert events == ["supervisor stopped", ("relayed here", True), "handed over"]
     assert json.loads(done.stdout)["supervisor_pid"] == 4245
+
+
+def test_opening_the_browser_lets_the_supervisor_start_first(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page leads to the port, and the command stays until the browser has read it: the
+    supervisor handed over ``after_exit`` starts before, not up to AFTER_PATIENCE later."""
+    from types import SimpleNamespace
+
+    from hoplab import browser
+    from hoplab.cli import common
+
+    events: list[str] = []
+    monkeypatch.setattr(background, "let_start", lambda: events.append("supervisor starts"))
+    monkeypatch.setattr(
+        browser,
+        "hand_over",
+        lambda _sid, _url: events.append("page opened") or SimpleNamespace(reason=None),
+    )
+    session, forward = relayed("dd000007", "x")
+    forward.close()
+    common.open_browser(session)
+    for thread in threading.enumerate():
+        if thread.name == "hoplab-browser-page":
+            thread.join(10)
+    assert events == ["supervisor starts", "page opened"]

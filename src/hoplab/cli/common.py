@@ -113,14 +113,14 @@ def open_browser(session: Session) -> None:
     import threading
 
     from hoplab import browser
-    from hoplab.threads import leave_signals_to_main
+    from hoplab.sessions import background
 
     url = session.url(with_token=True)
     if url is None:
         return
+    background.let_start()  # the page leads to the port: the supervisor must be serving it
 
     def hand_over() -> None:
-        leave_signals_to_main()
         reason = browser.hand_over(session.id, url).reason
         if reason is not None:
             err.print(f"[yellow]{escape(reason)}[/]")

@@ -13,7 +13,8 @@ from hoplab.cli.common import Detach, signals_raise
 from hoplab.cli.render import err
 from hoplab.errors import HoplabError
 
-AFTER_PATIENCE = 5.0  # a hoplab that hands over exits at once; one that hangs is not waited for
+# a hoplab that hands over exits (or lets go) at once; one that hangs is not waited for
+AFTER_PATIENCE = 5.0
 
 
 def _listens(
@@ -107,10 +108,14 @@ def supervise(
 
 def _wait_for_end(fd: int) -> None:
     """Until the pipe ``fd`` ends (its writer, the hoplab that handed the session over, has
-    exited), for at most AFTER_PATIENCE seconds; meanwhile connections wait in the queue of the
-    inherited listening sockets."""
-    with contextlib.suppress(OSError), os.fdopen(fd, "rb", buffering=0) as pipe:
-        select.select([pipe], [], [], AFTER_PATIENCE)
+    exited or let go), for at most AFTER_PATIENCE seconds; meanwhile connections wait in the
+    queue of the inherited listening sockets."""
+    with contextlib.suppress(OSError, ValueError):
+        waiting = select.poll()  # any descriptor number, unlike select()
+        waiting.register(fd, select.POLLIN)
+        waiting.poll(AFTER_PATIENCE * 1000)
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 @click.command(name="close-idle", hidden=True)

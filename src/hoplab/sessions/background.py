@@ -67,8 +67,15 @@ def running(session_id: str) -> int | None:
 
 
 # The write ends of the pipes whose end a supervisor waits for (``after_exit``): held open
-# until this process exits, when the system closes them.
+# until this process exits, when the system closes them, or lets them start (let_start).
 _held_until_exit: list[int] = []
+
+
+def let_start() -> None:
+    """The supervisors handed over with ``after_exit`` start now: this process stays on a while
+    (it waits for the browser to read its page) and has nothing left to do that competes."""
+    while _held_until_exit:
+        os.close(_held_until_exit.pop())
 
 
 def hand_over(

@@ -147,6 +147,7 @@ def _down_on(
     where = cache(lambda: landed(transport))  # one question to the master for all of them
     if over:
         supervisors_gone()
+        over = _as_recorded_now(store, over)
     results = _settle_elsewhere(transport, over, store, where) if over else []
     sessions = [s for s in sessions if s.id not in {o.id for o in over}]
     if not sessions:
@@ -159,7 +160,7 @@ def _down_on(
     for carrier, members in by_host(sessions, transport, where):
         reports.update(scripts.stop(carrier, members, by=by))
     supervisors_gone()
-    freed = drop_forwards_of(sessions, where)
+    freed = drop_forwards_of(_as_recorded_now(store, sessions), where)
     for session in sessions:
         found = leftovers(reports[session.id]) + job_problems.get(session.id, [])
         checks = [
@@ -190,6 +191,18 @@ def _down_on(
         store.save(session)
         results.append(DownResult(session, tuple(checks)))
     return results
+
+
+def _as_recorded_now(store: SessionStore, sessions: list[Session]) -> list[Session]:
+    """The records as their supervisors left them: one may have rebuilt a forward (a new ssh,
+    without multiplexing) after this ``down`` read them."""
+    found = []
+    for session in sessions:
+        try:
+            found.append(store.get(session.id))
+        except HoplabError:
+            found.append(session)
+    return found
 
 
 def _settle_elsewhere(

@@ -16,8 +16,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
-from hoplab.threads import leave_signals_to_main
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -33,9 +31,7 @@ def each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
     if len(items) <= 1:
         return [work(item) for item in items]
     with ThreadPoolExecutor(
-        max_workers=min(MAX_THREADS, len(items)),
-        thread_name_prefix="hoplab-target",
-        initializer=leave_signals_to_main,  # Ctrl-C interrupts the main thread's wait
+        max_workers=min(MAX_THREADS, len(items)), thread_name_prefix="hoplab-target"
     ) as pool:
         futures = [pool.submit(work, item) for item in items]
         return [future.result() for future in futures]

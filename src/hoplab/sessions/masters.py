@@ -65,17 +65,11 @@ class Chains:
         if not session.multiplex:
             return []
         target = session.ssh_target
-        where = self.key(session)
+        where = (target.key, session.scheduler, session.reach, session.node, session.remote_host)
         if where not in self._carriers:
             self._carriers[where] = forward_target(session)
         found = [self._carriers[where], *self.to(target)]
         return list({t.key: t for t in found}.values())
-
-    @staticmethod
-    def key(session: Session) -> tuple[object, ...]:
-        """Sessions with the same key ride the same masters."""
-        target = session.ssh_target
-        return (target.key, session.scheduler, session.reach, session.node, session.remote_host)
 
     def to(self, target: SshTarget) -> list[SshTarget]:
         """The masters a connection to ``target`` rides: its own, then its login nodes'."""
@@ -106,26 +100,17 @@ def release(
     seconds), that no live session needs go after that idle time (at once for 0).
 
     Never raises: a chain it cannot work out (its login node does not answer) is left as it
-    is, and so is every master when it cannot tell which ones live sessions need. Each chain
-    and each master is asked about at once (see :mod:`hoplab.sessions.fanout`).
+    is, and so is every master when it cannot tell which ones live sessions need. The masters
+    are asked about at once (see :mod:`hoplab.sessions.fanout`); the chains one after the
+    other, for they share what they work out.
     """
     chains = Chains()
-    alike: dict[tuple[object, ...], list[Session]] = {}
-    for session in sessions:
-        alike.setdefault(Chains.key(session), []).append(session)
-
-    def rode(group: list[Session]) -> list[tuple[SshTarget, int]]:
-        try:
-            ridden = chains.of(group[0])  # the same for the whole group
-        except HoplabError as exc:
-            log.debug("the masters of %s are left as they are: %s", group[0].id, exc)
-            return []
-        idle = max(session.master_idle for session in group)
-        return [(target, idle) for target in ridden]
-
     pairs = list(targets)
-    for found in fanout.each(list(alike.values()), rode):
-        pairs += found
+    for session in sessions:
+        try:
+            pairs += [(target, session.master_idle) for target in chains.of(session)]
+        except HoplabError as exc:
+            log.debug("the masters of %s are left as they are: %s", session.id, exc)
     wanted: dict[str, tuple[SshTarget, int]] = {}
     for target, idle in pairs:
         known = wanted.get(target.key)

@@ -245,9 +245,9 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     path = forwards.socket_path(session.id)
     # while Jupyter starts: the port, and the relay that serves it (ssh forwards to its path
     # once Jupyter's socket is known); a --port that is taken is said now, not after the wait
-    port = relay.serve(request.port or 0, path).port
     # the launch ran `hostname` through this connection: where it landed, for those who ask
     landing.remember(transport, started.host)
+    port = relay.serve(request.port or 0, path).port
     try:
         _tunnel(request, transport, queue, watch, session, store, progress, path, port)
     except BaseException:

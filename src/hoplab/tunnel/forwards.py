@@ -64,8 +64,9 @@ def is_ours(session: Session, expected: int | None = None) -> bool:
     if port is None:
         return False
     if holder == os.getpid() and relay.serving(port) is not None:
-        # this process listens on 127.0.0.1:PORT itself, without SO_REUSEPORT: no other
-        # socket can listen there (nor on the wildcard address), so there is nothing to look up
+        # this process listens on 127.0.0.1:PORT itself, without SO_REUSEPORT: no other socket
+        # can bind that address and port, and a wildcard bind (where a system allows one) gets
+        # only what no specific bind takes, so connections there reach us: nothing to look up
         return True
     return listener.held_by(port, holder)
 

@@ -24,13 +24,13 @@ import asyncio
 import contextlib
 import errno
 import os
+import signal
 import socket
 import threading
 from typing import TYPE_CHECKING
 
 from hoplab.errors import HoplabError, PortInUseError
 from hoplab.ssh.ports import LOOPBACK
-from hoplab.threads import leave_signals_to_main
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,6 +40,8 @@ MAX_CONNECTIONS = 512  # a browser opens a few dozen; more are refused, not queu
 BACKLOG = 128
 CONNECT_PATIENCE = 2.0  # how long a connection waits for room in the forward's accept queue
 START_TIMEOUT = 10.0
+# what a terminal, a logout or `kill` sends: left to the main thread (see Relay._run)
+USER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 STOP_TIMEOUT = 10.0
 
 
@@ -100,7 +102,12 @@ class Relay:
     # the loop's thread --------------------------------------------------------------------
 
     def _run(self, listener: socket.socket, ready: threading.Event) -> None:
-        leave_signals_to_main()
+        # Python handles signals in the main thread only, and POSIX lets one sent to the
+        # process reach any thread that does not block it (Linux mostly picks the main thread,
+        # macOS need not): a Ctrl-C taken by this loop, waiting in epoll or kqueue, would
+        # interrupt nothing in the main thread. This thread starts no process, which would
+        # inherit the mask.
+        signal.pthread_sigmask(signal.SIG_BLOCK, USER_SIGNALS)
         loop = self._loop
         if loop is None:  # pragma: no cover - set before the thread starts
             return

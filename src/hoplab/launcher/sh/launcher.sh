@@ -81,7 +81,9 @@ else:
 
 # hoplab: at exit, Python's last collections walk the server's whole heap three times (about
 # 0.3 s of CPU each time a session stops, which add up when many stop at once). What is left
-# then goes with the process: frozen first, it is not walked. Exit handlers still run.
+# then goes with the process: frozen first, it is not walked. Exit handlers still run, after
+# Jupyter's own cleanup (kernels shut down, files written); only objects caught in reference
+# cycles are not finalized, as at any exit by os._exit.
 import atexit, gc
 
 if hasattr(gc, "freeze"):  # Python 3.7+
