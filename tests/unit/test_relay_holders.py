@@ -29,6 +29,7 @@ from hoplab.sessions import background, cleanup, down, masters, orphans
 from hoplab.sessions.attach import AttachResult
 from hoplab.ssh.ports import port_is_free
 from hoplab.ssh.target import SshTarget
+from hoplab.ssh.transport import Transport
 from hoplab.tunnel import forwards, relay
 
 if TYPE_CHECKING:
@@ -101,9 +102,7 @@ class Carrier:
     def cancel(self, forward: Forward) -> None:
         self.cancelled.append(forward.local)
 
-    def cancel_all(self, forwards: list[Forward]) -> None:
-        for forward in forwards:
-            self.cancel(forward)
+    cancel_all = Transport.cancel_all  # the real one: a cancel for each
 
 
 class Reached:

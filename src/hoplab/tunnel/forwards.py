@@ -145,7 +145,7 @@ def clear_socket(transport: Transport, forward: Forward) -> None:
     if not path.is_absolute() or not path.exists():
         return
     transport.cancel(Forward(forward.local, forward.remote))  # a pid-less cancel: masters only
-    path.unlink(missing_ok=True)
+    remove_socket_file(forward)
 
 
 def remove_socket_file(forward: Forward) -> None:
