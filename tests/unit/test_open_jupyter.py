@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
@@ -68,3 +68,56 @@ def test_a_jupyter_open_to_all_is_refused_with_the_reason(
         forwards.prove_ready(session(port), timeout=5)
     assert "node001 accepts requests without a token" in str(raised.value.args[0])
     assert "c.ServerApp.token = ''" in str(raised.value.args[0])
+
+
+def test_the_request_without_token_goes_along_with_the_first_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check that Jupyter refuses a tokenless request costs no round trip of its own: this
+    server answers either request only once both are in (one after the other never are)."""
+    monkeypatch.setattr(forwards, "owner", lambda session: None)
+    monkeypatch.setattr(forwards, "is_ours", lambda session, expected=None: True)
+    both = threading.Barrier(2, timeout=2)
+    seen: list[bool] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with_token = self.headers.get("Authorization") == f"token {TOKEN}"
+            seen.append(with_token)
+            try:
+                both.wait()
+            except threading.BrokenBarrierError:
+                self.send_response(503)
+            else:
+                self.send_response(200 if with_token else 403)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        forwards.prove_ready(session(server.server_address[1]), timeout=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert sorted(seen) == [False, True]
+
+
+def test_a_check_sent_before_jupyter_answered_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[int] = []
+
+    def status(port: int, base_url: str, *, timeout: float = 5.0) -> int | None:
+        asked.append(port)
+        return 200  # open to all, as the server says now
+
+    monkeypatch.setattr(forwards, "status_without_token", status)
+    with pytest.raises(OpenJupyterError):
+        forwards.require_token(session(1), 1, None)
+    forwards.require_token(session(1), 1, 403)  # the early answer stands: no request
+    assert asked == [1]

@@ -19,7 +19,7 @@ from hoplab.cli.common import (
 )
 from hoplab.cli.completion import profile_names, session_ids
 from hoplab.cli.flags import setting_options
-from hoplab.cli.render import err, out, plain_table
+from hoplab.cli.render import err, escape, out, plain_table
 
 if TYPE_CHECKING:
     from hoplab.records.store import SessionStore
@@ -176,8 +176,6 @@ def _render(
 
 
 def _write_script(session_id: str, store: SessionStore, path: Path, *, as_json: bool) -> None:
-    from rich.markup import escape
-
     from hoplab.sessions.reconnect import write_script
 
     result = write_script(session_id, store, path, interactive=interactive())

@@ -6,12 +6,11 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 from rich.text import Text
 
 from hoplab.cli.common import ProgressLines, interactive, print_json, signals_raise
 from hoplab.cli.flags import target_settings
-from hoplab.cli.render import err, out
+from hoplab.cli.render import err, escape, out
 
 if TYPE_CHECKING:
     from hoplab.sessions.doctor import Check, Report

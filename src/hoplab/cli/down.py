@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from hoplab.cli.completion import profile_names, session_ids
-from hoplab.cli.render import err, out
+from hoplab.cli.render import err, escape, out
 
 if TYPE_CHECKING:
     from hoplab.sessions.down import DownResult

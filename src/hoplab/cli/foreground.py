@@ -8,10 +8,9 @@ import time
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from hoplab.cli.common import Detach, interactive, notifier, signals_raise
-from hoplab.cli.render import err, out
+from hoplab.cli.render import err, escape, out
 from hoplab.sessions.holding import release
 from hoplab.sessions.supervisor import Change, Event, Supervisor
 from hoplab.sessions.walltime import left_text

@@ -4,19 +4,47 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from functools import cache
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from hoplab.errors import CommandError, HoplabError, JobEndedError, JupyterStartError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+    from rich.console import Console
+
+
+class _FirstUse:
+    """Stands for a rich Console made when something is first asked of it. Importing rich
+    costs about 12 ms; ``up`` would spend them before Jupyter starts, and a command that prints
+    only JSON, or nothing (the background supervisor), need not spend them at all."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_console(stderr=self._stderr), name)
+
+
+@cache
+def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+out = cast("Console", _FirstUse(stderr=False))
+err = cast("Console", _FirstUse(stderr=True))
+
+
+def escape(text: str) -> str:
+    """``text`` with rich's markup escaped (rich is imported on first use, as above)."""
+    from rich.markup import escape as escaped
+
+    return escaped(text)
 
 
 def run_cli(cli: click.Group) -> None:

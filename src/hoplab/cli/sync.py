@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
 
 from hoplab.cli.completion import session_ids
-from hoplab.cli.render import err
+from hoplab.cli.render import err, escape
 
 
 @click.command()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.text import Text
 
 from hoplab.cli.common import (
     ProgressLines,
@@ -17,7 +15,7 @@ from hoplab.cli.common import (
     signals_raise,
 )
 from hoplab.cli.flags import target_settings
-from hoplab.cli.render import err, out
+from hoplab.cli.render import err, escape, out
 
 
 @click.command()
@@ -77,6 +75,8 @@ def up(
 
     resolved = config.resolve(target, command_line, config.load(config_file()), profile=profile)
     if verbose:
+        from rich.text import Text
+
         for name, setting in resolved.settings.items():
             if setting.value not in (None, ()):
                 err.print(Text(f"{name} = {setting.value!r}  ({setting.source})", style="dim"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,21 +89,25 @@ def probe(session: Session, *, timeout: float = 5.0, expected: int | None = None
     return status_code(port, session.base_url, session.token, timeout=timeout)
 
 
-def answers_without_token(port: int, base_url: str, *, timeout: float = 5.0) -> bool:
-    """Whether ``GET {base_url}api/status`` with no token succeeds: authentication is off."""
+def status_without_token(port: int, base_url: str, *, timeout: float = 5.0) -> int | None:
+    """``GET {base_url}api/status`` with no token: its status (below 300: authentication is
+    off), or None if nothing answered."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
         connection.request("GET", f"{base_url}api/status")
-        return connection.getresponse().status < 300
+        return connection.getresponse().status
     except (OSError, http.client.HTTPException):
-        return False
+        return None
     finally:
         connection.close()
 
 
-def require_token(session: Session, port: int) -> None:
-    """Refuse a Jupyter that answers without a token (``up`` then stops it)."""
-    if answers_without_token(port, session.base_url):
+def require_token(session: Session, port: int, answered: int | None = None) -> None:
+    """Refuse a Jupyter that answers without a token (``up`` then stops it). ``answered``: the
+    status such a request already got from this Jupyter, if one did (else it is asked now)."""
+    if answered is None:
+        answered = status_without_token(port, session.base_url)
+    if answered is not None and answered < 300:
         raise OpenJupyterError(
             f"Jupyter on {session.node or session.remote_host} accepts requests without a "
             "token: your Jupyter config disables authentication (c.ServerApp.token = ''); "
@@ -167,6 +172,16 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
         raise HoplabError(f"session {session.id} has no local port")
 
     expected = owner(session)  # once: each call may ask ssh or a login node
+    # The request without the token goes along with the first probe: once Jupyter answers,
+    # its answer is most likely in, a round trip through the tunnel sooner. Nothing of the
+    # session is sent with it, so it may go before the probe has checked the listener.
+    unguarded: list[int | None] = []
+    early = threading.Thread(
+        target=lambda: unguarded.append(status_without_token(port, session.base_url)),
+        name="hoplab-token-check",
+        daemon=True,
+    )
+    early.start()
 
     def answered() -> int | None:
         code = probe(session, expected=expected)
@@ -179,4 +194,6 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
 
     wait_until(answered, timeout, what="Jupyter to answer /api/status through the tunnel")
     log.debug("Jupyter answers through 127.0.0.1:%d", port)
-    require_token(session, port)
+    early.join(5.0)
+    # None (sent before Jupyter listened, or no answer yet): asked again, now that it answers
+    require_token(session, port, unguarded[0] if unguarded else None)

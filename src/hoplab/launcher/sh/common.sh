@@ -20,8 +20,8 @@ alive() {
     return 0
 }
 
-# nap: one step of a bounded backoff (20, 40, 80, then 100 ms; at most `nap_cap` centiseconds);
-# `waited` counts centiseconds.
+# nap: one step of a bounded backoff (20, 40, 80, then 100 ms; a script may start lower, with
+# `cs`; at most `nap_cap` centiseconds); `waited` counts centiseconds.
 cs=2
 waited=0
 nap_cap=10

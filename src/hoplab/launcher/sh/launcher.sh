@@ -119,7 +119,7 @@ serve() {
         # This session's mark keeps the directory while it runs: a stop removes the
         # directory only once no session has a mark in it (stop.sh).
         if [ ! -e "$base/$HOPLAB_ID.view" ]; then : > "$base/$HOPLAB_ID.view"; fi
-        rm -f "$sock"
+        if [ -e "$sock" ] || [ -L "$sock" ]; then rm -f "$sock"; fi  # (no process when none)
         status "starting socket $sock"
         exec "$bin" --no-browser --ServerApp.sock="$sock" --ServerApp.sock_mode=0600 "$@"
     fi

@@ -7,7 +7,8 @@ mkdir -p "$sessions"
 chmod 700 "$HOME/.hoplab" "$sessions"
 dir="$sessions/$HOPLAB_ID"
 mkdir "$dir" "$dir/runtime"
-printf '%s %s %s %s %s\n' "$HOPLAB_SCHEDULER" "$HOPLAB_VERSION" "$HOPLAB_APP" "$(hostname)" \
+here=$(hostname)
+printf '%s %s %s %s %s\n' "$HOPLAB_SCHEDULER" "$HOPLAB_VERSION" "$HOPLAB_APP" "$here" \
     "$HOPLAB_PROTOCOL" > "$dir/meta"
 say dir "$dir"
-say host "$(hostname)"
+say host "$here"

@@ -6,10 +6,11 @@
 # news before anything else; HOPLAB_EXPECT (protocol.Expect) skips a server being replaced:
 # tcp skips a socket one, home one whose socket is not in the session directory.
 dir="$sessions/$HOPLAB_ID"
-# Jupyter starting on this very host answers within a second or two: look every 20 ms for the
-# first 5 s, so the handshake is seen at most that long after it is written; then, and for a
-# job (which may wait in a queue for hours), every 100 ms.
-if [ "$HOPLAB_LOCAL" = yes ]; then nap_cap=2; fi
+# Jupyter starting on this very host answers within a second or two: look every 10 ms for the
+# first 5 s, so the handshake is seen at most that long after it is written (each look is a few
+# tests in this shell and one `sleep`); then, and for a job (which may wait in a queue for
+# hours), every 100 ms.
+if [ "$HOPLAB_LOCAL" = yes ]; then cs=1 nap_cap=1; fi
 while :; do
     if [ "$waited" -ge 500 ]; then nap_cap=10; fi
     state=none detail=
