@@ -22,6 +22,7 @@ Run as root: ``.venv/bin/python bench/bench_up_trace.py [--rounds N]``.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import statistics
 import subprocess
@@ -38,8 +39,9 @@ def _stamp(match: re.Match[str], day: datetime.date) -> float:
     return moment.timestamp()
 
 
-def trace(argv: list[str], env: dict[str, str]) -> dict[str, float]:
-    """One traced run: seconds per phase (see the module's docstring), and its total."""
+def trace(argv: list[str], env: dict[str, str]) -> tuple[dict[str, float], str]:
+    """One traced run: seconds per phase (see the module's docstring) and its total; the
+    session's id."""
     began = time.time()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     ended = time.time()
@@ -58,7 +60,7 @@ def trace(argv: list[str], env: dict[str, str]) -> dict[str, float]:
     missing = [name for name in MARKS if name not in marks]
     if first is None or missing:
         raise SystemExit(f"the trace lacks {missing or 'every line'}:\n{done.stderr}")
-    return {
+    phases = {
         "CLI start": first - began,
         "connect": marks["connected"] - first,
         "launch": marks["launched"] - marks["connected"],
@@ -68,6 +70,7 @@ def trace(argv: list[str], env: dict[str, str]) -> dict[str, float]:
         "hand-over and exit": ended - marks["answers"],
         "total": ended - began,
     }
+    return phases, str(json.loads(done.stdout)["session"]["id"])
 
 
 MARKS = {
@@ -85,7 +88,8 @@ def main() -> None:
     venv = str(info.jupyter_venv)
     up = [*hoplab, "--debug", "up", HOST, "--venv", venv, "--scheduler", "none", "--detach",
           "--new", "--json", "--no-browser"]  # fmt: skip
-    timed(up, env)  # warms the master (and the file cache)
+    warm = json.loads(timed(up, env)[1])["session"]["id"]  # warms the master and file cache
+    timed([*hoplab, "down", warm], env)
     floors, traces = [], []
     try:
         for _ in range(rounds):
@@ -93,7 +97,11 @@ def main() -> None:
                 HOST, f"{venv}/bin/python - {venv}/bin/jupyter-lab <<'EOF'\n{FLOOR}\nEOF\n"
             )
             floors.append(float(floor.stdout.strip()))
-            traces.append(trace(up, env))
+            phases, session = trace(up, env)
+            traces.append(phases)
+            # stopped before the next round: a Jupyter that has just started keeps a CPU busy
+            # for some seconds, and each round would otherwise run beside all those before it
+            timed([*hoplab, "down", session], env)
     finally:
         timed([*hoplab, "down", "--all"], env)
         finish(env, info, had=had)

@@ -53,6 +53,7 @@ class Reply(Word):
 
     DIR = "dir"  # prepare.sh: the session directory
     HOST = "host"  # prepare.sh: the host it was made on
+    SOCKET = "socket"  # prepare.sh, no scheduler: the Unix socket Jupyter is to listen on
     SUBMITTED = "submitted"  # submit.sh: the submit command's answer follows
     REJECTED = "rejected"  # submit.sh: the scheduler's refusal follows
     READY = "ready"  # wait.sh: PID, then Jupyter's jpserver JSON

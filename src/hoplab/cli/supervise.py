@@ -10,7 +10,6 @@ import select
 import click
 
 from hoplab.cli.common import Detach, signals_raise
-from hoplab.cli.render import err
 from hoplab.errors import HoplabError
 
 # a hoplab that hands over exits (or lets go) at once; one that hangs is not waited for
@@ -79,10 +78,9 @@ def supervise(
         try:
             background.adopt(session, listens)
         except HoplabError as exc:  # then the supervisor forwards and relays anew
-            err.print(f"the ports handed over are not served: {exc.message}", markup=False)
-        err.print(
-            f"supervising {session.id} on {session.ssh_target.label}", markup=False, soft_wrap=True
-        )
+            click.echo(f"the ports handed over are not served: {exc.message}", err=True)
+        # plain lines into its log: rich is imported only should an event be shown
+        click.echo(f"supervising {session.id} on {session.ssh_target.label}", err=True)
         supervisor = Supervisor(
             session.id,
             store,
@@ -100,7 +98,7 @@ def supervise(
             # their record names, this one's while the store is the same
             drop = store.replaced()
             holding.release(store, session.id)
-            err.print(f"{why}: supervision stops; the session itself keeps running")
+            click.echo(f"{why}: supervision stops; the session itself keeps running", err=True)
         finally:
             # nothing serves the port once this process ends
             background.let_go(store, session, forwards=drop)
@@ -129,4 +127,4 @@ def close_idle(key: str) -> None:
     from hoplab.records.store import SessionStore
     from hoplab.sessions.masters import close_when_idle
 
-    err.print(f"{key}: {close_when_idle(key, SessionStore())}", markup=False, soft_wrap=True)
+    click.echo(f"{key}: {close_when_idle(key, SessionStore())}", err=True)

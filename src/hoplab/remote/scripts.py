@@ -58,6 +58,7 @@ class Started:
     remote_dir: str
     host: str
     job_id: str
+    socket: str = ""  # without a scheduler: the Unix socket the launcher gives Jupyter
 
 
 def launch(
@@ -103,7 +104,7 @@ def launch(
         job_id = scheduler.parse_job_id(answer.payload)
     except ValueError as exc:
         raise JobRejectedError(str(exc), "run the submit command by hand to see why") from exc
-    return Started(found[Reply.DIR], found.get(Reply.HOST, ""), job_id)
+    return Started(found[Reply.DIR], found.get(Reply.HOST, ""), job_id, found.get(Reply.SOCKET, ""))
 
 
 def wait_round(

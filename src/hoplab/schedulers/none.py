@@ -22,10 +22,15 @@ class NoScheduler(Scheduler):
         return ["nohup", "sh", "launch.sh"]
 
     def submit_line(self, job: JobSpec) -> str:
-        # setsid where the host has it, so the launcher leaves ssh's session and process group
-        # the absolute path names the session in ps, so a stop before Jupyter's exec finds it
-        run = f'nohup sh "$PWD/launch.sh" > {job.output} 2>&1 < /dev/null &'
-        return f'if command -v setsid >/dev/null 2>&1; then setsid {run} else {run} fi\necho "$!"'
+        # setsid where the host has it, so the launcher leaves ssh's session and process group:
+        # with no controlling terminal, no hangup reaches it (nohup only where there is no
+        # setsid: one process fewer before Jupyter starts). The absolute path names the session
+        # in ps, so a stop before Jupyter's exec finds it.
+        run = f'sh "$PWD/launch.sh" > {job.output} 2>&1 < /dev/null &'
+        return (
+            f"if command -v setsid >/dev/null 2>&1; then setsid {run} else nohup {run} fi\n"
+            'echo "$!"'
+        )
 
     def parse_job_id(self, stdout: str) -> str:
         lines = stdout.strip().splitlines()

@@ -7,6 +7,7 @@ launch, which then comes sooner.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
     from hoplab.schedulers.base import Scheduler
     from hoplab.sessions.attach import AttachResult
     from hoplab.ssh.target import SshTarget
-    from hoplab.ssh.transport import Transport
+    from hoplab.ssh.transport import Forward, Transport
+
+log = logging.getLogger(__name__)
 
 # How long a second ``up`` waits for the session that another one is starting (queue included),
 # and how many such sessions in a row it waits for before it starts its own.
@@ -243,19 +246,37 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     from hoplab.tunnel import forwards, relay  # while Jupyter starts (see the module's docstring)
 
     path = forwards.socket_path(session.id)
-    # while Jupyter starts: the port, and the relay that serves it (ssh forwards to its path
-    # once Jupyter's socket is known); a --port that is taken is said now, not after the wait
     # the launch ran `hostname` through this connection: where it landed, for those who ask
     landing.remember(transport, started.host)
+    # While Jupyter starts: the port and the relay that serves it (a --port that is taken is
+    # said now, not after the wait); on a plain host also ssh's forward from the relay's path
+    # to the socket the launcher gives Jupyter. Elsewhere ssh forwards once Jupyter is ready.
     port = relay.serve(request.port or 0, path).port
+    early = None
     try:
-        _tunnel(request, transport, queue, watch, session, store, progress, path, port)
+        if started.socket and spec.listen is Listen.SOCKET and transport.multiplexed:
+            early = _forward_early(transport, path, started.socket)
+        _tunnel(request, transport, queue, watch, session, store, progress, path, port, early)
     except BaseException:
         relay.stop(port)
+        if early is not None:
+            forwards.clear_socket(transport, early)
         raise
     ready = notify.ready(session.id, session.node or started.host, watch.queued)
     if ready is not None:
         notices(ready)
+
+
+def _forward_early(transport: Transport, path: str, remote: str) -> Forward | None:
+    """ssh's forward from ``path`` to where Jupyter is to listen, made before it does (ssh
+    connects to ``remote`` only when the relay does), or None should the master not take it
+    now: then it is made once Jupyter is ready, as elsewhere. Through a master only (no new
+    login, with its prompts, while the spinner shows)."""
+    try:
+        return transport.forward(path, remote)
+    except HoplabError as exc:
+        log.debug("no forward while Jupyter starts: %s", exc.message)
+        return None
 
 
 def _tunnel(  # noqa: PLR0917 - one private step of up(), called once
@@ -268,8 +289,10 @@ def _tunnel(  # noqa: PLR0917 - one private step of up(), called once
     progress: Progress,
     path: str,
     port: int,
+    early: Forward | None,
 ) -> None:
-    """Wait until Jupyter is ready, forward ``path`` to it and prove it answers on ``port``."""
+    """Wait until Jupyter is ready, forward ``path`` to it (``early``: the forward made while it
+    started, kept if Jupyter listens where it leads) and prove it answers on ``port``."""
     from hoplab.sessions.cleanup import extra_remote
     from hoplab.tunnel import forwards
 
@@ -284,7 +307,7 @@ def _tunnel(  # noqa: PLR0917 - one private step of up(), called once
     with step(progress, "tunnel", "opening the tunnel") as note:
         # a plain session runs where this connection landed: its forward rides it
         carrier = reach.forward_transport(session) if queue else transport
-        forward, port = forwards.open_tunnel(carrier, info.remote, path, port)
+        forward, port = forwards.open_tunnel(carrier, info.remote, path, port, early=early)
         session.forward_socket, session.relay_pid = path, os.getpid()
         session.local_port, session.forward_pid = port, forward.pid
         store.save(session)

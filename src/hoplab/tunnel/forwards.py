@@ -125,13 +125,28 @@ def socket_path(session_id: str, remote_port: int | None = None) -> str:
 
 
 def open_tunnel(
-    transport: Transport, remote: str, path: str, wanted: int | None
+    transport: Transport,
+    remote: str,
+    path: str,
+    wanted: int | None,
+    *,
+    early: Forward | None = None,
 ) -> tuple[Forward, int]:
     """ssh forwards the Unix socket ``path`` to ``remote``, and this process's relay serves
     127.0.0.1:``wanted`` (any free port when None; :class:`PortInUseError` when taken) in front
-    of it, with Nagle off. The ssh forward and the port."""
-    clear_socket(transport, Forward(path, remote))
-    forward = transport.forward(path, remote)
+    of it, with Nagle off. The ssh forward and the port.
+
+    ``early``: the forward ``up`` made at ``path`` while Jupyter started, to where the launcher
+    said it would listen: kept when that is ``remote``, else removed first (an older Jupyter
+    listens on TCP instead).
+    """
+    if early is not None and early.remote == remote:
+        forward = early
+    else:
+        if early is not None:
+            clear_socket(transport, early)
+        clear_socket(transport, Forward(path, remote))
+        forward = transport.forward(path, remote)
     try:
         port = relay.serve(wanted or 0, path).port
     except BaseException:

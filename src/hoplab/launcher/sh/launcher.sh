@@ -94,7 +94,7 @@ done
 JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 export JUPYTER_CONFIG_PATH JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" \
     HOPLAB_SESSION="$HOPLAB_ID"
-sock="$(socket_dir)/$HOPLAB_ID.sock"
+sock="${HOPLAB_SOCKET_DIR:-$(socket_dir)}/$HOPLAB_ID.sock"  # the first: prepare.sh, no job
 
 # free_port: a port free on HOPLAB_IP now, for a Jupyter whose handshake would not name the
 # port `--port=0` gave it (jupyter_server 1.x and classic Notebook write "port": 0).
@@ -111,7 +111,7 @@ with socket.socket(family) as s:
 serve() {
     if [ "$HOPLAB_LISTEN" = socket ] && [ "$sock_ok" = yes ]; then
         base=${sock%/*}
-        mkdir -p "$base" 2>/dev/null
+        if [ ! -d "$base" ]; then mkdir -p "$base" 2>/dev/null; fi  # (umask 077: private)
         chmod 700 "$base" 2>/dev/null
         if [ ! -d "$base" ] || [ -L "$base" ] || [ ! -O "$base" ]; then
             fail socket-dir "$base is not a private directory of this user; remove it and retry"
