@@ -8,13 +8,15 @@ Phases of one ``up``:
 - connect: the master check (and host-key work);
 - launch: the round trip that starts the launcher;
 - handshake wait: from the launch to Jupyter's handshake (Jupyter's own start-up is in here);
-- forward: ssh's forward and the relay;
+- forward: ssh's forward and the relay (both made while Jupyter starts on a plain host, so
+  this is only the check that the forward leads where the handshake says);
 - probe: until ``/api/status`` answers 200 through them;
 - hand-over and exit: the background supervisor takes the port; the JSON is printed.
 
 The floor, measured in the same run: Jupyter's own start-up to ``/api/status`` 200 on its
-Unix socket, on the host itself (as in ``bench_sessions.py``). The overhead is ``up``'s total
-less the floor.
+Unix socket, on the host itself, asked every 5 ms (as in ``bench_sessions.py``). The overhead
+is ``up``'s total less the floor. Each round's session is stopped before the next: a Jupyter
+that has just started keeps a CPU busy for some seconds.
 
 Run as root: ``.venv/bin/python bench/bench_up_trace.py [--rounds N]``.
 """
