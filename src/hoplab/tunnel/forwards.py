@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hoplab.ssh.transport import Transport
 
 READY_TIMEOUT = 30.0
+REFUSED = (401, 403)  # Jupyter's answer to a request without its token
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,9 @@ def status_without_token(port: int, base_url: str, *, timeout: float = 5.0) -> i
 
 def require_token(session: Session, port: int, answered: int | None = None) -> None:
     """Refuse a Jupyter that answers without a token (``up`` then stops it). ``answered``: the
-    status such a request already got from this Jupyter, if one did (else it is asked now)."""
-    if answered is None:
+    status such a request already got, if one did; unless it says yes (2xx) or no (401, 403),
+    the request is made now."""
+    if answered is None or not (answered < 300 or answered in REFUSED):
         answered = status_without_token(port, session.base_url)
     if answered is not None and answered < 300:
         raise OpenJupyterError(
@@ -210,5 +212,5 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
     wait_until(answered, timeout, what="Jupyter to answer /api/status through the tunnel")
     log.debug("Jupyter answers through 127.0.0.1:%d", port)
     early.join(5.0)
-    # None (sent before Jupyter listened, or no answer yet): asked again, now that it answers
+    # no answer (sent before Jupyter listened), or none about the token: asked again now
     require_token(session, port, unguarded[0] if unguarded else None)
