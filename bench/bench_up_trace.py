@@ -90,10 +90,10 @@ def main() -> None:
     venv = str(info.jupyter_venv)
     up = [*hoplab, "--debug", "up", HOST, "--venv", venv, "--scheduler", "none", "--detach",
           "--new", "--json", "--no-browser"]  # fmt: skip
-    warm = json.loads(timed(up, env)[1])["session"]["id"]  # warms the master and file cache
-    timed([*hoplab, "down", warm], env)
     floors, traces = [], []
     try:
+        warm = json.loads(timed(up, env)[1])["session"]["id"]  # warms the master and file cache
+        timed([*hoplab, "down", warm], env)
         for _ in range(rounds):
             floor = info.run_as_user(
                 HOST, f"{venv}/bin/python - {venv}/bin/jupyter-lab <<'EOF'\n{FLOOR}\nEOF\n"

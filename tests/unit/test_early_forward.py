@@ -5,6 +5,7 @@ there, or replaced (an older Jupyter listens on TCP instead)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +75,23 @@ def test_prepare_says_the_socket_without_a_scheduler_only(tmp_path: Path, base: 
     assert Reply.SOCKET not in frames.run(host, job).values()  # the node decides there
 
 
+def test_prepare_works_on_a_host_without_hostname(tmp_path: Path) -> None:
+    """Some minimal systems have no ``hostname`` command: the host is then unknown, and the
+    session directory is made all the same."""
+    home, tools = tmp_path / "home", tmp_path / "bin"
+    home.mkdir()
+    tools.mkdir()
+    for tool in ("sh", "mkdir", "chmod", "id", "tr", "cat"):
+        found = shutil.which(tool)
+        assert found is not None
+        (tools / tool).symlink_to(found)
+    host = Recorder(home, {"PATH": str(tools)})
+    said = frames.run(host, render.prepare(spec(), TOKEN, submit=None))
+    assert said.values()[Reply.HOST] == ""
+    assert said.values()[Reply.DIR] == f"{home}/.hoplab/sessions/abcd1234"
+    assert (home / ".hoplab" / "sessions" / "abcd1234" / "launch.sh").is_file()
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Iterator[str]:
     socket_path = str(tmp_path / "fw.sock")
@@ -90,6 +108,19 @@ def test_the_early_forward_is_kept_when_jupyter_listens_where_it_leads(path: str
     assert forward is early
     assert relay.serving(port) is not None
     assert master.calls == [("forward", path, "/tmp/hoplab-1/abcd1234.sock")]  # no second
+
+
+def test_an_early_forward_whose_socket_went_is_made_anew(path: str) -> None:
+    """Its master went while Jupyter started (and took the forward along): forwarded anew, so
+    that a master that is not there says so at once."""
+    master = Recorder()
+    early = master.forward(path, "/tmp/hoplab-1/abcd1234.sock")
+    Path(path).unlink()
+    forward, _ = forwards.open_tunnel(
+        master, "/tmp/hoplab-1/abcd1234.sock", path, None, early=early
+    )
+    assert forward == early
+    assert [call[0] for call in master.calls] == ["forward", "forward"]
 
 
 def test_the_early_forward_goes_when_jupyter_listens_elsewhere(path: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from functools import cache
+import threading
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
@@ -29,11 +29,17 @@ class _FirstUse:
         return getattr(_console(stderr=self._stderr), name)
 
 
-@cache
-def _console(*, stderr: bool) -> Console:
-    from rich.console import Console
+_made: dict[bool, Console] = {}
+_making = threading.Lock()  # one console each, whichever thread asks first
 
-    return Console(stderr=stderr, highlight=False)
+
+def _console(*, stderr: bool) -> Console:
+    with _making:
+        if stderr not in _made:
+            from rich.console import Console
+
+            _made[stderr] = Console(stderr=stderr, highlight=False)
+        return _made[stderr]
 
 
 out = cast("Console", _FirstUse(stderr=False))

@@ -29,6 +29,7 @@ from hoplab.schedulers.base import BatchScheduler, JobSpec, Resources
 from hoplab.sessions import startup
 from hoplab.sessions.progress import Progress, Step, silent, step
 from hoplab.ssh.ports import port_is_free
+from hoplab.ssh.transport import Forward
 from hoplab.tunnel import landing, reach
 from hoplab.tunnel.chain import open_transport
 from hoplab.waiting import wait_until
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from hoplab.schedulers.base import Scheduler
     from hoplab.sessions.attach import AttachResult
     from hoplab.ssh.target import SshTarget
-    from hoplab.ssh.transport import Forward, Transport
+    from hoplab.ssh.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -253,14 +254,16 @@ def _start(  # noqa: PLR0917 - one private step of up(), called once
     # to the socket the launcher gives Jupyter. Elsewhere ssh forwards once Jupyter is ready.
     port = relay.serve(request.port or 0, path).port
     early = None
+    ahead = bool(started.socket) and spec.listen is Listen.SOCKET and transport.multiplexed
     try:
-        if started.socket and spec.listen is Listen.SOCKET and transport.multiplexed:
+        if ahead:
             early = _forward_early(transport, path, started.socket)
         _tunnel(request, transport, queue, watch, session, store, progress, path, port, early)
     except BaseException:
         relay.stop(port)
-        if early is not None:
-            forwards.clear_socket(transport, early)
+        if ahead and session.forward_socket is None:  # the record has no forward yet: ours
+            # (tried even when none came back: a Ctrl-C may have come while ssh made it)
+            forwards.clear_socket(transport, Forward(path, started.socket))
         raise
     ready = notify.ready(session.id, session.node or started.host, watch.queued)
     if ready is not None:

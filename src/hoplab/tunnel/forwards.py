@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hoplab import process
 from hoplab.errors import ForeignListenerError, HoplabError, OpenJupyterError
 from hoplab.paths import fitting_socket_path, private_dir, runtime_dir
 from hoplab.ssh.mux import MuxTransport
@@ -142,7 +143,7 @@ def open_tunnel(
     said it would listen: kept when that is ``remote``, else removed first (an older Jupyter
     listens on TCP instead).
     """
-    if early is not None and early.remote == remote:
+    if early is not None and early.remote == remote and _still_carried(transport, early):
         forward = early
     else:
         if early is not None:
@@ -157,6 +158,16 @@ def open_tunnel(
         raise
     log.debug("relaying 127.0.0.1:%d to %s", port, path)
     return forward, port
+
+
+def _still_carried(transport: Transport, forward: Forward) -> bool:
+    """Whether ``forward`` is still there, as far as can be told without a process: its socket
+    file, and the master that made it (its PID file) alive. A master that went while Jupyter
+    started took it along; a new forward then says why at once."""
+    if not Path(forward.local).exists():
+        return False
+    pid = transport.watched_pid() if isinstance(transport, MuxTransport) else None
+    return pid is None or process.alive(pid)
 
 
 def clear_socket(transport: Transport, forward: Forward) -> None:

@@ -94,7 +94,7 @@ done
 JUPYTER_CONFIG_PATH="$dir/config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 export JUPYTER_CONFIG_PATH JUPYTER_TOKEN_FILE="$dir/token" JUPYTER_RUNTIME_DIR="$dir/runtime" \
     HOPLAB_SESSION="$HOPLAB_ID"
-sock="${HOPLAB_SOCKET_DIR:-$(socket_dir)}/$HOPLAB_ID.sock"  # the first: prepare.sh, no job
+sock="$(socket_dir)/$HOPLAB_ID.sock"
 
 # free_port: a port free on HOPLAB_IP now, for a Jupyter whose handshake would not name the
 # port `--port=0` gave it (jupyter_server 1.x and classic Notebook write "port": 0).
