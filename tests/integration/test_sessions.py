@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -34,8 +35,14 @@ def port_of(url: str) -> int:
 @pytest.mark.parametrize("host", ["login01", "node001"], ids=["direct", "through-login01"])
 def test_up_ls_attach_logs_down(laptop: Laptop, host: str, mux: bool) -> None:
     flags = () if mux else ("--no-mux",)
-    result = laptop.up(host, *flags)
+    venv = str(laptop.sandbox.jupyter_venv)
+    done = laptop.run("--debug", "up", host, "--venv", venv, *flags, "--json")
+    result = json.loads(done.stdout)
     session, url = result["session"], result["url"]
+    # through a master, ssh's forward is made while Jupyter starts (prepare.sh names its
+    # socket); without one, only once Jupyter is ready: no new login while the spinner shows
+    before_ready = done.stderr.split("step tunnel begins", 1)[0]
+    assert (" -O forward -L " in before_ready) is mux, done.stderr
     assert session["state"] == "ready"  # held by the background supervisor, which serves the port
     assert session["relay_pid"] == result["supervisor_pid"]
     assert session["host"] == host

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,24 +14,25 @@ from hoplab.records.model import Session
 from hoplab.tunnel import forwards
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 TOKEN = "t0ken"
 
 
-def serve(*, open_to_all: bool) -> Iterator[int]:
-    """A Jupyter-like /api/status on 127.0.0.1: 200 with the token; without, 403 or 200."""
+@contextmanager
+def serving(answer: Callable[[bool], int]) -> Iterator[int]:
+    """A Jupyter-like /api/status on 127.0.0.1, each request in its own thread: its status is
+    ``answer(with_token)``. The port."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            allowed = open_to_all or self.headers.get("Authorization") == f"token {TOKEN}"
-            self.send_response(200 if allowed else 403)
+            self.send_response(answer(self.headers.get("Authorization") == f"token {TOKEN}"))
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -44,7 +46,7 @@ def serve(*, open_to_all: bool) -> Iterator[int]:
 @pytest.fixture(params=[False, True], ids=["token-required", "open"])
 def jupyter(request: pytest.FixtureRequest) -> Iterator[tuple[int, bool]]:
     open_to_all = bool(request.param)
-    for port in serve(open_to_all=open_to_all):
+    with serving(lambda with_token: 200 if open_to_all or with_token else 403) as port:
         yield port, open_to_all
 
 
@@ -80,30 +82,16 @@ def test_the_request_without_token_goes_along_with_the_first_probe(
     both = threading.Barrier(2, timeout=2)
     seen: list[bool] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with_token = self.headers.get("Authorization") == f"token {TOKEN}"
-            seen.append(with_token)
-            try:
-                both.wait()
-            except threading.BrokenBarrierError:
-                self.send_response(503)
-            else:
-                self.send_response(200 if with_token else 403)
-            self.end_headers()
+    def answer(with_token: bool) -> int:
+        seen.append(with_token)
+        try:
+            both.wait()
+        except threading.BrokenBarrierError:
+            return 503
+        return 200 if with_token else 403
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        forwards.prove_ready(session(server.server_address[1]), timeout=3)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(answer) as port:
+        forwards.prove_ready(session(port), timeout=3)
     assert sorted(seen) == [False, True]
 
 

@@ -205,7 +205,10 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
     # session is sent with it, so it may go before the probe has checked the listener.
     unguarded: list[int | None] = []
     early = threading.Thread(
-        target=lambda: unguarded.append(status_without_token(port, session.base_url)),
+        # no longer than the probes may take (attach's quick look gives up sooner)
+        target=lambda: unguarded.append(
+            status_without_token(port, session.base_url, timeout=min(timeout, 5.0))
+        ),
         name="hoplab-token-check",
         daemon=True,
     )
@@ -222,6 +225,6 @@ def prove_ready(session: Session, timeout: float = READY_TIMEOUT) -> None:
 
     wait_until(answered, timeout, what="Jupyter to answer /api/status through the tunnel")
     log.debug("Jupyter answers through 127.0.0.1:%d", port)
-    early.join(5.0)
+    early.join(min(timeout, 5.0))
     # no answer (sent before Jupyter listened), or none about the token: asked again now
     require_token(session, port, unguarded[0] if unguarded else None)
