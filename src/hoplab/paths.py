@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import threading
 from pathlib import Path
 
 from hoplab.errors import HoplabError
@@ -103,8 +104,10 @@ def config_file() -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the first byte, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write ``text`` to ``path`` with mode 0600 from the first byte, atomically. Each writer
+    has its own temporary file: two threads (or processes) writing one note at once must not
+    take each other's away before the rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
